@@ -1,0 +1,633 @@
+"""Linear additive-noise structural causal models: fit, abduction,
+counterfactuals and sampling."""
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight
+from sklearn.exceptions import NotFittedError
+
+from ..exceptions import RoundedCounterfactualWarning
+from ._graph import CausalGraph
+
+__all__ = ["LinearSCM"]
+
+
+def _as_graph(graph, argument="graph"):
+    if isinstance(graph, CausalGraph):
+        return graph
+    if graph is None:
+        raise ValueError(f"{argument} is required: a CausalGraph, edges or a mapping.")
+    return CausalGraph(graph)
+
+
+def _is_categorical(series):
+    return (
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(series.dtype)
+        or pd.api.types.is_string_dtype(series.dtype)
+    )
+
+
+class LinearSCM:
+    """Linear additive-noise structural causal model on a causal graph.
+
+    Every non-root node :math:`V_j` follows a structural equation that is
+    linear in its parents with additive noise independent of them,
+
+    .. math:: V_j = b_j + B_j \\, \\mathrm{pa}(V_j) + U_j,
+
+    fitted by ordinary least squares on the observed data. Root nodes keep
+    their empirical distribution (level frequencies, or mean and standard
+    deviation for sampling). Counterfactuals follow Pearl's three steps:
+    *abduction* of the noise :math:`U_j = V_j - b_j - B_j\\,\\mathrm{pa}(V_j)`
+    from an observed row, *action* ``do(node=value)``, and *prediction* of the
+    descendants of the intervened nodes with the same noise.
+
+    Categorical variables (pandas ``category``, ``object`` or string dtype)
+    are one-hot encoded with their first level (sorted) as baseline: the
+    design column of level ``l`` of ``v`` is named ``"v_l"``. As parents they
+    enter their children's equations through these indicators. A categorical
+    *non-root* node is modelled by a linear probability model: one linear
+    equation with additive noise per indicator. Its counterfactual is then a
+    vector of real-valued ("soft") indicators, exact in the design space
+    (:meth:`counterfactual_design`) but not a level; :meth:`counterfactual`
+    rounds it to the level with the largest value and warns
+    (:class:`~skcausal_trust.exceptions.RoundedCounterfactualWarning`).
+    One-hot encode such columns before fitting to keep counterfactuals exact.
+
+    Assumptions (the model's, not checked by the fit): the graph is the true
+    causal DAG with no hidden confounders (noises mutually independent),
+    every mechanism is linear in the encoded parents, and noises are additive,
+    so a change of a parent shifts a child by the same amount in every unit.
+    :meth:`sample` additionally draws noises as independent Gaussians with
+    the residual standard deviation.
+
+    Read more in the :ref:`User Guide <counterfactual_fairness>`.
+
+    Parameters
+    ----------
+    graph : CausalGraph, iterable of (cause, effect) pairs or mapping
+        The causal DAG; anything :class:`CausalGraph` accepts.
+
+    Attributes
+    ----------
+    graph_ : CausalGraph
+        The validated graph.
+    variables_ : list
+        The graph's nodes in topological order.
+    categories_ : dict
+        ``{variable: ndarray of levels}`` for categorical variables; the first
+        level is the baseline.
+    design_columns_ : dict
+        ``{variable: list of design column names}``.
+    equations_ : dict
+        For every non-root node, a dict with ``parents`` (list),
+        ``intercept`` (ndarray of shape (k,)), ``coef`` (ndarray of shape
+        (k, n_parent_columns)) and ``noise_scale`` (ndarray of shape (k,)),
+        ``k`` the node's number of design columns.
+    roots_ : dict
+        For every root node, ``{"mean", "scale"}`` (numeric) or
+        ``{"probabilities"}`` (categorical), used by :meth:`sample`.
+
+    See Also
+    --------
+    CausalGraph : The causal DAG.
+    skcausal_trust.fairness.CounterfactuallyFairClassifier : Uses the
+        model's counterfactuals as constraints.
+
+    References
+    ----------
+    .. [1] J. Pearl, "Causality: Models, Reasoning, and Inference", 2nd ed.,
+       Cambridge University Press, 2009, Sec. 7.1 (abduction, action,
+       prediction).
+    .. [2] M. J. Kusner, J. Loftus, C. Russell and R. Silva, "Counterfactual
+       Fairness", NeurIPS 2017.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skcausal_trust.causal import LinearSCM
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.integers(0, 2, 500)
+    >>> x = 2.0 * a + rng.normal(size=500)
+    >>> data = pd.DataFrame({"a": a, "x": x})
+    >>> scm = LinearSCM([("a", "x")]).fit(data)
+    >>> twin = scm.counterfactual(data, {"a": 1 - data["a"]})
+    >>> bool(np.allclose(twin["x"] - data["x"], scm.equations_["x"]["coef"][0, 0]
+    ...                  * (1 - 2 * data["a"])))
+    True
+    """
+
+    def __init__(self, graph):
+        self.graph = graph
+
+    # -- fitting ----------------------------------------------------------
+    def fit(self, data, sample_weight=None):
+        """Fit every structural equation by (weighted) least squares.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame of shape (n_samples, n_columns)
+            Must hold a column for every node of the graph; other columns are
+            ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : LinearSCM
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not a DataFrame, lacks a node's column, has missing
+            or infinite values in a node's column, or has fewer than two rows.
+        """
+        graph = _as_graph(self.graph)
+        data = self._check_frame(data, graph)
+        if data.shape[0] < 2:
+            raise ValueError(
+                f"data has {data.shape[0]} row(s); fitting an SCM needs at least 2."
+            )
+        n = data.shape[0]
+        sw = _check_sample_weight(sample_weight, np.empty((n, 0)), ensure_non_negative=True)
+        if sw.sum() <= 0:
+            raise ValueError("sample_weight sums to 0; nothing to fit.")
+        sw = sw / sw.sum()
+        self._setup(graph, data)
+        design = self.encode(data)
+        self.equations_, self.roots_ = {}, {}
+        root_w = np.sqrt(sw)[:, None]
+        for v in self.variables_:
+            cols = self._index[v]
+            parents = graph.parents(v)
+            if not parents:
+                if v in self.categories_:
+                    values = data[v].to_numpy()
+                    probs = np.array([sw[values == lvl].sum() for lvl in self.categories_[v]])
+                    self.roots_[v] = {"probabilities": probs / probs.sum()}
+                else:
+                    col = design[:, cols[0]]
+                    mean = sw @ col
+                    self.roots_[v] = {"mean": mean, "scale": np.sqrt(sw @ (col - mean) ** 2)}
+                continue
+            pidx = np.concatenate([self._index[p] for p in parents])
+            Z = np.column_stack([np.ones(n), design[:, pidx]])
+            Y = design[:, cols]
+            beta, *_ = np.linalg.lstsq(root_w * Z, root_w * Y, rcond=None)
+            resid = Y - Z @ beta
+            self.equations_[v] = {
+                "parents": parents,
+                "intercept": beta[0].copy(),
+                "coef": beta[1:].T.copy(),
+                "noise_scale": np.sqrt(sw @ resid**2),
+            }
+        return self
+
+    @classmethod
+    def from_coefficients(
+        cls,
+        graph,
+        coefficients,
+        *,
+        intercepts=None,
+        noise_scales=None,
+        categories=None,
+        root_distributions=None,
+    ):
+        """Build a model with given (true) coefficients, for simulation.
+
+        Parameters
+        ----------
+        graph : CausalGraph, iterable of pairs or mapping
+            The causal DAG.
+        coefficients : dict
+            ``{child: {parent: coef}}`` for every edge. For a categorical
+            parent, ``coef`` is ``{level: effect}`` relative to the baseline
+            (first) level; missing levels have effect 0. Children must be
+            numeric.
+        intercepts : dict, default=None
+            ``{child: intercept}``; 0 when absent.
+        noise_scales : dict, default=None
+            ``{child: standard deviation of the Gaussian noise}``; 1 when
+            absent.
+        categories : dict, default=None
+            ``{variable: list of levels}`` for categorical roots.
+        root_distributions : dict, default=None
+            ``{root: {"mean": m, "scale": s}}`` for numeric roots (default
+            standard normal) or ``{root: {"probabilities": p}}`` for
+            categorical roots (default uniform).
+
+        Returns
+        -------
+        scm : LinearSCM
+            A model that behaves as if fitted.
+
+        Raises
+        ------
+        ValueError
+            If an edge has no coefficient, or a coefficient names a non-edge.
+        """
+        graph = _as_graph(graph)
+        categories = {k: np.asarray(v, dtype=object) for k, v in (categories or {}).items()}
+        intercepts = intercepts or {}
+        noise_scales = noise_scales or {}
+        root_distributions = root_distributions or {}
+        scm = cls(graph)
+        scm._setup_from(graph, categories)
+        scm.equations_, scm.roots_ = {}, {}
+        for v in scm.variables_:
+            parents = graph.parents(v)
+            if not parents:
+                if v in categories:
+                    k = len(categories[v])
+                    dist = root_distributions.get(v, {"probabilities": np.full(k, 1 / k)})
+                    scm.roots_[v] = {"probabilities": np.asarray(dist["probabilities"], float)}
+                else:
+                    dist = root_distributions.get(v, {"mean": 0.0, "scale": 1.0})
+                    scm.roots_[v] = {"mean": float(dist["mean"]), "scale": float(dist["scale"])}
+                continue
+            if v in categories:
+                raise ValueError(
+                    f"from_coefficients: non-root node {v!r} must be numeric."
+                )
+            given = coefficients.get(v, {})
+            extra = set(given) - set(parents)
+            if extra:
+                raise ValueError(
+                    f"coefficients[{v!r}] names {sorted(map(str, extra))!r}, "
+                    f"which are not parents of {v!r}."
+                )
+            row = []
+            for p in parents:
+                if p not in given:
+                    raise ValueError(f"coefficients[{v!r}] lacks the parent {p!r}.")
+                c = given[p]
+                if p in categories:
+                    row.extend(float(c.get(lvl, 0.0)) for lvl in categories[p][1:])
+                else:
+                    row.append(float(c))
+            scm.equations_[v] = {
+                "parents": parents,
+                "intercept": np.array([float(intercepts.get(v, 0.0))]),
+                "coef": np.array([row]),
+                "noise_scale": np.array([float(noise_scales.get(v, 1.0))]),
+            }
+        return scm
+
+    # -- encoding ---------------------------------------------------------
+    def _setup(self, graph, data):
+        categories = {}
+        for v in graph.nodes:
+            col = data[v]
+            if _is_categorical(col):
+                if isinstance(col.dtype, pd.CategoricalDtype):
+                    levels = [c for c in col.cat.categories if (col == c).any()]
+                else:
+                    levels = sorted(pd.unique(col), key=str)
+                categories[v] = np.asarray(levels, dtype=object)
+        self._setup_from(graph, categories)
+
+    def _setup_from(self, graph, categories):
+        self.graph_ = graph
+        self.variables_ = graph.topological_order()
+        self.categories_ = categories
+        self.design_columns_ = {}
+        self._index = {}
+        start = 0
+        for v in self.variables_:
+            if v in categories:
+                names = [f"{v}_{lvl}" for lvl in categories[v][1:]]
+            else:
+                names = [str(v)]
+            self.design_columns_[v] = names
+            self._index[v] = np.arange(start, start + len(names))
+            start += len(names)
+        self._n_design = start
+
+    @staticmethod
+    def _check_frame(data, graph, argument="data"):
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError(
+                f"{argument} must be a pandas DataFrame with a column per graph "
+                f"node; got {type(data).__name__}."
+            )
+        graph.check_nodes_in(data.columns, argument=argument)
+        for v in graph.nodes:
+            col = data[v]
+            if col.isna().any():
+                raise ValueError(
+                    f"{argument}[{v!r}] has {int(col.isna().sum())} missing "
+                    "value(s); impute or drop them before fitting the SCM."
+                )
+            if not _is_categorical(col) and not np.isfinite(
+                col.to_numpy(dtype=float)
+            ).all():
+                raise ValueError(f"{argument}[{v!r}] has infinite values.")
+        return data
+
+    def _encode_column(self, v, values, argument="data"):
+        if v in self.categories_:
+            levels = self.categories_[v]
+            values = np.asarray(values, dtype=object)
+            known = np.isin(values, levels)
+            if not known.all():
+                unseen = sorted({str(x) for x in values[~known]})
+                raise ValueError(
+                    f"{argument}[{v!r}] has level(s) {unseen!r} unseen when the "
+                    f"SCM was fitted; known levels: {[str(x) for x in levels]!r}."
+                )
+            return np.column_stack([values == lvl for lvl in levels[1:]]).astype(
+                float
+            ).reshape(len(values), len(levels) - 1)
+        return np.asarray(values, dtype=float).reshape(-1, 1)
+
+    def encode(self, data, variables=None):
+        """Return the numeric design matrix of ``data``.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame of shape (n_samples, n_columns)
+            Holds a column for every variable requested.
+        variables : list, default=None
+            Variables to encode, in the given order; all (topological order)
+            by default.
+
+        Returns
+        -------
+        design : ndarray of shape (n_samples, n_design_columns)
+            Numeric columns as they are; categorical ones as baseline-dropped
+            indicators (see :meth:`get_design_columns`).
+        """
+        self._check_fitted()
+        variables = self.variables_ if variables is None else list(variables)
+        missing = [v for v in variables if v not in data.columns]
+        if missing:
+            raise ValueError(f"data lacks the SCM variables {missing!r}.")
+        parts = [self._encode_column(v, data[v].to_numpy()) for v in variables]
+        return np.hstack(parts) if parts else np.empty((len(data), 0))
+
+    def get_design_columns(self, variables=None):
+        """Names of the design columns of ``variables`` (all by default)."""
+        self._check_fitted()
+        variables = self.variables_ if variables is None else list(variables)
+        return [c for v in variables for c in self.design_columns_[v]]
+
+    def design_index(self, variables):
+        """Positions of ``variables``' design columns in the full design."""
+        self._check_fitted()
+        return np.concatenate([self._index[v] for v in variables]).astype(int)
+
+    # -- abduction, counterfactuals --------------------------------------
+    def abduct(self, data):
+        """Abduct the noise of every non-root node from observed rows.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame of shape (n_samples, n_columns)
+
+        Returns
+        -------
+        noise : pandas.DataFrame of shape (n_samples, n_noise_columns)
+            :math:`U_j = V_j - b_j - B_j\\,\\mathrm{pa}(V_j)`, one column per
+            design column of each non-root node, indexed like ``data``.
+        """
+        self._check_frame(data, self.graph_)
+        design = self.encode(data)
+        return self._abduct_design(design, data.index)
+
+    def _abduct_design(self, design, index=None):
+        parts, names = [], []
+        for v in self.variables_:
+            if v not in self.equations_:
+                continue
+            eq = self.equations_[v]
+            pidx = self.design_index(eq["parents"])
+            pred = eq["intercept"] + design[:, pidx] @ eq["coef"].T
+            parts.append(design[:, self._index[v]] - pred)
+            names.extend(self.design_columns_[v])
+        values = np.hstack(parts) if parts else np.empty((design.shape[0], 0))
+        return pd.DataFrame(values, columns=names, index=index)
+
+    def _intervene_design(self, design, intervention, n):
+        new = design.copy()
+        changed = set()
+        for node, value in intervention.items():
+            if node not in self._index:
+                raise ValueError(
+                    f"intervention names {node!r}, which is not a variable of the "
+                    f"SCM; its variables are {self.variables_!r}."
+                )
+            if np.ndim(value) == 0:
+                value = np.repeat(np.asarray([value], dtype=object), n)
+            value = np.asarray(value)
+            if value.shape != (n,):
+                raise ValueError(
+                    f"intervention[{node!r}] must be a scalar or have shape "
+                    f"({n},); got shape {value.shape}."
+                )
+            new[:, self._index[node]] = self._encode_column(
+                node, value, argument="intervention"
+            )
+            changed.add(node)
+        intervened = set(changed)
+        for v in self.variables_:
+            if v in intervened or v not in self.equations_:
+                continue
+            eq = self.equations_[v]
+            if not any(p in changed for p in eq["parents"]):
+                continue
+            pidx = self.design_index(eq["parents"])
+            shift = (new[:, pidx] - design[:, pidx]) @ eq["coef"].T
+            new[:, self._index[v]] = design[:, self._index[v]] + shift
+            changed.add(v)
+        return new
+
+    def counterfactual_design(self, data, intervention):
+        """Counterfactual rows in the design space (exact).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame of shape (n_samples, n_columns)
+            The observed (factual) rows.
+        intervention : dict
+            ``{node: value}``; a value is a scalar (the same for every row) or
+            an array of shape (n_samples,).
+
+        Returns
+        -------
+        design : ndarray of shape (n_samples, n_design_columns)
+            The counterfactual design: intervened nodes set, descendants
+            recomputed with their abducted noise, others unchanged.
+        """
+        self._check_frame(data, self.graph_)
+        design = self.encode(data)
+        return self._intervene_design(design, intervention, len(data))
+
+    def counterfactual(self, data, intervention):
+        """Counterfactual rows ``data_{do(intervention)}``, as a DataFrame.
+
+        Abduction, action, prediction: each row keeps its own noise.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame of shape (n_samples, n_columns)
+            The observed (factual) rows; columns that are not SCM variables
+            are copied unchanged.
+        intervention : dict
+            ``{node: value}``; a value is a scalar or an array of shape
+            (n_samples,).
+
+        Returns
+        -------
+        twins : pandas.DataFrame of shape (n_samples, n_columns)
+            Same columns, index and dtypes as ``data``. A categorical
+            descendant's soft counterfactual is rounded to its most likely
+            level, with a ``RoundedCounterfactualWarning``.
+
+        Raises
+        ------
+        ValueError
+            If the intervention names an unknown node or an unseen level.
+        """
+        new = self.counterfactual_design(data, intervention)
+        old = self.encode(data)
+        twins = data.copy()
+        rounded = []
+        for v in self.variables_:
+            idx = self._index[v]
+            if np.array_equal(new[:, idx], old[:, idx]):
+                continue
+            if v in self.categories_:
+                levels = self.categories_[v]
+                soft = new[:, idx]
+                full = np.column_stack([1.0 - soft.sum(axis=1), soft])
+                values = levels[np.argmax(full, axis=1)]
+                if v not in intervention:
+                    rounded.append(v)
+                if isinstance(twins[v].dtype, pd.CategoricalDtype):
+                    twins[v] = pd.Categorical(values, dtype=twins[v].dtype)
+                else:
+                    twins[v] = values
+            else:
+                twins[v] = new[:, idx[0]]
+        if rounded:
+            warnings.warn(
+                f"categorical descendants {rounded!r} have soft counterfactuals "
+                "under the linear probability model; rounded to their most likely "
+                "level. One-hot encode them before fitting to keep twins exact.",
+                RoundedCounterfactualWarning,
+                stacklevel=2,
+            )
+        return twins
+
+    def total_effect(self, node, value_from, value_to, variables=None):
+        """Change of every design column under ``do(node=value_to)`` against
+        ``do(node=value_from)``.
+
+        Because every mechanism is linear with additive noise, this change is
+        the same for every unit: a counterfactual twin is the factual row plus
+        this vector.
+
+        Parameters
+        ----------
+        node : hashable
+            The intervened variable.
+        value_from, value_to : scalar
+            Levels (categorical) or values (numeric) of ``node``.
+        variables : list, default=None
+            Restrict the result to these variables' design columns.
+
+        Returns
+        -------
+        effect : ndarray of shape (n_design_columns,)
+        """
+        self._check_fitted()
+        base = np.zeros((1, self._n_design))
+        if node not in self._index:
+            raise ValueError(f"node {node!r} is not a variable of the SCM.")
+        base[:, self._index[node]] = self._encode_column(
+            node, np.array([value_from], dtype=object), argument="value_from"
+        )
+        new = self._intervene_design(base, {node: np.array([value_to], dtype=object)}, 1)
+        effect = (new - base)[0]
+        if variables is not None:
+            effect = effect[self.design_index(list(variables))]
+        return effect
+
+    # -- sampling ---------------------------------------------------------
+    def sample(self, n_samples, random_state=None):
+        """Draw rows from the model (ancestral sampling).
+
+        Root nodes are drawn from their fitted level frequencies (categorical)
+        or from a Gaussian with their mean and standard deviation (numeric);
+        noises are independent Gaussians with the residual standard
+        deviations. A categorical non-root node draws its level with the
+        linear-probability-model probabilities clipped to [0, 1] and
+        renormalised.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows, >= 1.
+        random_state : int, RandomState instance or None, default=None
+            Controls the draws.
+
+        Returns
+        -------
+        data : pandas.DataFrame of shape (n_samples, n_variables)
+            One column per variable, in topological order.
+        """
+        self._check_fitted()
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        rng = check_random_state(random_state)
+        design = np.zeros((n_samples, self._n_design))
+        columns = {}
+        for v in self.variables_:
+            idx = self._index[v]
+            if v in self.roots_:
+                root = self.roots_[v]
+                if v in self.categories_:
+                    values = rng.choice(
+                        len(self.categories_[v]), size=n_samples, p=root["probabilities"]
+                    )
+                    values = self.categories_[v][values]
+                else:
+                    values = rng.normal(root["mean"], root["scale"], size=n_samples)
+            else:
+                eq = self.equations_[v]
+                pidx = self.design_index(eq["parents"])
+                mean = eq["intercept"] + design[:, pidx] @ eq["coef"].T
+                if v in self.categories_:
+                    probs = np.clip(np.column_stack([1 - mean.sum(axis=1), mean]), 0, 1)
+                    probs = probs + 1e-12
+                    probs /= probs.sum(axis=1, keepdims=True)
+                    cum = probs.cumsum(axis=1)
+                    draw = (rng.uniform(size=(n_samples, 1)) > cum).sum(axis=1)
+                    values = self.categories_[v][np.minimum(draw, probs.shape[1] - 1)]
+                else:
+                    values = mean[:, 0] + rng.normal(
+                        0.0, eq["noise_scale"][0], size=n_samples
+                    )
+            design[:, idx] = self._encode_column(v, values)
+            columns[v] = values
+        frame = pd.DataFrame(columns)
+        for v, levels in self.categories_.items():
+            frame[v] = pd.Categorical(frame[v], categories=levels)
+        return frame
+
+    def _check_fitted(self):
+        if not hasattr(self, "_index"):
+            raise NotFittedError(
+                "This LinearSCM is not fitted yet; call fit(data) or build it with "
+                "LinearSCM.from_coefficients."
+            )
+
+    def __repr__(self):
+        return f"LinearSCM(graph={self.graph!r})"
+

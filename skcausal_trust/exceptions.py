@@ -1,0 +1,43 @@
+"""Errors and warnings raised by skcausal_trust.
+
+Errors subclass :class:`ValueError` (bad input, infeasible constraints) or
+:class:`RuntimeError` (a solver failed); warnings are classes users can filter
+with :func:`warnings.filterwarnings`.
+"""
+
+__all__ = [
+    "CyclicGraphError",
+    "InfeasibleConstraintError",
+    "NoSensitiveFeaturesWarning",
+    "RoundedCounterfactualWarning",
+    "SolverError",
+]
+
+
+class CyclicGraphError(ValueError):
+    """Raised when a causal graph has a directed cycle."""
+
+
+class InfeasibleConstraintError(ValueError):
+    """Raised when the constraints of a convex program cannot be satisfied."""
+
+
+class SolverError(RuntimeError):
+    """Raised when a convex solver fails after its fallbacks."""
+
+
+class NoSensitiveFeaturesWarning(UserWarning):
+    """Warned when a fairness estimator is fitted without sensitive features.
+
+    The estimator then falls back to its documented unconstrained behaviour
+    (for example plain L2-regularised logistic regression) and says so.
+    """
+
+
+class RoundedCounterfactualWarning(UserWarning):
+    """Warned when a categorical counterfactual is rounded to a level.
+
+    Under a linear structural causal model a categorical descendant of the
+    intervened node has real-valued ("soft") counterfactual indicators; turning
+    them back into a level is an approximation.
+    """

@@ -1,0 +1,607 @@
+"""Counterfactually fair (multinomial) logistic regression."""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+from scipy.linalg import block_diag, null_space
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit, logsumexp, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from ..causal import CausalGraph, LinearSCM
+from ..exceptions import NoSensitiveFeaturesWarning, SolverError
+from ..utils._convex import solve_problem
+from ..utils._validation import split_sensitive
+from ._base import counterfactual_directions, fit_worlds, sensitive_levels
+
+__all__ = ["CounterfactuallyFairClassifier"]
+
+
+class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression constrained to be counterfactually fair.
+
+    Fits an L2-regularised (multinomial) logistic model whose linear score
+    (log-odds, or each class's logit) changes by at most ``epsilon`` when the
+    sensitive attribute of a sample is counterfactually set to any other
+    level, under each of one or several candidate linear structural causal
+    models ("worlds"). ``epsilon=0`` is counterfactual fairness under the
+    model [1]_; several worlds enforce it in all of them at once [2]_.
+
+    The sensitive attribute itself is never an input of the model: it is
+    taken from a column of ``X`` (``sensitive_feature_ids``, which is then
+    removed from the features) or routed to :meth:`fit` as
+    ``sensitive_features``. Features must be numeric: one-hot encode
+    categorical columns first (:meth:`CausalGraph.expand` maps a graph over
+    variables to one over their indicator columns).
+
+    Read more in the :ref:`User Guide <counterfactual_fairness>`.
+
+    Parameters
+    ----------
+    causal_model : CausalGraph, LinearSCM, list of them, or None, default=None
+        The world(s). A :class:`~skcausal_trust.causal.CausalGraph` or an
+        unfitted :class:`~skcausal_trust.causal.LinearSCM` is fitted on the
+        training data (features plus the sensitive attribute); a fitted
+        ``LinearSCM`` (for example a true model from a simulator) is used as
+        it is. Its nodes are the feature names (``X``'s column names, or
+        ``"x0"``, ``"x1"``, ... for arrays) and one node for the sensitive
+        attribute: the column named by ``sensitive_feature_ids``, the name of
+        a routed ``sensitive_features`` Series, or else the single node that
+        is not a feature. ``None`` uses the graph in which the sensitive
+        attribute causes every feature directly.
+    epsilon : float, default=0.0
+        Largest allowed change of the linear score (log-odds units, >= 0)
+        between a sample and any of its counterfactual twins. A change of
+        ``epsilon`` in log-odds moves a probability by at most
+        ``epsilon / 4``.
+    C : float, default=1.0
+        Inverse of the L2 regularisation strength, > 0, as in
+        :class:`~sklearn.linear_model.LogisticRegression`: the objective is
+        ``C * sum_i s_i * logloss_i + ||W||^2 / 2``.
+    sensitive_feature_ids : str, int or list of one of them, default=None
+        Column of ``X`` (name or position) holding the sensitive attribute.
+        It is removed from the model's inputs at fit and predict.
+    fit_intercept : bool, default=True
+        Whether to fit an (unpenalised, unconstrained) intercept.
+    solver : {"auto", "fast", "cvxpy"}, default="auto"
+        ``"fast"`` exploits the linear SCM: every twin differs from its
+        sample by the same vector, so the per-sample constraints collapse to
+        a few linear constraints on the weights. With ``epsilon=0`` they are
+        eliminated and scikit-learn's ``LogisticRegression`` (lbfgs) fits the
+        rest; with ``epsilon>0`` the constrained part becomes a box and
+        scipy's L-BFGS-B solves the problem. ``"cvxpy"`` states the program
+        with one constraint per sample, level and world, and solves it with
+        Clarabel: the reference. ``"auto"`` takes the fast path where it
+        applies and the cvxpy path otherwise (``epsilon>0`` with linearly
+        dependent constraint directions, e.g. two identical worlds).
+    max_iter : int, default=1000
+        Iteration limit of the fast path's optimiser.
+    tol : float, default=1e-8
+        Gradient tolerance of the fast path's optimiser.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features_used) or (n_classes, n_features_used)
+        Weights of the features (the sensitive column excluded); one row for
+        binary targets.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in fit (the sensitive column
+        included).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X``, if it had string names.
+    scms_ : list of LinearSCM
+        The fitted world(s); empty when fitted without sensitive features.
+    sensitive_node_ : hashable or None
+        The sensitive attribute's node in the worlds.
+    sensitive_levels_ : ndarray or None
+        Levels of the sensitive attribute seen in fit.
+    counterfactual_directions_ : ndarray of shape (n_worlds, n_levels - 1, \
+            n_features_used)
+        Change of the features when the attribute moves from the first level
+        to each other level, in each world.
+    counterfactual_gap_ : float
+        Largest change of a class score between a training sample and one of
+        its twins, over worlds and levels (``<= epsilon`` up to the solver's
+        tolerance).
+    solver_path_ : {"fast", "cvxpy", "unconstrained"}
+        Which path ran; ``"unconstrained"`` when fitted without sensitive
+        features.
+    solver_ : str
+        The optimiser: ``"lbfgs"`` (scikit-learn), ``"L-BFGS-B"`` (scipy) or
+        the cvxpy solver name.
+    solver_status_ : str
+        The optimiser's final status.
+    objective_ : float
+        ``sum_i s_i * logloss_i + ||W||^2 / (2 C)`` at the solution.
+    n_iter_ : int
+        Iterations of the fast path's optimiser (0 for cvxpy).
+
+    Raises
+    ------
+    ValueError
+        From :meth:`fit`: NaN or infinite features, wrong shapes, an unknown
+        sensitive column, a sensitive attribute with one level, a graph that
+        misses feature columns or holds unobserved nodes, a single class.
+    skcausal_trust.exceptions.InfeasibleConstraintError
+        Never for linear SCMs (zero weights are always feasible); kept for
+        the solver's report.
+    skcausal_trust.exceptions.SolverError
+        If the cvxpy solver fails, or the fast optimiser does not converge
+        within ``max_iter`` (it also warns ``ConvergenceWarning``).
+
+    See Also
+    --------
+    CounterfactualResidualizer : Makes any downstream estimator
+        counterfactually fair by residualising the features.
+    counterfactual_unfairness : Measures the counterfactual unfairness of any
+        fitted classifier.
+    sklearn.linear_model.LogisticRegression : The unconstrained model.
+
+    Notes
+    -----
+    Write :math:`x^{(a')}` for the twin of sample :math:`x` with the sensitive
+    attribute set to :math:`a'` by abduction, action and prediction in world
+    :math:`m`. The program is
+
+    .. math::
+        \\min_{W, b}\\; C \\sum_i s_i\\, \\ell(y_i, W x_i + b)
+        + \\tfrac12 \\|W\\|_F^2 \\quad \\text{s.t.}\\quad
+        \\|W (x_i^{(a')} - x_i)\\|_\\infty \\le \\epsilon
+        \\;\\; \\forall i, a' \\ne a_i, m.
+
+    In a linear additive-noise SCM, :math:`x^{(a')} - x = T_m (e_{a'} -
+    e_{a})` is the same for every sample with level :math:`a`, so the
+    constraints are :math:`|W_c (t_{m,k} - t_{m,j})| \\le \\epsilon` for
+    the total-effect vectors :math:`t_{m,k}`. Writing
+    :math:`W_c = z_c N^\\top + u_c G^\\top` with :math:`N` an orthonormal basis
+    of the directions' orthogonal complement and :math:`T^\\top G = I`, the
+    constraints bind only :math:`u_c`, and become a box after writing each
+    world's level scores as :math:`u = m \\mathbf 1 + v`,
+    :math:`m \\in [-\\epsilon, 0]`, :math:`v \\in [0, \\epsilon]^{K-1}`.
+
+    References
+    ----------
+    .. [1] M. J. Kusner, J. Loftus, C. Russell and R. Silva, "Counterfactual
+       Fairness", Advances in Neural Information Processing Systems 30
+       (NeurIPS), 2017.
+    .. [2] C. Russell, M. J. Kusner, J. Loftus and R. Silva, "When Worlds
+       Collide: Integrating Different Counterfactual Assumptions in
+       Fairness", Advances in Neural Information Processing Systems 30
+       (NeurIPS), 2017.
+
+    Examples
+    --------
+    >>> from skcausal_trust.datasets import make_counterfactual_classification
+    >>> from skcausal_trust.fairness import CounterfactuallyFairClassifier
+    >>> X, y, a, scm = make_counterfactual_classification(500, random_state=0)
+    >>> clf = CounterfactuallyFairClassifier(scm.graph_).fit(
+    ...     X, y, sensitive_features=a)
+    >>> clf.solver_path_, bool(clf.counterfactual_gap_ < 1e-8)
+    ('fast', True)
+    """
+
+    __metadata_request__fit = {"sensitive_features": True}
+
+    _parameter_constraints = {
+        "causal_model": [CausalGraph, LinearSCM, list, tuple, None],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "sensitive_feature_ids": [str, Integral, list, tuple, None],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "fast", "cvxpy"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        causal_model=None,
+        *,
+        epsilon=0.0,
+        C=1.0,
+        sensitive_feature_ids=None,
+        fit_intercept=True,
+        solver="auto",
+        max_iter=1000,
+        tol=1e-8,
+    ):
+        self.causal_model = causal_model
+        self.epsilon = epsilon
+        self.C = C
+        self.sensitive_feature_ids = sensitive_feature_ids
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+        """Fit the constrained model.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Numeric features; may hold the sensitive column named by
+            ``sensitive_feature_ids``.
+        y : array-like of shape (n_samples,)
+            Class labels (two or more classes).
+        sensitive_features : array-like of shape (n_samples,), default=None
+            The sensitive attribute, when not a column of ``X``. Requested by
+            default under metadata routing. Without it (and without
+            ``sensitive_feature_ids``) the model falls back to plain
+            L2-regularised logistic regression and warns
+            :class:`~skcausal_trust.exceptions.NoSensitiveFeaturesWarning`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, used by the loss and by the fitted worlds.
+
+        Returns
+        -------
+        self : CounterfactuallyFairClassifier
+            The fitted estimator.
+        """
+        start = time.perf_counter()
+        features, y, sensitive, sensitive_name, names = split_sensitive(
+            self,
+            X,
+            y,
+            sensitive_features=sensitive_features,
+            sensitive_feature_ids=self.sensitive_feature_ids,
+            reset=True,
+            require_y=True,
+        )
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        classes = encoder.classes_
+        if classes.size < 2:
+            raise ValueError(
+                f"y has a single class {classes[0]!r}; a classifier needs samples of "
+                "at least 2 classes."
+            )
+        y_codes = encoder.transform(y)
+        sw = _check_sample_weight(sample_weight, features, ensure_non_negative=True)
+
+        if sensitive is None:
+            warnings.warn(
+                "CounterfactuallyFairClassifier was fitted without sensitive "
+                "features (neither sensitive_features nor sensitive_feature_ids): "
+                "it falls back to unconstrained L2-regularised logistic regression.",
+                NoSensitiveFeaturesWarning,
+                stacklevel=2,
+            )
+            scms, node, levels = [], None, None
+            directions = np.zeros((0, 1, features.shape[1]))
+        else:
+            levels = sensitive_levels(sensitive)
+            scms, node = fit_worlds(
+                self.causal_model, features, names, sensitive, sensitive_name, sw
+            )
+            directions = counterfactual_directions(scms, node, levels, names)
+
+        n_rows = 1 if classes.size == 2 else classes.size
+        result = self._solve(features, y_codes, sw, directions, n_rows,
+                             scms, node, levels, names, sensitive)
+
+        coef, intercept, info = result
+        if n_rows > 1:
+            # Softmax is invariant to a common shift of the intercepts: centre
+            # them so that every solver reports the same ones.
+            intercept = intercept - intercept.mean()
+        scores_gap = 0.0
+        if directions.shape[0]:
+            full = np.concatenate(
+                [np.zeros((directions.shape[0], 1, directions.shape[2])), directions],
+                axis=1,
+            )
+            level_scores = np.einsum("wkp,cp->wkc", full, coef)
+            scores_gap = float(
+                np.max(level_scores.max(axis=1) - level_scores.min(axis=1))
+            )
+        self.classes_ = classes
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.scms_ = scms
+        self.sensitive_node_ = node
+        self.sensitive_levels_ = levels
+        self.counterfactual_directions_ = directions
+        self.counterfactual_gap_ = scores_gap
+        self.solver_path_ = info["path"]
+        self.solver_ = info["solver"]
+        self.solver_status_ = info["status"]
+        self.n_iter_ = info["n_iter"]
+        self.objective_ = _objective(
+            features @ coef.T + intercept, y_codes, sw, coef, self.C
+        )
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    # -- solvers ------------------------------------------------------------
+    def _solve(self, features, y, sw, directions, n_rows, scms, node, levels,
+               names, sensitive):
+        n_features = features.shape[1]
+        if directions.shape[0] == 0 or not np.any(directions):
+            path = "unconstrained"
+            T = np.zeros((n_features, 0))
+        else:
+            path = None
+            nonzero = [w for w in range(directions.shape[0]) if np.any(directions[w])]
+            directions = directions[nonzero]
+            T = directions.reshape(-1, n_features).T  # (p, n_worlds * (K - 1))
+        solver = self.solver
+        if solver == "cvxpy":
+            return self._solve_cvxpy(features, y, sw, n_rows, scms, node, levels,
+                                     names, sensitive, path or "cvxpy")
+        if path == "unconstrained" or self.epsilon == 0:
+            return self._solve_eliminated(features, y, sw, T, n_rows, path or "fast")
+        rank = np.linalg.matrix_rank(T)
+        if rank < T.shape[1]:
+            if solver == "fast":
+                raise ValueError(
+                    f"solver='fast' needs linearly independent counterfactual "
+                    f"directions when epsilon > 0; the {T.shape[1]} directions of "
+                    f"causal_model have rank {rank} (duplicate worlds, or more "
+                    "constraints than features). Use solver='cvxpy' or 'auto'."
+                )
+            return self._solve_cvxpy(features, y, sw, n_rows, scms, node, levels,
+                                     names, sensitive, "cvxpy")
+        n_levels = directions.shape[1] + 1
+        return self._solve_box(features, y, sw, T, n_rows, directions.shape[0],
+                               n_levels)
+
+    def _solve_eliminated(self, features, y, sw, T, n_rows, path):
+        """epsilon = 0: w = N z with N spanning the directions' complement."""
+        N = null_space(T.T) if T.shape[1] else np.eye(features.shape[1])
+        n_classes = n_rows if n_rows > 1 else 2
+        if N.shape[1] == 0:
+            # Every feature direction is constrained: only intercepts remain.
+            return self._fit_intercept_only(y, sw, n_classes, n_rows, features.shape[1], path)
+        lr = LogisticRegression(
+            C=self.C, fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+            tol=self.tol, solver="lbfgs",
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            lr.fit(features @ N, y, sample_weight=sw)
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        if not converged:
+            warnings.warn(
+                f"lbfgs did not converge in max_iter={self.max_iter} iterations; "
+                "increase max_iter or scale the features.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        coef = lr.coef_ @ N.T
+        intercept = lr.intercept_.copy() if self.fit_intercept else np.zeros(n_rows)
+        info = {"path": path, "solver": "lbfgs",
+                "status": "converged" if converged else "max_iter reached",
+                "n_iter": int(np.max(lr.n_iter_))}
+        return coef, intercept, info
+
+    def _fit_intercept_only(self, y, sw, n_classes, n_rows, n_features, path):
+        coef = np.zeros((n_rows, n_features))
+        if not self.fit_intercept:
+            intercept = np.zeros(n_rows)
+        else:
+            prior = np.bincount(y, weights=sw, minlength=n_classes) / sw.sum()
+            prior = np.clip(prior, 1e-300, None)
+            if n_rows == 1:
+                intercept = np.array([np.log(prior[1]) - np.log(prior[0])])
+            else:
+                intercept = np.log(prior) - np.log(prior).mean()
+        info = {"path": path, "solver": "closed form", "status": "converged", "n_iter": 0}
+        return coef, intercept, info
+
+    def _solve_box(self, features, y, sw, T, n_rows, n_worlds, n_levels):
+        """epsilon > 0: w = N z + G L phi with phi in a box, by L-BFGS-B."""
+        eps = float(self.epsilon)
+        N = null_space(T.T)
+        G = T @ np.linalg.inv(T.T @ T)
+        if n_levels == 2:
+            L = np.eye(n_worlds)
+            lower, upper = np.full(n_worlds, -eps), np.full(n_worlds, eps)
+        else:
+            blocks, lo, hi = [], [], []
+            for _ in range(n_worlds):
+                blocks.append(np.column_stack([np.ones(n_levels - 1), np.eye(n_levels - 1)]))
+                lo += [-eps] + [0.0] * (n_levels - 1)
+                hi += [0.0] + [eps] * (n_levels - 1)
+            L = block_diag(*blocks)
+            lower, upper = np.array(lo), np.array(hi)
+        P = np.hstack([N, G @ L])  # w = P theta
+        FP = features @ P
+        q = P.shape[1]
+        n_free = N.shape[1]
+        n_b = 1 if self.fit_intercept else 0
+        dim = n_rows * (q + n_b)
+        total_w = sw.sum()
+        reg = 1.0 / (self.C * total_w)
+        onehot = None
+        if n_rows > 1:
+            onehot = np.zeros((features.shape[0], n_rows))
+            onehot[np.arange(features.shape[0]), y] = 1.0
+        sign = 2.0 * y - 1.0
+
+        def unpack(theta):
+            theta = theta.reshape(n_rows, q + n_b)
+            return theta[:, :q], (theta[:, q] if n_b else np.zeros(n_rows))
+
+        def fun(theta):
+            th, b = unpack(theta)
+            scores = FP @ th.T + b
+            W = th @ P.T
+            if n_rows == 1:
+                s = scores[:, 0]
+                loss = -np.dot(sw, log_expit(sign * s))
+                dscore = (-sign * expit(-sign * s) * sw)[:, None]
+            else:
+                lse = logsumexp(scores, axis=1)
+                loss = np.dot(sw, lse - np.sum(onehot * scores, axis=1))
+                dscore = (softmax(scores, axis=1) - onehot) * sw[:, None]
+            value = loss / total_w + 0.5 * reg * np.sum(W * W)
+            grad_th = (dscore.T @ FP) / total_w + reg * (W @ P)
+            grad = grad_th if not n_b else np.column_stack([grad_th, dscore.sum(axis=0) / total_w])
+            return value, grad.ravel()
+
+        bounds = []
+        for _ in range(n_rows):
+            bounds += [(None, None)] * n_free
+            bounds += list(zip(lower, upper))
+            bounds += [(None, None)] * n_b
+        res = minimize(
+            fun, np.zeros(dim), jac=True, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e-15,
+                     "maxcor": 30},
+        )
+        if not res.success and res.nit >= self.max_iter:
+            warnings.warn(
+                f"L-BFGS-B did not converge in max_iter={self.max_iter} iterations: "
+                f"{res.message}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        th, b = unpack(res.x)
+        coef = th @ P.T
+        info = {"path": "fast", "solver": "L-BFGS-B", "status": str(res.message),
+                "n_iter": int(res.nit)}
+        return coef, b.copy(), info
+
+    def _solve_cvxpy(self, features, y, sw, n_rows, scms, node, levels, names,
+                     sensitive, path):
+        """The reference program: one constraint per sample, level and world."""
+        n, p = features.shape
+        W = cp.Variable((n_rows, p))
+        b = cp.Variable(n_rows) if self.fit_intercept else np.zeros(n_rows)
+        scores = features @ W.T + (cp.reshape(b, (1, n_rows), order="C") if self.fit_intercept else 0)
+        if n_rows == 1:
+            sign = 2.0 * y - 1.0
+            loss = cp.sum(cp.multiply(sw, cp.logistic(-cp.multiply(sign, scores[:, 0]))))
+        else:
+            onehot = np.zeros((n, n_rows))
+            onehot[np.arange(n), y] = 1.0
+            loss = cp.sum(cp.multiply(sw, cp.log_sum_exp(scores, axis=1))) - cp.sum(
+                cp.multiply(onehot * sw[:, None], scores)
+            )
+        objective = cp.Minimize((loss + cp.sum_squares(W) / (2.0 * self.C)) / sw.sum())
+        constraints = []
+        if scms:
+            frame = pd.DataFrame(features, columns=names)
+            frame[node] = sensitive
+            for scm in scms:
+                idx = scm.design_index(names)
+                for level in levels:
+                    rows = np.flatnonzero(sensitive != level)
+                    if rows.size == 0:
+                        continue
+                    sub = frame.iloc[rows]
+                    twins = scm.counterfactual_design(sub, {node: level})[:, idx]
+                    diff = twins - features[rows]
+                    keep = np.any(diff != 0.0, axis=1)
+                    if not keep.any():
+                        continue
+                    change = diff[keep] @ W.T
+                    if self.epsilon == 0:
+                        constraints.append(change == 0)
+                    else:
+                        constraints.append(cp.abs(change) <= self.epsilon)
+        problem = cp.Problem(objective, constraints)
+        name = solve_problem(
+            problem, what="the counterfactual fairness program (solver='cvxpy')"
+        )
+        if W.value is None:
+            raise SolverError(f"cvxpy solver {name} returned no solution.")
+        intercept = np.asarray(b.value).ravel() if self.fit_intercept else np.zeros(n_rows)
+        info = {"path": path, "solver": name, "status": problem.status, "n_iter": 0}
+        return np.asarray(W.value), intercept, info
+
+    # -- prediction ---------------------------------------------------------
+    def _features(self, X):
+        check_is_fitted(self)
+        features, *_ = split_sensitive(
+            self, X, sensitive_feature_ids=self.sensitive_feature_ids, reset=False
+        )
+        return features
+
+    def decision_function(self, X):
+        """Linear scores.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            As in fit (the sensitive column, if any, is ignored).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Log-odds of ``classes_[1]`` for binary targets; class logits
+            otherwise.
+        """
+        scores = self._features(X) @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p1 = expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return scores - logsumexp(scores, axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _objective(scores, y, sw, coef, C):
+    if scores.shape[1] == 1:
+        sign = 2.0 * y - 1.0
+        loss = -np.dot(sw, log_expit(sign * scores[:, 0]))
+    else:
+        loss = np.dot(sw, logsumexp(scores, axis=1) - scores[np.arange(len(y)), y])
+    return float(loss + np.sum(coef**2) / (2.0 * C))
