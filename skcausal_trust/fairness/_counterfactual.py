@@ -16,12 +16,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import NoSensitiveFeaturesWarning, SolverError
 from ..utils._convex import solve_problem
-from ..utils._validation import split_sensitive
+from ..utils._validation import check_weights, split_sensitive
 from ._base import counterfactual_directions, fit_worlds, sensitive_levels
 
 __all__ = ["CounterfactuallyFairClassifier"]
@@ -86,8 +86,10 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         dependent constraint directions, e.g. two identical worlds).
     max_iter : int, default=1000
         Iteration limit of the fast path's optimiser.
-    tol : float, default=1e-8
-        Gradient tolerance of the fast path's optimiser.
+    tol : float, default=1e-4
+        Stopping tolerance of the fast path's optimiser (projected gradient),
+        as in :class:`~sklearn.linear_model.LogisticRegression`; use 1e-8 or
+        less to agree with the cvxpy path to many digits.
 
     Attributes
     ----------
@@ -217,7 +219,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         fit_intercept=True,
         solver="auto",
         max_iter=1000,
-        tol=1e-8,
+        tol=1e-4,
     ):
         self.causal_model = causal_model
         self.epsilon = epsilon
@@ -268,11 +270,11 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         classes = encoder.classes_
         if classes.size < 2:
             raise ValueError(
-                f"y has a single class {classes[0]!r}; a classifier needs samples of "
-                "at least 2 classes."
+                f"y has only one class ({classes[0]!r}); a classifier needs samples "
+                "of at least 2 classes."
             )
         y_codes = encoder.transform(y)
-        sw = _check_sample_weight(sample_weight, features, ensure_non_negative=True)
+        sw = check_weights(sample_weight, features)
 
         if sensitive is None:
             warnings.warn(

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Integral
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import NoSensitiveFeaturesWarning
-from ..utils._validation import split_sensitive
+from ..utils._validation import check_weights, split_sensitive
 from ._base import fit_worlds, sensitive_levels
 
 __all__ = ["CounterfactualResidualizer"]
@@ -122,6 +122,7 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
             self, X, sensitive_features=sensitive_features,
             sensitive_feature_ids=self.sensitive_feature_ids, reset=True,
         )
+        sw = check_weights(sample_weight, features)
         if sensitive is None:
             warnings.warn(
                 "CounterfactualResidualizer was fitted without sensitive features: "
@@ -132,7 +133,6 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
             scm, node, levels, descendants = None, None, None, []
         else:
             levels = sensitive_levels(sensitive)
-            sw = _check_sample_weight(sample_weight, features, ensure_non_negative=True)
             (scm,), node = fit_worlds(
                 self.causal_model, features, names, sensitive, sensitive_name, sw
             )

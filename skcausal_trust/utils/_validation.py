@@ -5,9 +5,9 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
-__all__ = ["check_sensitive_features", "split_sensitive"]
+__all__ = ["check_sensitive_features", "check_weights", "split_sensitive"]
 
 
 def check_sensitive_features(sensitive_features, n_samples, *, argument="sensitive_features"):
@@ -173,3 +173,17 @@ def split_sensitive(
         Xv, dtype=np.float64, input_name="X", ensure_min_features=0
     )
     return features, y, sensitive, sensitive_name, names
+
+
+def check_weights(sample_weight, X):
+    """Validate ``sample_weight``: non-negative, finite, not all zero.
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,)
+        Ones when ``sample_weight`` is None.
+    """
+    sw = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    if not np.any(sw > 0):
+        raise ValueError("sample_weight: every weight is zero; nothing to fit.")
+    return sw
