@@ -5,7 +5,11 @@ Group fairness metrics (demographic parity, equalized odds) come from
 """
 
 from ._counterfactual import CounterfactuallyFairClassifier
-from ._metrics import counterfactual_unfairness, make_counterfactual_unfairness_scorer
+from ._metrics import (
+    counterfactual_unfairness,
+    make_counterfactual_unfairness_scorer,
+    make_group_fairness_scorer,
+)
 from ._residualizer import CounterfactualResidualizer
 
 __all__ = [
@@ -13,4 +17,5 @@ __all__ = [
     "CounterfactuallyFairClassifier",
     "counterfactual_unfairness",
     "make_counterfactual_unfairness_scorer",
+    "make_group_fairness_scorer",
 ]

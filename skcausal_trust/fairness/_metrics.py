@@ -7,7 +7,11 @@ from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 from ..causal import LinearSCM
 from ..utils._validation import _resolve_column, check_sensitive_features
 
-__all__ = ["counterfactual_unfairness", "make_counterfactual_unfairness_scorer"]
+__all__ = [
+    "counterfactual_unfairness",
+    "make_counterfactual_unfairness_scorer",
+    "make_group_fairness_scorer",
+]
 
 _KINDS = ("probability", "flip")
 
@@ -256,3 +260,87 @@ def make_counterfactual_unfairness_scorer(scm, *, kind="probability",
     if not isinstance(scm, LinearSCM) or not hasattr(scm, "equations_"):
         raise ValueError("scm must be a fitted LinearSCM.")
     return _CounterfactualUnfairnessScorer(scm, kind, sensitive_feature_ids)
+
+
+class _GroupFairnessScorer(_MetadataRequester):
+    """Scorer: minus a fairlearn group disparity of ``predict`` (greater is
+    better)."""
+
+    __metadata_request__score = {"sensitive_features": True, "estimator": UNUSED}
+
+    def __init__(self, metric, sensitive_feature_ids):
+        self.metric = metric
+        self.sensitive_feature_ids = sensitive_feature_ids
+
+    def __call__(self, estimator, X, y, *, sample_weight=None, sensitive_features=None):
+        return self.score(estimator, X, y, sample_weight=sample_weight,
+                          sensitive_features=sensitive_features)
+
+    def score(self, estimator, X, y, *, sample_weight=None, sensitive_features=None):
+        """Minus the disparity of ``estimator``'s predictions on ``X``."""
+        frame, _ = _as_frame(X)
+        if self.sensitive_feature_ids is not None:
+            if sensitive_features is not None:
+                raise ValueError(
+                    "pass the sensitive attribute either as sensitive_features or "
+                    "through sensitive_feature_ids, not both."
+                )
+            columns = list(frame.columns)
+            idx = _resolve_column(self.sensitive_feature_ids, columns, len(columns))
+            sensitive_features = frame.iloc[:, idx]
+        if sensitive_features is None:
+            raise ValueError(
+                "the group fairness scorer needs the sensitive attribute: route "
+                "sensitive_features to it or set sensitive_feature_ids."
+            )
+        sensitive, _ = check_sensitive_features(sensitive_features, frame.shape[0])
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        y_pred = estimator.predict(X)
+        return -float(self.metric(y, y_pred, sensitive_features=sensitive, **kwargs))
+
+    def __repr__(self):
+        name = getattr(self.metric, "__name__", repr(self.metric))
+        return (f"make_group_fairness_scorer({name}, "
+                f"sensitive_feature_ids={self.sensitive_feature_ids!r})")
+
+
+def make_group_fairness_scorer(metric, *, sensitive_feature_ids=None):
+    """Make a scorer from a fairlearn group disparity metric.
+
+    Wraps a function such as
+    :func:`fairlearn.metrics.demographic_parity_difference` or
+    :func:`fairlearn.metrics.equalized_odds_difference` (signature
+    ``metric(y_true, y_pred, *, sensitive_features, sample_weight=None)``)
+    into a scorer returning **minus** the disparity of the estimator's
+    ``predict``, so that greater is better.
+
+    Parameters
+    ----------
+    metric : callable
+        The fairlearn metric (0 means no disparity).
+    sensitive_feature_ids : str or int, default=None
+        The column of ``X`` with the attribute. Without it, the scorer needs
+        ``sensitive_features`` of the test rows, routed to it under metadata
+        routing (requested by default).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y, sample_weight=None, sensitive_features=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from fairlearn.metrics import demographic_parity_difference
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skcausal_trust.fairness import make_group_fairness_scorer
+    >>> X = pd.DataFrame({"s": [0, 0, 1, 1], "x": [1.0, 2.0, 3.0, 4.0]})
+    >>> y = np.array([0, 1, 0, 1])
+    >>> scorer = make_group_fairness_scorer(demographic_parity_difference,
+    ...                                     sensitive_feature_ids="s")
+    >>> scorer(DummyClassifier().fit(X, y), X, y)
+    -0.0
+    """
+    if not callable(metric):
+        raise ValueError(f"metric must be callable; got {metric!r}.")
+    return _GroupFairnessScorer(metric, sensitive_feature_ids)
