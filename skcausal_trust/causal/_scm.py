@@ -40,7 +40,8 @@ class LinearSCM:
 
     .. math:: V_j = b_j + B_j \\, \\mathrm{pa}(V_j) + U_j,
 
-    fitted by ordinary least squares on the observed data. Root nodes keep
+    fitted by ordinary least squares on the observed data (from one Gram
+    matrix of the encoded data, so the cost is one pass over the rows). Root nodes keep
     their empirical distribution (level frequencies, or mean and standard
     deviation for sampling). Counterfactuals follow Pearl's three steps:
     *abduction* of the noise :math:`U_j = V_j - b_j - B_j\\,\\mathrm{pa}(V_j)`
@@ -161,7 +162,10 @@ class LinearSCM:
         self._setup(graph, data)
         design = self.encode(data)
         self.equations_, self.roots_ = {}, {}
-        root_w = np.sqrt(sw)[:, None]
+        # Sufficient statistics: one weighted Gram matrix of [1, design]; each
+        # node's least squares is then a small solve on a block of it.
+        full = np.column_stack([np.ones(n), design])
+        gram = (full * sw[:, None]).T @ full
         for v in self.variables_:
             cols = self._index[v]
             parents = graph.parents(v)
@@ -171,20 +175,24 @@ class LinearSCM:
                     probs = np.array([sw[values == lvl].sum() for lvl in self.categories_[v]])
                     self.roots_[v] = {"probabilities": probs / probs.sum()}
                 else:
-                    col = design[:, cols[0]]
-                    mean = sw @ col
-                    self.roots_[v] = {"mean": mean, "scale": np.sqrt(sw @ (col - mean) ** 2)}
+                    mean = gram[0, 1 + cols[0]]
+                    var = gram[1 + cols[0], 1 + cols[0]] - mean**2
+                    self.roots_[v] = {"mean": mean, "scale": np.sqrt(max(var, 0.0))}
                 continue
             pidx = np.concatenate([self._index[p] for p in parents])
-            Z = np.column_stack([np.ones(n), design[:, pidx]])
-            Y = design[:, cols]
-            beta, *_ = np.linalg.lstsq(root_w * Z, root_w * Y, rcond=None)
-            resid = Y - Z @ beta
+            zi = np.concatenate([[0], 1 + pidx])
+            yi = 1 + cols
+            zz, zy = gram[np.ix_(zi, zi)], gram[np.ix_(zi, yi)]
+            # Minimum-norm solution of the normal equations: the same as the
+            # minimum-norm least squares solution when parents are collinear
+            # (for example a full set of one-hot indicators).
+            beta, *_ = np.linalg.lstsq(zz, zy, rcond=None)
+            resid_var = np.diag(gram[np.ix_(yi, yi)]) - np.sum(zy * beta, axis=0)
             self.equations_[v] = {
                 "parents": parents,
                 "intercept": beta[0].copy(),
                 "coef": beta[1:].T.copy(),
-                "noise_scale": np.sqrt(sw @ resid**2),
+                "noise_scale": np.sqrt(np.maximum(resid_var, 0.0)),
             }
         return self
 
@@ -414,8 +422,7 @@ class LinearSCM:
         return pd.DataFrame(values, columns=names, index=index)
 
     def _intervene_design(self, design, intervention, n):
-        new = design.copy()
-        changed = set()
+        encoded = {}
         for node, value in intervention.items():
             if node not in self._index:
                 raise ValueError(
@@ -430,22 +437,27 @@ class LinearSCM:
                     f"intervention[{node!r}] must be a scalar or have shape "
                     f"({n},); got shape {value.shape}."
                 )
-            new[:, self._index[node]] = self._encode_column(
-                node, value, argument="intervention"
-            )
-            changed.add(node)
-        intervened = set(changed)
+            encoded[node] = self._encode_column(node, value, argument="intervention")
+        if not encoded:
+            return design.copy()
+        coords = np.concatenate([self._index[v] for v in encoded])
+        delta = np.hstack([encoded[v] for v in encoded]) - design[:, coords]
+        # Every mechanism is linear: the twin is the row plus the change of the
+        # intervened coordinates times their total effects, which are found by
+        # propagating unit changes (not the rows) through the graph.
+        effects = np.zeros((coords.size, self._n_design))
+        effects[np.arange(coords.size), coords] = 1.0
+        changed = set(encoded)
         for v in self.variables_:
-            if v in intervened or v not in self.equations_:
+            if v in encoded or v not in self.equations_:
                 continue
             eq = self.equations_[v]
             if not any(p in changed for p in eq["parents"]):
                 continue
             pidx = self.design_index(eq["parents"])
-            shift = (new[:, pidx] - design[:, pidx]) @ eq["coef"].T
-            new[:, self._index[v]] = design[:, self._index[v]] + shift
+            effects[:, self._index[v]] = effects[:, pidx] @ eq["coef"].T
             changed.add(v)
-        return new
+        return design + delta @ effects
 
     def counterfactual_design(self, data, intervention):
         """Counterfactual rows in the design space (exact).

@@ -1,0 +1,330 @@
+"""``skcausal-trust audit``: the fairness trade-off analysis of a tabular task."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["run_audit", "add_audit_arguments"]
+
+DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+class AuditError(ValueError):
+    """Bad command-line input (an unknown column, a non-binary target...)."""
+
+
+def add_audit_arguments(parser):
+    parser.add_argument(
+        "--data", metavar="CSV",
+        help="a CSV file to audit (default: the bundled UCI Adult data, target "
+             "income >50K, sensitive attribute sex, the documented default graph "
+             "skcausal_trust.datasets.adult_causal_graph)",
+    )
+    parser.add_argument("--target", help="target column of --data (binary)")
+    parser.add_argument(
+        "--positive", metavar="LABEL",
+        help="positive class of the target (default: the last in sorted order; "
+             "'>50K' for Adult)",
+    )
+    parser.add_argument("--sensitive", help="sensitive attribute column")
+    parser.add_argument(
+        "--graph", metavar="EDGES",
+        help="causal graph over the features and the sensitive attribute, one "
+             "'cause,effect' pair per line (default for a CSV: the sensitive "
+             "attribute causes every other column)",
+    )
+    parser.add_argument(
+        "--epsilons", default=",".join(str(e) for e in DEFAULT_EPSILONS),
+        help="comma-separated grid of epsilon (log-odds units) for the "
+             "counterfactually fair classifier (default: %(default)s)",
+    )
+    parser.add_argument("--cv", type=int, default=3, help="folds (default: 3)")
+    parser.add_argument(
+        "--n-jobs", type=int, default=1, help="parallel fits (joblib; default 1)"
+    )
+    parser.add_argument(
+        "--max-rows", type=int, default=None,
+        help="audit a random subsample of this many rows (default: all)",
+    )
+    parser.add_argument(
+        "--output", metavar="DIR",
+        help="write audit.csv, audit.json and tradeoff.png there",
+    )
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only the table"
+    )
+
+
+def _progress(args, message, start):
+    if not args.quiet:
+        print(f"[audit {time.perf_counter() - start:6.1f}s] {message}",
+              file=sys.stderr, flush=True)
+
+
+def _load(args):
+    """Return (frame, target, sensitive, graph, positive, description)."""
+    from ..causal import CausalGraph
+    from ..datasets import adult_causal_graph, load_adult
+
+    if args.data is None:
+        for option in ("target", "sensitive"):
+            value = getattr(args, option)
+            default = {"target": "income", "sensitive": "sex"}[option]
+            if value is not None and value != default:
+                raise AuditError(
+                    f"--{option}={value!r} needs --data: the bundled Adult audit "
+                    f"uses {default!r}."
+                )
+        bunch = load_adult()
+        frame = bunch.frame
+        graph = CausalGraph.from_csv(args.graph) if args.graph else adult_causal_graph()
+        return frame, "income", "sex", graph, args.positive or ">50K", "UCI Adult (bundled)"
+    path = Path(args.data)
+    if not path.exists():
+        raise AuditError(f"--data: no such file {str(path)!r}.")
+    frame = pd.read_csv(path)
+    for option in ("target", "sensitive"):
+        value = getattr(args, option)
+        if value is None:
+            raise AuditError(f"--{option} is required with --data.")
+        if value not in frame.columns:
+            raise AuditError(
+                f"--{option}={value!r} is not a column of {path.name}; its columns "
+                f"are {list(frame.columns)!r}."
+            )
+    if args.target == args.sensitive:
+        raise AuditError("--target and --sensitive name the same column.")
+    if args.graph:
+        graph = CausalGraph.from_csv(args.graph)
+    else:
+        others = [c for c in frame.columns if c not in (args.target, args.sensitive)]
+        graph = CausalGraph([(args.sensitive, c) for c in others], nodes=[args.sensitive])
+    return frame, args.target, args.sensitive, graph, args.positive, str(path)
+
+
+def _prepare(frame, target, sensitive, graph, positive):
+    from ..causal import one_hot_encode
+
+    if target in graph:
+        raise AuditError(
+            f"--graph: the target {target!r} is a node; the graph is over the "
+            "classifier's inputs (features and the sensitive attribute) only."
+        )
+    if sensitive not in graph:
+        raise AuditError(f"--graph: the sensitive attribute {sensitive!r} is not a node.")
+    missing = [n for n in graph.nodes if n not in frame.columns]
+    if missing:
+        raise AuditError(f"--graph: nodes {missing!r} are not columns of the data.")
+    features = [n for n in graph.nodes if n != sensitive]
+    used = frame[features + [sensitive, target]]
+    n_before = len(used)
+    used = used.dropna()
+    dropped = n_before - len(used)
+    labels = sorted(pd.unique(used[target]), key=str)
+    if len(labels) != 2:
+        raise AuditError(
+            f"--target {target!r} has {len(labels)} classes {labels[:10]!r}; the "
+            "audit needs a binary target."
+        )
+    if positive is None:
+        positive = labels[-1]
+    if str(positive) not in {str(lbl) for lbl in labels}:
+        raise AuditError(f"--positive={positive!r} is not a class of {target!r}: {labels!r}.")
+    y = (used[target].astype(str) == str(positive)).astype(int).to_numpy()
+    inputs = used[features + [sensitive]].copy()
+    if isinstance(inputs[sensitive].dtype, pd.CategoricalDtype):
+        inputs[sensitive] = inputs[sensitive].astype(str)
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(inputs[c])]
+    encoded, expanded = one_hot_encode(inputs, graph, exclude=[sensitive])
+    encoded = encoded.loc[:, [c for c in encoded.columns if encoded[c].nunique() > 1 or c == sensitive]]
+    constant = [n for n in expanded.nodes if n not in encoded.columns]
+    if constant:
+        from ..causal import CausalGraph
+
+        keep = [n for n in expanded.nodes if n in encoded.columns]
+        expanded = CausalGraph(
+            [(u, v) for u, v in expanded.edges if u in keep and v in keep], nodes=keep
+        )
+    # Standardise numeric columns once (unsupervised; no label information).
+    for c in numeric:
+        std = encoded[c].std()
+        encoded[c] = (encoded[c] - encoded[c].mean()) / (std if std > 0 else 1.0)
+    return encoded, y, expanded, dropped, positive
+
+
+def _build_search(X, graph, sensitive, epsilons, cv, n_jobs, scm, random_state):
+    from fairlearn.metrics import (
+        demographic_parity_difference,
+        equalized_odds_difference,
+    )
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    from ..fairness import (
+        CounterfactuallyFairClassifier,
+        make_counterfactual_unfairness_scorer,
+        make_group_fairness_scorer,
+    )
+
+    prep = ColumnTransformer(
+        [("sensitive", "passthrough", [sensitive])],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    fair = CounterfactuallyFairClassifier(graph, sensitive_feature_ids=sensitive)
+    pipe = Pipeline([("prep", prep), ("clf", fair)])
+    grid = [
+        # The baseline does not see the sensitive column.
+        {"prep__sensitive": ["drop"], "clf": [LogisticRegression(max_iter=2000)]},
+        {"clf": [fair], "clf__epsilon": list(epsilons)},
+    ]
+    scoring = {
+        "accuracy": "accuracy",
+        "cf_unfairness": make_counterfactual_unfairness_scorer(
+            scm, sensitive_feature_ids=sensitive
+        ),
+        "cf_flip_rate": make_counterfactual_unfairness_scorer(
+            scm, kind="flip", sensitive_feature_ids=sensitive
+        ),
+        "dp_difference": make_group_fairness_scorer(
+            demographic_parity_difference, sensitive_feature_ids=sensitive
+        ),
+        "eo_difference": make_group_fairness_scorer(
+            equalized_odds_difference, sensitive_feature_ids=sensitive
+        ),
+    }
+    return GridSearchCV(
+        pipe, grid, scoring=scoring, refit=False, n_jobs=n_jobs, error_score="raise",
+        cv=StratifiedKFold(cv, shuffle=True, random_state=random_state), verbose=0,
+    )
+
+
+def _table(search):
+    res = search.cv_results_
+    rows = []
+    for i, params in enumerate(res["params"]):
+        clf = params["clf"]
+        if "clf__epsilon" in params:
+            model = f"CounterfactuallyFair(eps={params['clf__epsilon']:g})"
+            epsilon = float(params["clf__epsilon"])
+        else:
+            model = f"{type(clf).__name__} (baseline)"
+            epsilon = float("nan")
+        rows.append({
+            "model": model,
+            "epsilon": epsilon,
+            "accuracy": res["mean_test_accuracy"][i],
+            "accuracy_std": res["std_test_accuracy"][i],
+            # Scorers return minus the unfairness (greater is better).
+            "cf_unfairness": -res["mean_test_cf_unfairness"][i],
+            "cf_flip_rate": -res["mean_test_cf_flip_rate"][i],
+            "dp_difference": -res["mean_test_dp_difference"][i],
+            "eo_difference": -res["mean_test_eo_difference"][i],
+            "fit_seconds": res["mean_fit_time"][i],
+        })
+    return pd.DataFrame(rows)
+
+
+def _plot(table, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, column, label in [
+        (axes[0], "cf_unfairness", "counterfactual unfairness (mean |change of P(y=1)|)"),
+        (axes[1], "dp_difference", "demographic parity difference"),
+    ]:
+        fair = table[table["epsilon"].notna()]
+        base = table[table["epsilon"].isna()]
+        ax.plot(fair[column], fair["accuracy"], "o-", label="counterfactually fair")
+        ax.plot(base[column], base["accuracy"], "s", color="C3", label="baseline")
+        for _, row in fair.iterrows():
+            ax.annotate(f"eps={row['epsilon']:g}", (row[column], row["accuracy"]),
+                        textcoords="offset points", xytext=(4, -10), fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy (cross-validated)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right")
+    fig.suptitle("Accuracy against fairness")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_audit(args):
+    """Run the audit described by parsed command-line ``args``; return 0."""
+    import sklearn
+
+    from ..causal import LinearSCM
+
+    start = time.perf_counter()
+    try:
+        epsilons = [float(e) for e in args.epsilons.split(",") if e.strip()]
+    except ValueError:
+        raise AuditError(f"--epsilons={args.epsilons!r}: expected numbers like 0,0.5,1.")
+    if not epsilons or min(epsilons) < 0:
+        raise AuditError(f"--epsilons={args.epsilons!r}: give one or more values >= 0.")
+    if args.cv < 2:
+        raise AuditError(f"--cv={args.cv}: need at least 2 folds.")
+    _progress(args, "loading data", start)
+    frame, target, sensitive, graph, positive, source = _load(args)
+    if args.max_rows is not None and args.max_rows < len(frame):
+        frame = frame.sample(args.max_rows, random_state=args.random_state)
+    X, y, expanded, dropped, positive = _prepare(frame, target, sensitive, graph, positive)
+    _progress(
+        args,
+        f"{source}: {len(X)} rows ({dropped} with missing values dropped), "
+        f"{X.shape[1] - 1} encoded features, sensitive {sensitive!r} "
+        f"({', '.join(f'{k}: {v}' for k, v in X[sensitive].value_counts().items())}), "
+        f"target {target!r} = {positive!r} for {y.mean():.1%}",
+        start,
+    )
+    # The auditor's model: the linear SCM over the graph, fitted on all rows,
+    # makes the counterfactual twins every candidate is measured on.
+    scm = LinearSCM(expanded).fit(X)
+    search = _build_search(X, expanded, sensitive, epsilons, args.cv, args.n_jobs,
+                           scm, args.random_state)
+    n_fits = args.cv * (1 + len(epsilons))
+    _progress(args, f"GridSearchCV: {1 + len(epsilons)} candidates x {args.cv} folds "
+                    f"= {n_fits} fits", start)
+    with sklearn.config_context(enable_metadata_routing=False):
+        if args.quiet:
+            search.fit(X, y)
+        else:
+            search.set_params(verbose=2)
+            search.fit(X, y)
+    table = _table(search)
+    elapsed = time.perf_counter() - start
+    _progress(args, f"done in {elapsed:.1f}s", start)
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
+        print(table.drop(columns=["epsilon"]).to_string(
+            index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.output:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "audit.csv", index=False)
+        meta = {
+            "data": source,
+            "n_rows": int(len(X)),
+            "rows_dropped_missing": int(dropped),
+            "target": target,
+            "positive_class": str(positive),
+            "sensitive": sensitive,
+            "graph_edges": [[str(u), str(v)] for u, v in graph.edges],
+            "epsilons": epsilons,
+            "cv_folds": args.cv,
+            "seconds": elapsed,
+            "results": json.loads(table.to_json(orient="records")),
+        }
+        (out / "audit.json").write_text(json.dumps(meta, indent=2))
+        _plot(table, out / "tradeoff.png")
+        _progress(args, f"wrote {out / 'audit.csv'}, audit.json, tradeoff.png", start)
+    return 0
+
