@@ -21,7 +21,10 @@ def _as_graph(graph, argument="graph"):
         return graph
     if graph is None:
         raise ValueError(f"{argument} is required: a CausalGraph, edges or a mapping.")
-    return CausalGraph(graph)
+    try:
+        return CausalGraph(graph)
+    except ValueError as exc:  # CyclicGraphError included: name the argument
+        raise type(exc)(f"{argument}: {exc}") from exc
 
 
 def _is_categorical(series):

@@ -1,6 +1,8 @@
 """Shared machinery of the counterfactual fairness estimators: worlds
 (candidate causal models), their fitting, and counterfactual directions."""
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -36,17 +38,17 @@ def as_world_list(causal_model):
     return worlds
 
 
-def _graph_of(world):
+def _graph_of(world, argument="causal_model"):
     if _is_fitted_scm(world):
         return world.graph_
     if isinstance(world, LinearSCM):
-        return _as_graph(world.graph, "causal_model")
+        return _as_graph(world.graph, argument)
     return world
 
 
 def resolve_sensitive_node(world, feature_names, sensitive_name, argument="causal_model"):
     """Which node of ``world`` is the sensitive attribute; check the nodes."""
-    graph = _graph_of(world)
+    graph = _graph_of(world, argument)
     nodes = graph.nodes
     features = set(feature_names)
     if sensitive_name is not None and sensitive_name in graph:
@@ -117,6 +119,34 @@ def fit_worlds(causal_model, features, feature_names, sensitive, sensitive_name,
             f"({sorted(map(str, nodes))!r})."
         )
     return scms, nodes.pop()
+
+
+def keep_state_on_failure(fit):
+    """Decorate ``fit`` so that a failed fit leaves the estimator as it was.
+
+    ``validate_data(reset=True)`` sets ``n_features_in_`` and
+    ``feature_names_in_`` before the fit can fail: without this a fresh
+    estimator would look half-fitted and a fitted one would mix two fits.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        state = dict(self.__dict__)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return wrapper
+
+
+def sensitive_argument(sensitive_feature_ids, sensitive_name):
+    """How error messages name the sensitive attribute's source."""
+    if sensitive_feature_ids is None:
+        return "sensitive_features"
+    return f"X[:, {sensitive_name!r}] (sensitive_feature_ids)"
 
 
 def sensitive_levels(sensitive, argument="sensitive_features"):

@@ -22,7 +22,13 @@ from ..causal import CausalGraph, LinearSCM
 from ..exceptions import NoSensitiveFeaturesWarning, SolverError
 from ..utils._convex import solve_problem
 from ..utils._validation import check_weights, split_sensitive
-from ._base import counterfactual_directions, fit_worlds, sensitive_levels
+from ._base import (
+    counterfactual_directions,
+    fit_worlds,
+    keep_state_on_failure,
+    sensitive_argument,
+    sensitive_levels,
+)
 
 __all__ = ["CounterfactuallyFairClassifier"]
 
@@ -103,7 +109,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
         Number of columns of ``X`` seen in fit (the sensitive column
         included).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, if it had string names.
     scms_ : list of LinearSCM
         The fitted world(s); empty when fitted without sensitive features.
@@ -142,8 +148,10 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         Never for linear SCMs (zero weights are always feasible); kept for
         the solver's report.
     skcausal_trust.exceptions.SolverError
-        If the cvxpy solver fails, or the fast optimiser does not converge
-        within ``max_iter`` (it also warns ``ConvergenceWarning``).
+        If the cvxpy path fails (every solver tried, with its status). The
+        fast path does not raise when it reaches ``max_iter``: it warns
+        :class:`~sklearn.exceptions.ConvergenceWarning`, as scikit-learn's
+        ``LogisticRegression`` does.
 
     See Also
     --------
@@ -231,6 +239,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keep_state_on_failure
     def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
         """Fit the constrained model.
 
@@ -287,7 +296,9 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
             scms, node, levels = [], None, None
             directions = np.zeros((0, 1, features.shape[1]))
         else:
-            levels = sensitive_levels(sensitive)
+            levels = sensitive_levels(
+                sensitive, sensitive_argument(self.sensitive_feature_ids, sensitive_name)
+            )
             scms, node = fit_worlds(
                 self.causal_model, features, names, sensitive, sensitive_name, sw
             )

@@ -11,7 +11,12 @@ from sklearn.utils.validation import check_is_fitted
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import NoSensitiveFeaturesWarning
 from ..utils._validation import check_weights, split_sensitive
-from ._base import fit_worlds, sensitive_levels
+from ._base import (
+    fit_worlds,
+    keep_state_on_failure,
+    sensitive_argument,
+    sensitive_levels,
+)
 
 __all__ = ["CounterfactualResidualizer"]
 
@@ -53,7 +58,7 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
         Features replaced by residuals.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, if it had string names.
 
     See Also
@@ -100,6 +105,7 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
         self.sensitive_feature_ids = sensitive_feature_ids
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keep_state_on_failure
     def fit(self, X, y=None, *, sensitive_features=None, sample_weight=None):
         """Fit the SCM.
 
@@ -132,7 +138,9 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
             )
             scm, node, levels, descendants = None, None, None, []
         else:
-            levels = sensitive_levels(sensitive)
+            levels = sensitive_levels(
+                sensitive, sensitive_argument(self.sensitive_feature_ids, sensitive_name)
+            )
             (scm,), node = fit_worlds(
                 self.causal_model, features, names, sensitive, sensitive_name, sw
             )
@@ -167,7 +175,7 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
             fit.
         """
         check_is_fitted(self)
-        features, _, sensitive, _, names = split_sensitive(
+        features, _, sensitive, sensitive_name, names = split_sensitive(
             self, X, sensitive_features=sensitive_features,
             sensitive_feature_ids=self.sensitive_feature_ids, reset=False,
         )
@@ -185,6 +193,18 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
                     "column in X with sensitive_feature_ids."
                 )
             sensitive = np.repeat(self.sensitive_levels_[:1], features.shape[0])
+        # A numeric attribute is a numeric node of the SCM, which would
+        # extrapolate to unseen values silently.
+        unseen = ~np.isin(np.asarray(sensitive, dtype=object),
+                          np.asarray(self.sensitive_levels_, dtype=object))
+        if unseen.any():
+            argument = sensitive_argument(self.sensitive_feature_ids, sensitive_name)
+            raise ValueError(
+                f"{argument} has level(s) "
+                f"{sorted({str(v) for v in np.asarray(sensitive)[unseen]})!r} unseen "
+                f"in fit; the levels seen in fit are "
+                f"{[str(v) for v in self.sensitive_levels_]!r}."
+            )
         frame = pd.DataFrame(features, columns=names)
         frame[node] = sensitive
         noise = self.scm_.abduct(frame)

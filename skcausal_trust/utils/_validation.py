@@ -5,7 +5,7 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, _num_samples, validate_data
 
 __all__ = ["check_sensitive_features", "check_weights", "split_sensitive"]
 
@@ -139,6 +139,14 @@ def split_sensitive(
             "sensitive_feature_ids, not both."
         )
     common = dict(dtype=None, ensure_all_finite=False, reset=reset)
+    if require_y and y is not None:
+        # scikit-learn's own message does not say which argument is wrong.
+        try:
+            n_x, n_y = _num_samples(X), _num_samples(y)
+        except TypeError:
+            n_x = n_y = None
+        if n_x != n_y:
+            raise ValueError(f"y has {n_y} samples but X has {n_x}; they must match.")
     if require_y:
         Xv, y = validate_data(estimator, X, y, **common)
     else:
@@ -169,10 +177,29 @@ def split_sensitive(
         names = [names[i] for i in keep]
     elif sensitive_features is not None:
         sensitive, sensitive_name = check_sensitive_features(sensitive_features, n_samples)
-    features = check_array(
-        Xv, dtype=np.float64, input_name="X", ensure_min_features=0
-    )
+    try:
+        features = check_array(
+            Xv, dtype=np.float64, input_name="X", ensure_min_features=0
+        )
+    except ValueError as exc:
+        # "could not convert string to float" names neither X nor the column.
+        bad = [n for j, n in enumerate(names) if not _is_numeric(Xv[:, j])]
+        if not bad:
+            raise
+        raise ValueError(
+            f"X has non-numeric (categorical or string) columns {bad!r}; features "
+            "must be numeric: one-hot encode them first (for example with "
+            f"skcausal_trust.causal.one_hot_encode). ({exc})"
+        ) from exc
     return features, y, sensitive, sensitive_name, names
+
+
+def _is_numeric(column):
+    try:
+        np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_weights(sample_weight, X):

@@ -1,0 +1,475 @@
+"""Bad input fails early with an error that names the argument at fault, and a
+failed fit leaves nothing half-fitted behind."""
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skcausal_trust.causal import CausalGraph, LinearSCM
+from skcausal_trust.datasets import make_counterfactual_classification
+from skcausal_trust.exceptions import CyclicGraphError, SolverError
+from skcausal_trust.fairness import (
+    CounterfactualResidualizer,
+    CounterfactuallyFairClassifier,
+    counterfactual_unfairness,
+    make_group_fairness_scorer,
+)
+
+N = 80
+ESTIMATORS = [CounterfactuallyFairClassifier, CounterfactualResidualizer]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, a, scm = make_counterfactual_classification(N, random_state=0)
+    return X, y, a, scm
+
+
+def _with_a(X, a):
+    return pd.concat([X, a], axis=1)
+
+
+def _fitted_attributes(est):
+    return sorted(k for k in vars(est) if k.endswith("_") and not k.startswith("__"))
+
+
+# --------------------------------------------------------------------------
+# Non-finite values
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("value, message", [(np.nan, "Input X contains NaN"),
+                                            (np.inf, "Input X contains infinity")])
+@pytest.mark.parametrize("as_array", [False, True])
+def test_non_finite_X_is_rejected_naming_X(data, Est, value, message, as_array):
+    X, y, a, _ = data
+    Xb = X.copy()
+    Xb.iloc[3, 2] = value
+    if as_array:
+        Xb = Xb.to_numpy()
+    with pytest.raises(ValueError, match=message):
+        Est().fit(Xb, y, sensitive_features=a)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_non_finite_X_at_predict_is_rejected_naming_X(data, Est):
+    X, y, a, _ = data
+    est = Est().fit(X, y, sensitive_features=a)
+    Xb = X.copy()
+    Xb.iloc[0, 0] = np.nan
+    method = est.predict if hasattr(est, "predict") else (
+        lambda Z: est.transform(Z, sensitive_features=a))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        method(Xb)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_missing_sensitive_values_are_rejected(data, Est):
+    X, y, a, _ = data
+    bad = a.astype(float)
+    bad.iloc[[5, 9]] = np.nan
+    with pytest.raises(ValueError, match=r"^sensitive_features has 2 missing value"):
+        Est().fit(X, y, sensitive_features=bad)
+    bad = a.astype(float)
+    bad.iloc[5] = np.inf
+    with pytest.raises(ValueError, match=r"^sensitive_features has infinite values"):
+        Est().fit(X, y, sensitive_features=bad)
+
+
+def test_missing_value_in_the_sensitive_column_names_the_column(data):
+    X, y, a, _ = data
+    Xa = _with_a(X, a.astype(float))
+    Xa.loc[4, "A"] = np.nan
+    with pytest.raises(ValueError, match=r"X\[:, 'A'\] \(sensitive_feature_ids\) has 1 "
+                                         "missing value"):
+        CounterfactuallyFairClassifier(sensitive_feature_ids="A").fit(Xa, y)
+
+
+# --------------------------------------------------------------------------
+# Shapes
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_sensitive_features_of_the_wrong_length(data, Est):
+    X, y, a, _ = data
+    with pytest.raises(ValueError, match=f"sensitive_features has {N - 1} rows but X "
+                                         f"has {N}"):
+        Est().fit(X, y, sensitive_features=a.iloc[:-1])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_several_sensitive_columns_are_rejected(data, Est):
+    X, y, a, _ = data
+    two = np.column_stack([a, a])
+    with pytest.raises(ValueError, match=r"sensitive_features must be 1-dimensional.*"
+                                         rf"\({N}, 2\)"):
+        Est().fit(X, y, sensitive_features=two)
+    frame = pd.DataFrame({"sex": a, "race": a})
+    with pytest.raises(ValueError, match=r"sensitive_features must hold one sensitive "
+                                         r"attribute.*2 columns \['sex', 'race'\]"):
+        Est().fit(X, y, sensitive_features=frame)
+    with pytest.raises(ValueError, match=r"sensitive_feature_ids must name one column"):
+        Est(sensitive_feature_ids=["A", "x0"]).fit(_with_a(X, a), y)
+
+
+def test_a_single_column_frame_is_one_attribute(data):
+    # The counterpart of the test above: (n, 1) input is accepted, named.
+    X, y, a, scm = data
+    est = CounterfactuallyFairClassifier(scm.graph_).fit(
+        X, y, sensitive_features=a.to_frame())
+    assert est.sensitive_node_ == "A"
+
+
+def test_y_of_the_wrong_length_names_y(data):
+    X, y, a, _ = data
+    with pytest.raises(ValueError, match=f"^y has {N - 1} samples but X has {N}"):
+        CounterfactuallyFairClassifier().fit(X, y[:-1], sensitive_features=a)
+
+
+def test_residualizer_transform_checks_the_sensitive_length(data):
+    X, _, a, scm = data
+    res = CounterfactualResidualizer(scm.graph_).fit(X, sensitive_features=a)
+    with pytest.raises(ValueError, match=f"sensitive_features has {N - 3} rows but X "
+                                         f"has {N}"):
+        res.transform(X, sensitive_features=a.iloc[:-3])
+
+
+# --------------------------------------------------------------------------
+# Unknown sensitive columns
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_unknown_sensitive_column_name(data, Est):
+    X, y, a, _ = data
+    with pytest.raises(ValueError, match=r"sensitive_feature_ids='sex' is not a column "
+                                         r"of X; its columns are \['x0'.*'A'\]"):
+        Est(sensitive_feature_ids="sex").fit(_with_a(X, a), y)
+    with pytest.raises(ValueError, match=r"sensitive_feature_ids='A' is a column name "
+                                         "but X has no column names"):
+        Est(sensitive_feature_ids="A").fit(_with_a(X, a).to_numpy(), y)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("position", [7, -8, 100])
+def test_out_of_range_sensitive_position(data, Est, position):
+    X, y, a, _ = data
+    Xn = _with_a(X, a.astype(float)).to_numpy()
+    with pytest.raises(ValueError, match=rf"sensitive_feature_ids={position} is out of "
+                                         "range for X with 7 columns"):
+        Est(sensitive_feature_ids=position).fit(Xn, y)
+
+
+def test_sensitive_column_and_routed_features_together_are_ambiguous(data):
+    X, y, a, _ = data
+    with pytest.raises(ValueError, match="either as sensitive_features or through "
+                                         "sensitive_feature_ids, not both"):
+        CounterfactuallyFairClassifier(sensitive_feature_ids="A").fit(
+            _with_a(X, a), y, sensitive_features=a)
+
+
+def test_scorers_reject_unknown_sensitive_columns(data):
+    X, y, a, scm = data
+    clf = CounterfactuallyFairClassifier(scm.graph_).fit(X, y, sensitive_features=a)
+    scorer = make_group_fairness_scorer(lambda *a, **k: 0.0, sensitive_feature_ids="B")
+    with pytest.raises(ValueError, match="sensitive_feature_ids='B' is not a column"):
+        scorer(clf, X, y)
+    with pytest.raises(ValueError, match="sensitive_feature_ids=9 is out of range"):
+        counterfactual_unfairness(clf, X, scm=scm, sensitive_feature_ids=9)
+
+
+# --------------------------------------------------------------------------
+# Levels of the sensitive attribute
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_a_single_level_is_rejected_naming_its_source(data, Est):
+    X, y, a, _ = data
+    with pytest.raises(ValueError, match=r"^sensitive_features has a single level.*"
+                                         "at least two levels"):
+        Est().fit(X, y, sensitive_features=np.full(N, "F"))
+    Xa = _with_a(X, pd.Series(np.zeros(N), name="A"))
+    with pytest.raises(ValueError, match=r"^X\[:, 'A'\] \(sensitive_feature_ids\) has a "
+                                         "single level"):
+        Est(sensitive_feature_ids="A").fit(Xa, y)
+
+
+@pytest.mark.parametrize("encode", ["categorical", "integer", "string"])
+def test_residualizer_rejects_levels_unseen_in_fit(data, encode):
+    X, _, a, scm = data
+    seen = {"categorical": a, "integer": a.to_numpy(),
+            "string": np.where(a.to_numpy() == 1, "M", "F")}[encode]
+    unseen = {"categorical": np.full(N, 2), "integer": np.full(N, 2),
+              "string": np.full(N, "X")}[encode]
+    res = CounterfactualResidualizer(scm.graph_).fit(X, sensitive_features=seen)
+    # An integer attribute is a numeric node of the SCM: without the check it
+    # would be extrapolated to level 2 silently.
+    with pytest.raises(ValueError, match=r"^sensitive_features has level\(s\) "
+                                         r"\['(2|X)'\] unseen in fit"):
+        res.transform(X, sensitive_features=unseen)
+
+
+def test_residualizer_unseen_level_in_the_sensitive_column_names_it(data):
+    X, _, a, scm = data
+    res = CounterfactualResidualizer(scm.graph_, sensitive_feature_ids="A").fit(
+        _with_a(X, a.astype(float)))
+    Xb = _with_a(X, pd.Series(np.full(N, 3.0), name="A"))
+    with pytest.raises(ValueError, match=r"^X\[:, 'A'\] \(sensitive_feature_ids\) has "
+                                         r"level\(s\) \['3.0'\] unseen in fit"):
+        res.transform(Xb)
+
+
+def test_levels_unknown_to_a_fitted_true_scm_are_rejected_at_fit(data):
+    X, y, a, scm = data
+    other = np.where(a.to_numpy() == 1, 5, 0)
+    with pytest.raises(ValueError, match=r"sensitive_features\['A'\] has level\(s\) "
+                                         r"\['5'\] unseen"):
+        CounterfactuallyFairClassifier(scm).fit(X, y, sensitive_features=other)
+
+
+# --------------------------------------------------------------------------
+# Graphs
+# --------------------------------------------------------------------------
+def test_cyclic_graph_raises_at_construction():
+    with pytest.raises(CyclicGraphError, match="'a' -> 'b' -> 'c' -> 'a'"):
+        CausalGraph([("a", "b"), ("b", "c"), ("c", "a")])
+    with pytest.raises(CyclicGraphError, match="'u' -> 'v' -> 'u'"):
+        CausalGraph({"u": ["v"], "v": ["u"]})
+    with pytest.raises(CyclicGraphError, match=r"link a node to itself: \['a'\]"):
+        CausalGraph([("a", "a")])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_cyclic_causal_model_raises_at_fit_naming_it(data, Est):
+    X, y, a, scm = data
+    cyclic = LinearSCM([("A", "x0"), ("x0", "x1"), ("x1", "A")])
+    est = Est(cyclic)  # __init__ only stores: the error comes at fit
+    with pytest.raises(CyclicGraphError, match=r"^causal_model: edges contain the "
+                                               "directed cycle 'A' -> 'x0' -> 'x1'"):
+        est.fit(X, y, sensitive_features=a)
+    if Est is CounterfactuallyFairClassifier:
+        with pytest.raises(CyclicGraphError, match=r"^causal_model\[1\]: .*cycle"):
+            Est([scm.graph_, cyclic]).fit(X, y, sensitive_features=a)
+
+
+def test_cyclic_graph_of_a_linear_scm_names_graph(data):
+    X, _, a, _ = data
+    with pytest.raises(CyclicGraphError, match=r"^graph: edges contain the directed"):
+        LinearSCM([("A", "x0"), ("x0", "A")]).fit(_with_a(X, a))
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_graph_nodes_missing_from_the_data(data, Est):
+    X, y, a, _ = data
+    graph = CausalGraph([("A", "x0"), ("income", "x1")], nodes=list(X.columns))
+    with pytest.raises(ValueError, match=r"causal_model has nodes \['income'\] that "
+                                         "are neither columns of X nor the sensitive"):
+        Est(graph).fit(X, y, sensitive_features=a)
+    # Without a name for the attribute, two unobserved nodes are ambiguous.
+    with pytest.raises(ValueError, match=r"causal_model: cannot tell which node is the "
+                                         r"sensitive attribute.*\['A', 'income'\]"):
+        Est(graph).fit(X, y, sensitive_features=a.to_numpy())
+
+
+def test_linear_scm_nodes_missing_from_the_data(data):
+    X, _, _, _ = data
+    with pytest.raises(ValueError, match=r"causal graph nodes \['A'\] are not columns "
+                                         "of data"):
+        LinearSCM([("A", "x0")]).fit(X)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_feature_columns_missing_from_the_graph(data, Est):
+    X, y, a, _ = data
+    graph = CausalGraph([("A", "x0"), ("A", "x1")])
+    with pytest.raises(ValueError, match=r"columns \['x2', 'x3', 'x4', 'x5'\] of X are "
+                                         "not nodes of causal_model"):
+        Est(graph).fit(X, y, sensitive_features=a)
+
+
+# --------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("params, name", [
+    ({"epsilon": -0.1}, "epsilon"),
+    ({"C": 0.0}, "C"),
+    ({"C": -1.0}, "C"),
+    ({"solver": "newton"}, "solver"),
+    ({"max_iter": 0}, "max_iter"),
+    ({"tol": 0.0}, "tol"),
+])
+def test_invalid_parameters_raise_invalid_parameter_error(data, params, name):
+    X, y, a, _ = data
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of "
+                                                    "CounterfactuallyFairClassifier"):
+        CounterfactuallyFairClassifier(**params).fit(X, y, sensitive_features=a)
+
+
+def test_residualizer_rejects_a_causal_model_of_the_wrong_type(data):
+    X, _, a, _ = data
+    with pytest.raises(InvalidParameterError, match="The 'causal_model' parameter"):
+        CounterfactualResidualizer([("A", "x0")]).fit(X, sensitive_features=a)
+
+
+# --------------------------------------------------------------------------
+# Solver failure
+# --------------------------------------------------------------------------
+@pytest.fixture
+def every_solver_fails(monkeypatch):
+    tried = []
+
+    def fail(self, *args, solver=None, **kwargs):
+        tried.append(solver)
+        self._status = cp.USER_LIMIT
+        return None
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    return tried
+
+
+def test_solver_failure_names_every_solver_and_status(data, every_solver_fails):
+    X, y, a, scm = data
+    est = CounterfactuallyFairClassifier(scm.graph_, epsilon=0.1, solver="cvxpy")
+    with pytest.raises(SolverError, match=r"solver='cvxpy'\) was not solved: "
+                                          r"CLARABEL: status 'user_limit'; "
+                                          r"SCS: status 'user_limit'"):
+        est.fit(X, y, sensitive_features=a)
+    assert every_solver_fails == ["CLARABEL", "SCS"]
+    assert _fitted_attributes(est) == []
+
+
+def test_solver_exception_is_reported_with_its_message(data, monkeypatch):
+    X, y, a, scm = data
+
+    def crash(self, *args, solver=None, **kwargs):
+        raise cp.error.SolverError(f"{solver} crashed")
+
+    monkeypatch.setattr(cp.Problem, "solve", crash)
+    with pytest.raises(SolverError, match="CLARABEL: CLARABEL crashed; SCS: SCS "
+                                          "crashed"):
+        CounterfactuallyFairClassifier(scm.graph_, solver="cvxpy").fit(
+            X, y, sensitive_features=a)
+
+
+# --------------------------------------------------------------------------
+# Non-numeric features, unfitted use
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [object, "category", "str"])
+def test_string_features_are_rejected_naming_the_columns(data, Est, dtype):
+    X, y, a, _ = data
+    Xs = X.copy()
+    Xs["job"] = pd.Series(np.where(y == 1, "clerk", "nurse")).astype(dtype)
+    with pytest.raises(ValueError, match=r"X has non-numeric \(categorical or string\) "
+                                         r"columns \['job'\].*one-hot encode"):
+        Est().fit(Xs, y, sensitive_features=a)
+
+
+def test_string_sensitive_column_is_not_a_feature_error(data):
+    # Strings are fine in the sensitive column itself: it is not a feature.
+    X, y, a, _ = data
+    Xa = _with_a(X, pd.Series(np.where(a.to_numpy() == 1, "M", "F"), name="A"))
+    est = CounterfactuallyFairClassifier(sensitive_feature_ids="A").fit(Xa, y)
+    assert list(est.sensitive_levels_) == ["F", "M"]
+    assert est.coef_.shape == (1, X.shape[1])
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "decision_function"])
+def test_predict_before_fit_raises_not_fitted(data, method):
+    X = data[0]
+    with pytest.raises(NotFittedError, match="CounterfactuallyFairClassifier "
+                                             "instance is not fitted"):
+        getattr(CounterfactuallyFairClassifier(), method)(X)
+
+
+@pytest.mark.parametrize("method", ["transform", "get_feature_names_out"])
+def test_residualizer_before_fit_raises_not_fitted(data, method):
+    X = data[0]
+    args = (X,) if method == "transform" else ()
+    with pytest.raises(NotFittedError, match="CounterfactualResidualizer instance is "
+                                             "not fitted"):
+        getattr(CounterfactualResidualizer(), method)(*args)
+
+
+# --------------------------------------------------------------------------
+# Nothing half-fitted
+# --------------------------------------------------------------------------
+def _failures(data):
+    """(estimator parameters, fit arguments) that must fail, by name."""
+    X, y, a, scm = data
+    Xs = X.copy()
+    Xs["job"] = np.where(y == 1, "clerk", "nurse")
+    Xnan = X.copy()
+    Xnan.iloc[0, 0] = np.nan
+    cyclic = LinearSCM([("A", "x0"), ("x0", "A")])
+    return {
+        "single level": ({}, (X, y), {"sensitive_features": np.zeros(N)}),
+        "NaN in X": ({}, (Xnan, y), {"sensitive_features": a}),
+        "string feature": ({}, (Xs, y), {"sensitive_features": a}),
+        "extra column, wrong length": ({}, (Xs.iloc[:-1], y[:-1]),
+                                       {"sensitive_features": a}),
+        "cyclic world": ({"causal_model": cyclic}, (X, y), {"sensitive_features": a}),
+        "unknown column": ({"sensitive_feature_ids": "sex"}, (_with_a(X, a), y), {}),
+    }
+
+
+FAILURES = ["single level", "NaN in X", "string feature",
+            "extra column, wrong length", "cyclic world", "unknown column"]
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("failure", FAILURES)
+def test_failed_fit_of_a_fresh_estimator_leaves_no_fitted_attribute(data, Est, failure):
+    params, args, kwargs = _failures(data)[failure]
+    est = Est(**params)
+    before = dict(vars(est))
+    with pytest.raises(ValueError):
+        est.fit(*args, **kwargs)
+    # validate_data sets n_features_in_ / feature_names_in_ before the fit
+    # fails: they must be gone again.
+    assert _fitted_attributes(est) == []
+    assert vars(est) == before
+    with pytest.raises(NotFittedError):
+        est.predict(args[0]) if hasattr(est, "predict") else est.transform(args[0])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("failure", FAILURES)
+def test_failed_refit_keeps_the_previous_fit(data, Est, failure):
+    X, y, a, scm = data
+    params, args, kwargs = _failures(data)[failure]
+    est = Est(scm.graph_).fit(X, y, sensitive_features=a)
+    state = dict(vars(est))
+    out = (est.predict_proba(X) if hasattr(est, "predict_proba")
+           else est.transform(X, sensitive_features=a))
+    est.set_params(**params)
+    with pytest.raises(ValueError):
+        est.fit(*args, **kwargs)
+    est.set_params(**{k: state[k] for k in params})
+    assert vars(est).keys() == state.keys()
+    for key, value in state.items():
+        assert vars(est)[key] is value, key
+    assert est.n_features_in_ == X.shape[1]
+    assert list(est.feature_names_in_) == list(X.columns)
+    again = (est.predict_proba(X) if hasattr(est, "predict_proba")
+             else est.transform(X, sensitive_features=a))
+    np.testing.assert_array_equal(again, out)
+
+
+def test_failed_cvxpy_refit_keeps_the_previous_fit(data, monkeypatch):
+    X, y, a, scm = data
+    est = CounterfactuallyFairClassifier(scm.graph_, epsilon=0.1).fit(
+        X, y, sensitive_features=a)
+    coef = est.coef_.copy()
+    state = dict(vars(est))
+
+    def fail(self, *args, solver=None, **kwargs):
+        self._status = cp.SOLVER_ERROR
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    est.set_params(solver="cvxpy")
+    with pytest.raises(SolverError, match="status 'solver_error'"):
+        est.fit(X.iloc[:40], y[:40], sensitive_features=a.iloc[:40])
+    assert {k: v for k, v in vars(est).items() if k != "solver"} == {
+        k: v for k, v in state.items() if k != "solver"}
+    np.testing.assert_array_equal(est.coef_, coef)
+    assert est.solver_path_ == "fast"
