@@ -8,6 +8,7 @@ with :func:`warnings.filterwarnings`.
 __all__ = [
     "CyclicGraphError",
     "InfeasibleConstraintError",
+    "ModelRejectedWarning",
     "NoSensitiveFeaturesWarning",
     "RoundedCounterfactualWarning",
     "SolverError",
@@ -40,4 +41,13 @@ class RoundedCounterfactualWarning(UserWarning):
     Under a linear structural causal model a categorical descendant of the
     intervened node has real-valued ("soft") counterfactual indicators; turning
     them back into a level is an approximation.
+    """
+
+
+class ModelRejectedWarning(UserWarning):
+    """Warned when invariant causal prediction rejects every subset.
+
+    Every candidate set of predictors failed the invariance test: the model
+    (linear, Gaussian, no hidden confounding of the target, the chosen
+    environments) is misspecified, and no set is selected.
     """

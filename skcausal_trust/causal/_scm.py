@@ -500,7 +500,9 @@ class LinearSCM:
         Returns
         -------
         twins : pandas.DataFrame of shape (n_samples, n_columns)
-            Same columns, index and dtypes as ``data``. A categorical
+            Same columns and index as ``data``; numeric columns that change
+            (the intervened nodes and their descendants) become float64,
+            the others keep their dtype. A categorical
             descendant's soft counterfactual is rounded to its most likely
             level, with a ``RoundedCounterfactualWarning``.
 

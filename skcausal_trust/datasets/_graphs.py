@@ -36,7 +36,7 @@ def adult_causal_graph():
     Returns
     -------
     graph : CausalGraph
-        15 nodes (the 13 features listed above and ``sex``).
+        12 nodes: the 11 features listed above and ``sex``.
 
     References
     ----------

@@ -67,7 +67,7 @@ def make_counterfactual_classification(
         The sensitive attribute, named ``"A"``, categorical.
     scm : LinearSCM
         The true model over ``["A", "x0", ...]`` (built with
-        :meth:`LinearSCM.from_coefficients`); ``scm.graph_`` is its graph.
+        :meth:`~skcausal_trust.causal.LinearSCM.from_coefficients`); ``scm.graph_`` is its graph.
 
     Raises
     ------

@@ -1,6 +1,5 @@
 """Counterfactually fair (multinomial) logistic regression."""
 
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -47,7 +46,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
     taken from a column of ``X`` (``sensitive_feature_ids``, which is then
     removed from the features) or routed to :meth:`fit` as
     ``sensitive_features``. Features must be numeric: one-hot encode
-    categorical columns first (:meth:`CausalGraph.expand` maps a graph over
+    categorical columns first (:meth:`~skcausal_trust.causal.CausalGraph.expand` maps a graph over
     variables to one over their indicator columns).
 
     Read more in the :ref:`User Guide <counterfactual_fairness>`.
@@ -72,8 +71,9 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         ``epsilon / 4``.
     C : float, default=1.0
         Inverse of the L2 regularisation strength, > 0, as in
-        :class:`~sklearn.linear_model.LogisticRegression`: the objective is
-        ``C * sum_i s_i * logloss_i + ||W||^2 / 2``.
+        :class:`~sklearn.linear_model.LogisticRegression`: the program
+        minimises ``sum_i s_i * logloss_i + ||W||^2 / (2 C)`` (the same
+        minimiser as ``C * sum_i s_i * logloss_i + ||W||^2 / 2``).
     sensitive_feature_ids : str, int or list of one of them, default=None
         Column of ``X`` (name or position) holding the sensitive attribute.
         It is removed from the model's inputs at fit and predict.
@@ -264,7 +264,6 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         self : CounterfactuallyFairClassifier
             The fitted estimator.
         """
-        start = time.perf_counter()
         features, y, sensitive, sensitive_name, names = split_sensitive(
             self,
             X,
@@ -338,7 +337,6 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         self.objective_ = _objective(
             features @ coef.T + intercept, y_codes, sw, coef, self.C
         )
-        self.fit_time_ = time.perf_counter() - start
         return self
 
     # -- solvers ------------------------------------------------------------
