@@ -9,6 +9,7 @@ __all__ = [
     "CyclicGraphError",
     "InfeasibleConstraintError",
     "ModelRejectedWarning",
+    "NoEnvironmentsWarning",
     "NoSensitiveFeaturesWarning",
     "RoundedCounterfactualWarning",
     "SolverError",
@@ -50,4 +51,13 @@ class ModelRejectedWarning(UserWarning):
     Every candidate set of predictors failed the invariance test: the model
     (linear, Gaussian, no hidden confounding of the target, the chosen
     environments) is misspecified, and no set is selected.
+    """
+
+
+class NoEnvironmentsWarning(UserWarning):
+    """Warned when an invariance estimator is fitted without environments.
+
+    Nothing can be tested for invariance; the estimator falls back to its
+    documented behaviour (ICP keeps every feature, anchor regression is
+    ordinary least squares) and says so.
     """

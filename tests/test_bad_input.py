@@ -106,8 +106,8 @@ def test_several_sensitive_columns_are_rejected(data, Est):
                                          rf"\({N}, 2\)"):
         Est().fit(X, y, sensitive_features=two)
     frame = pd.DataFrame({"sex": a, "race": a})
-    with pytest.raises(ValueError, match=r"sensitive_features must hold one sensitive "
-                                         r"attribute.*2 columns \['sex', 'race'\]"):
+    with pytest.raises(ValueError, match=r"sensitive_features must hold one "
+                                         r"column.*2 columns \['sex', 'race'\]"):
         Est().fit(X, y, sensitive_features=frame)
     with pytest.raises(ValueError, match=r"sensitive_feature_ids must name one column"):
         Est(sensitive_feature_ids=["A", "x0"]).fit(_with_a(X, a), y)
@@ -161,7 +161,7 @@ def test_out_of_range_sensitive_position(data, Est, position):
 
 def test_sensitive_column_and_routed_features_together_are_ambiguous(data):
     X, y, a, _ = data
-    with pytest.raises(ValueError, match="either as sensitive_features or through "
+    with pytest.raises(ValueError, match="either sensitive_features or "
                                          "sensitive_feature_ids, not both"):
         CounterfactuallyFairClassifier(sensitive_feature_ids="A").fit(
             _with_a(X, a), y, sensitive_features=a)

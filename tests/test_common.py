@@ -5,7 +5,7 @@ import warnings
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcausal_trust.exceptions import NoSensitiveFeaturesWarning
+from skcausal_trust.exceptions import NoEnvironmentsWarning, NoSensitiveFeaturesWarning
 from skcausal_trust.utils.discovery import all_estimators
 
 # Per-class expected failures, each with its reason. Empty: every check passes.
@@ -26,7 +26,9 @@ def test_discovery_finds_the_estimators():
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
-    # The checks never pass sensitive features: the documented fallback warns.
+    # The checks never pass sensitive features or environments: the
+    # documented fallbacks warn.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoSensitiveFeaturesWarning)
+        warnings.simplefilter("ignore", NoEnvironmentsWarning)
         check(estimator)

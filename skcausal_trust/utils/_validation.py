@@ -40,7 +40,7 @@ def check_sensitive_features(sensitive_features, n_samples, *, argument="sensiti
     if isinstance(sensitive_features, pd.DataFrame):
         if sensitive_features.shape[1] != 1:
             raise ValueError(
-                f"{argument} must hold one sensitive attribute; got a DataFrame "
+                f"{argument} must hold one column; got a DataFrame "
                 f"with {sensitive_features.shape[1]} columns "
                 f"{list(sensitive_features.columns)!r}. Combine them into one "
                 "column (for example sex x race) first."
@@ -58,8 +58,8 @@ def check_sensitive_features(sensitive_features, n_samples, *, argument="sensiti
         values = values[:, 0]
     if values.ndim != 1:
         raise ValueError(
-            f"{argument} must be 1-dimensional (one sensitive attribute); got "
-            f"shape {values.shape}."
+            f"{argument} must be 1-dimensional (one column); got shape "
+            f"{values.shape}."
         )
     if values.shape[0] != n_samples:
         raise ValueError(
@@ -76,32 +76,29 @@ def check_sensitive_features(sensitive_features, n_samples, *, argument="sensiti
     return values, name
 
 
-def _resolve_column(sensitive_feature_ids, names, n_features):
-    ids = sensitive_feature_ids
+def _resolve_column(column_ids, names, n_features, argument="sensitive_feature_ids"):
+    ids = column_ids
     if isinstance(ids, (list, tuple)):
         if len(ids) != 1:
-            raise ValueError(
-                "sensitive_feature_ids must name one column (one sensitive "
-                f"attribute); got {ids!r}."
-            )
+            raise ValueError(f"{argument} must name one column; got {ids!r}.")
         ids = ids[0]
     if isinstance(ids, Integral) and not isinstance(ids, bool):
         if not -n_features <= ids < n_features:
             raise ValueError(
-                f"sensitive_feature_ids={sensitive_feature_ids!r} is out of range "
-                f"for X with {n_features} columns."
+                f"{argument}={column_ids!r} is out of range for X with "
+                f"{n_features} columns."
             )
         return int(ids) % n_features
     if names is None:
         raise ValueError(
-            f"sensitive_feature_ids={sensitive_feature_ids!r} is a column name but "
-            "X has no column names; pass a DataFrame or a column position."
+            f"{argument}={column_ids!r} is a column name but X has no column "
+            "names; pass a DataFrame or a column position."
         )
     matches = np.flatnonzero(np.asarray(names, dtype=object) == ids)
     if matches.size == 0:
         raise ValueError(
-            f"sensitive_feature_ids={sensitive_feature_ids!r} is not a column of X; "
-            f"its columns are {list(names)!r}."
+            f"{argument}={column_ids!r} is not a column of X; its columns are "
+            f"{list(names)!r}."
         )
     return int(matches[0])
 
@@ -115,12 +112,16 @@ def split_sensitive(
     sensitive_feature_ids=None,
     reset=True,
     require_y=False,
+    values_argument="sensitive_features",
+    ids_argument="sensitive_feature_ids",
 ):
     """Validate ``X`` and split it into features and the sensitive attribute.
 
     The sensitive attribute comes either from a column of ``X``
     (``sensitive_feature_ids``, removed from the features) or from the routed
-    ``sensitive_features`` array, never both.
+    ``sensitive_features`` array, never both. ``values_argument`` and
+    ``ids_argument`` rename both in messages, so the same split serves
+    environment labels (``environments`` / ``environment_column``).
 
     Returns
     -------
@@ -135,8 +136,7 @@ def split_sensitive(
     """
     if sensitive_feature_ids is not None and sensitive_features is not None:
         raise ValueError(
-            "pass the sensitive attribute either as sensitive_features or through "
-            "sensitive_feature_ids, not both."
+            f"pass either {values_argument} or {ids_argument}, not both."
         )
     common = dict(dtype=None, ensure_all_finite=False, reset=reset)
     if require_y and y is not None:
@@ -162,9 +162,10 @@ def split_sensitive(
             sensitive_feature_ids,
             getattr(estimator, "feature_names_in_", None),
             n_columns,
+            argument=ids_argument,
         )
         sensitive, _ = check_sensitive_features(
-            Xv[:, idx], n_samples, argument=f"X[:, {names[idx]!r}] (sensitive_feature_ids)"
+            Xv[:, idx], n_samples, argument=f"X[:, {names[idx]!r}] ({ids_argument})"
         )
         if sensitive.dtype == object:
             try:  # numbers stored in an object array
@@ -176,7 +177,9 @@ def split_sensitive(
         Xv = Xv[:, keep]
         names = [names[i] for i in keep]
     elif sensitive_features is not None:
-        sensitive, sensitive_name = check_sensitive_features(sensitive_features, n_samples)
+        sensitive, sensitive_name = check_sensitive_features(
+            sensitive_features, n_samples, argument=values_argument
+        )
     try:
         features = check_array(
             Xv, dtype=np.float64, input_name="X", ensure_min_features=0

@@ -1,0 +1,444 @@
+"""Invariant Causal Prediction (Peters, Buhlmann and Meinshausen 2016)."""
+
+import warnings
+from itertools import combinations
+from math import comb
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import stats
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.feature_selection import SelectorMixin
+from sklearn.linear_model import LogisticRegression, lars_path
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ..exceptions import ModelRejectedWarning, NoEnvironmentsWarning
+from ..fairness._base import keep_state_on_failure
+from ..utils._validation import split_sensitive
+from ._stats import EnvironmentStatistics
+
+__all__ = ["InvariantCausalPrediction"]
+
+
+def check_environments(environments, n_features, *, min_rows=None,
+                       argument="environments"):
+    """Environment codes; errors for a single environment or small ones."""
+    levels, codes = np.unique(np.asarray(environments, dtype=object).astype(str),
+                              return_inverse=True)
+    if levels.size < 2:
+        raise ValueError(
+            f"{argument} has a single environment {levels[0]!r}; invariance "
+            "needs data from at least two."
+        )
+    counts = np.bincount(codes)
+    if min_rows is not None and counts.min() < min_rows:
+        small = {str(lvl): int(c) for lvl, c in zip(levels, counts) if c < min_rows}
+        raise ValueError(
+            f"{argument}: environments {small!r} have fewer than {min_rows} rows "
+            f"(predictors + 2 with {n_features} predictors); merge or drop them."
+        )
+    return levels, codes
+
+
+class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
+    """Select the causal parents of the target by invariant causal prediction.
+
+    Tests, for every subset ``S`` of predictors (up to ``max_subset_size``),
+    the hypothesis that the conditional distribution of ``y`` given ``X_S``
+    is the same in every environment, and selects the intersection of the
+    accepted subsets. If the target has a linear structural equation with
+    Gaussian noise and the environments do not intervene on the target, the
+    selected set is contained in the true parents with probability at least
+    ``1 - alpha`` [1]_. If every subset is rejected, the model is
+    misspecified: nothing is selected, ``model_rejected_`` is True, and a
+    :class:`~skcausal_trust.exceptions.ModelRejectedWarning` says so.
+    Fitted without environments (as scikit-learn's checks do), nothing can be
+    tested: every feature is kept, with a
+    :class:`~skcausal_trust.exceptions.NoEnvironmentsWarning`.
+
+    Read more in the :ref:`User Guide <invariance>`.
+
+    Parameters
+    ----------
+    alpha : float, default=0.05
+        Level of the tests, in (0, 1): the probability of selecting a
+        non-parent is at most ``alpha``.
+    test : {"approximate", "exact"}, default="approximate"
+        ``"approximate"``: pool all environments, fit ``y`` on ``X_S`` by
+        least squares, and compare the residuals of each environment with
+        those of the others: Welch's t-test of the means and the two-sided
+        F-test of the variances (method II of [1]_; the test of the R package
+        ``InvariantCausalPrediction`` and of ``causalicp``). ``"exact"``:
+        fit on all environments but one and test the prediction of the
+        held-out one with Chow's F-test (exact under Gaussian noise; method I
+        of [1]_). Binary targets use the approximate test on the residuals
+        ``y - P(y=1 | X_S)`` of an unpenalised logistic fit.
+    max_subset_size : int or None, default=None
+        Largest subset size tested; ``None`` tests all subsets. The number of
+        subsets is ``sum_k C(p, k)``.
+    max_predictors : int, default=12
+        Largest number of predictors searched exhaustively (4,096 subsets).
+        With more predictors: ``screening="lasso"`` keeps the first
+        ``max_predictors`` to enter the pooled lasso path (as the R
+        package's ``selection="lasso"``), and otherwise fitting raises
+        a ``ValueError`` stating the number of subsets.
+    screening : {"lasso"} or None, default=None
+        Pre-screening step for many predictors (see ``max_predictors``).
+    environment_column : str, int or None, default=None
+        Column of ``X`` holding the environment labels (removed from the
+        predictors). Otherwise pass ``environments`` to :meth:`fit`.
+    n_jobs : int or None, default=None
+        Parallel jobs over chunks of subsets (joblib; a Dask or Ray backend
+        works through ``joblib.parallel_backend``).
+
+    Attributes
+    ----------
+    accepted_subsets_ : list of tuple of str
+        The accepted subsets (feature names).
+    subset_pvalues_ : dict
+        ``{subset (tuple of names): p-value}`` for every tested subset,
+        Bonferroni-corrected over the environments' tests.
+    pvalues_ : ndarray of shape (n_features_in_,)
+        For each predictor, the largest p-value among tested subsets that do
+        not contain it: the p-value of "this predictor is a causal parent"
+        (1 when the model is rejected; NaN for the environment column).
+    confidence_intervals_ : ndarray of shape (n_features_in_, 2)
+        Union over accepted subsets of the coefficient intervals (at level
+        ``1 - alpha/2``, the predictor's coefficient being 0 outside a
+        subset); NaN when the model is rejected, and for classification.
+    support_ : ndarray of bool of shape (n_features_in_,)
+        The selected predictors (the intersection of the accepted subsets).
+    model_rejected_ : bool
+        True if every tested subset was rejected.
+    screened_features_ : list of str
+        The predictors searched (all, or those kept by the screening).
+    n_subsets_tested_ : int
+    environments_ : ndarray
+        The environment labels seen in fit.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+
+    See Also
+    --------
+    AnchorRegression : A regression that trades fit for robustness to shift.
+
+    Notes
+    -----
+    Every test is computed from per-environment sufficient statistics (row
+    counts and Gram matrices of ``[1, X, y]``), built in one pass over the
+    rows; subsets of one size are tested together by batched linear algebra.
+    The approximate test's p-value of a subset is the smallest of its
+    ``2 E`` p-values times ``2 E`` (Bonferroni over the ``E`` environments and
+    both tests); the R package and ``causalicp`` multiply by ``2 (E - 1)``,
+    which is slightly anti-conservative for ``E > 2``. The exact test
+    multiplies by ``E``.
+
+    References
+    ----------
+    .. [1] J. Peters, P. Buhlmann and N. Meinshausen, "Causal inference by
+       using invariant prediction: identification and confidence intervals",
+       Journal of the Royal Statistical Society, Series B, 78(5):947-1012,
+       2016.
+    .. [2] G. C. Chow, "Tests of equality between sets of coefficients in two
+       linear regressions", Econometrica, 28(3):591-605, 1960.
+
+    Examples
+    --------
+    >>> from skcausal_trust.datasets import make_invariant_regression
+    >>> from skcausal_trust.invariance import InvariantCausalPrediction
+    >>> X, y, env, parents = make_invariant_regression(random_state=0)
+    >>> icp = InvariantCausalPrediction().fit(X, y, environments=env)
+    >>> list(icp.get_feature_names_out()), parents
+    (['x1', 'x2'], ['x1', 'x2'])
+    """
+
+    __metadata_request__fit = {"environments": True}
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "test": [StrOptions({"approximate", "exact"})],
+        "max_subset_size": [Interval(Integral, 0, None, closed="left"), None],
+        "max_predictors": [Interval(Integral, 1, None, closed="left")],
+        "screening": [StrOptions({"lasso"}), None],
+        "environment_column": [str, Integral, None],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        alpha=0.05,
+        *,
+        test="approximate",
+        max_subset_size=None,
+        max_predictors=12,
+        screening=None,
+        environment_column=None,
+        n_jobs=None,
+    ):
+        self.alpha = alpha
+        self.test = test
+        self.max_subset_size = max_subset_size
+        self.max_predictors = max_predictors
+        self.screening = screening
+        self.environment_column = environment_column
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @keep_state_on_failure
+    def fit(self, X, y, *, environments=None):
+        """Test every subset and select the invariant predictors.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Numeric predictors; may hold the environment column.
+        y : array-like of shape (n_samples,)
+            Continuous target, or a binary one (two classes).
+        environments : array-like of shape (n_samples,), default=None
+            Environment label of each row (site, period, experimental
+            condition), when not a column of ``X``. Requested by default
+            under metadata routing.
+
+        Returns
+        -------
+        self : InvariantCausalPrediction
+
+        Raises
+        ------
+        ValueError
+            Without environments, with a single environment, an environment
+            with fewer rows than predictors + 2, a constant predictor, NaN or
+            infinite values, or too many subsets without a bound (the message
+            gives their number).
+        """
+        X_, y, env, _, names = split_sensitive(
+            self, X, y, sensitive_features=environments,
+            sensitive_feature_ids=self.environment_column, reset=True,
+            require_y=True, values_argument="environments",
+            ids_argument="environment_column",
+        )
+        if env is None:
+            warnings.warn(
+                "InvariantCausalPrediction was fitted without environments "
+                "(neither environments nor environment_column): nothing can be "
+                "tested for invariance, so every feature is kept.",
+                NoEnvironmentsWarning,
+                stacklevel=2,
+            )
+            return self._fit_without_environments(names)
+        kind = type_of_target(y)
+        classification = kind == "binary"
+        if kind not in ("binary", "continuous") and not (
+            kind == "multiclass" and np.issubdtype(np.asarray(y).dtype, np.number)
+            and np.unique(y).size > 2
+        ):
+            raise ValueError(
+                f"y must be continuous or binary for ICP; got a {kind} target."
+            )
+        if classification:
+            y = (np.asarray(y) == np.unique(y)[1]).astype(float)
+        else:
+            y = np.asarray(y, dtype=float)
+            if not np.isfinite(y).all():
+                raise ValueError("y has NaN or infinite values.")
+        constant = [n for n, c in zip(names, np.ptp(X_, axis=0)) if c == 0]
+        if constant:
+            raise ValueError(
+                f"X has constant columns {constant!r}: their coefficient is not "
+                "identified next to the intercept; drop them."
+            )
+        p = X_.shape[1]
+        levels, codes = check_environments(env, p, min_rows=p + 2)
+
+        keep = self._screen(X_, y, names)
+        Xs = X_[:, keep]
+        screened = [names[i] for i in keep]
+        max_size = len(keep) if self.max_subset_size is None else min(
+            self.max_subset_size, len(keep))
+        subsets_by_size = [
+            np.array(list(combinations(range(len(keep)), k)), dtype=int).reshape(
+                comb(len(keep), k), k)
+            for k in range(max_size + 1)
+        ]
+        n_envs = levels.size
+        if classification:
+            pvals = self._logistic_pvalues(Xs, y, codes, n_envs, subsets_by_size)
+        else:
+            statistics = EnvironmentStatistics(Xs, y, codes, n_envs)
+            chunks = [
+                chunk for subsets in subsets_by_size
+                for chunk in np.array_split(subsets, max(1, len(subsets) // 2048))
+            ]
+            results = Parallel(n_jobs=self.n_jobs)(
+                delayed(_test_chunk)(statistics, chunk, self.test) for chunk in chunks
+            )
+            pvals = {
+                tuple(s): pv for chunk, res in zip(chunks, results)
+                for s, pv in zip(map(tuple, chunk), res)
+            }
+        subset_pvalues = {
+            tuple(screened[i] for i in s): float(pv) for s, pv in pvals.items()
+        }
+        accepted = [s for s, pv in pvals.items() if pv > self.alpha]
+        model_rejected = not accepted
+        selected = set(range(len(keep)))
+        for s in accepted:
+            selected &= set(s)
+        support = np.zeros(self.n_features_in_, dtype=bool)
+        positions = self._feature_positions(names)
+        pvalues = np.full(self.n_features_in_, np.nan)
+        intervals = np.full((self.n_features_in_, 2), np.nan)
+        for j_screened, j in enumerate(keep):
+            col = positions[j]
+            if model_rejected:
+                pvalues[col] = 1.0
+            else:
+                pvalues[col] = max(pv for s, pv in pvals.items() if j_screened not in s)
+                support[col] = j_screened in selected
+        for j, col in enumerate(positions):
+            if j not in set(keep):
+                pvalues[col] = 1.0  # screened out: never in a tested subset
+        if not model_rejected and not classification:
+            ci = self._intervals(statistics, accepted, len(keep))
+            for j_screened, j in enumerate(keep):
+                intervals[positions[j]] = ci[j_screened]
+            for j, col in enumerate(positions):
+                if j not in set(keep):
+                    intervals[col] = 0.0
+        if model_rejected:
+            warnings.warn(
+                f"InvariantCausalPrediction rejected all {len(pvals)} subsets at "
+                f"alpha={self.alpha}: the linear invariant model does not fit "
+                "these environments (misspecified model, hidden confounding, or "
+                "interventions on the target). Nothing is selected.",
+                ModelRejectedWarning,
+                stacklevel=2,
+            )
+        self.environments_ = levels
+        self.screened_features_ = screened
+        self.n_subsets_tested_ = len(pvals)
+        self.subset_pvalues_ = subset_pvalues
+        self.accepted_subsets_ = sorted(
+            (tuple(screened[i] for i in s) for s in accepted), key=lambda s: (len(s), s)
+        )
+        self.model_rejected_ = model_rejected
+        self.pvalues_ = pvalues
+        self.confidence_intervals_ = intervals
+        self.support_ = support
+        return self
+
+    # -- helpers -----------------------------------------------------------
+    def _fit_without_environments(self, names):
+        self.environments_ = None
+        self.screened_features_ = list(names)
+        self.n_subsets_tested_ = 0
+        self.subset_pvalues_ = {}
+        self.accepted_subsets_ = []
+        self.model_rejected_ = False
+        self.pvalues_ = np.full(self.n_features_in_, np.nan)
+        self.confidence_intervals_ = np.full((self.n_features_in_, 2), np.nan)
+        support = np.zeros(self.n_features_in_, dtype=bool)
+        support[self._feature_positions(names)] = True
+        self.support_ = support
+        return self
+
+    def _feature_positions(self, names):
+        """Positions in X (n_features_in_) of the predictor names."""
+        all_names = (
+            [str(n) for n in self.feature_names_in_]
+            if hasattr(self, "feature_names_in_")
+            else [f"x{i}" for i in range(self.n_features_in_)]
+        )
+        return [all_names.index(n) for n in names]
+
+    def _screen(self, X, y, names):
+        p = X.shape[1]
+        if p <= self.max_predictors:
+            return list(range(p))
+        if self.screening is None:
+            n_subsets = (
+                2**p if self.max_subset_size is None
+                else sum(comb(p, k) for k in range(min(self.max_subset_size, p) + 1))
+            )
+            if self.max_subset_size is not None and n_subsets <= 2**self.max_predictors:
+                return list(range(p))
+            raise ValueError(
+                f"X has {p} predictors: an exhaustive search tests {n_subsets:,} "
+                f"subsets (more than 2**max_predictors = {2**self.max_predictors:,}). "
+                "Set screening='lasso' to keep the first max_predictors to enter "
+                "the lasso path, bound max_subset_size, or raise max_predictors."
+            )
+        Xc = (X - X.mean(axis=0)) / X.std(axis=0)
+        _, _, coefs = lars_path(Xc, y - y.mean(), method="lasso")
+        order = []
+        for step in range(coefs.shape[1]):
+            for j in np.flatnonzero(coefs[:, step]):
+                if j not in order:
+                    order.append(int(j))
+        for j in range(p):  # predictors that never enter, at the end
+            if j not in order:
+                order.append(j)
+        return sorted(order[: self.max_predictors])
+
+    def _logistic_pvalues(self, X, y, codes, n_envs, subsets_by_size):
+        pvals = {}
+        for subsets in subsets_by_size:
+            for s in subsets:
+                if len(s):
+                    model = LogisticRegression(penalty=None, max_iter=1000)
+                    prob = model.fit(X[:, s], y).predict_proba(X[:, s])[:, 1]
+                else:
+                    prob = np.full_like(y, y.mean())
+                resid = y - prob
+                mean_p, var_p = [], []
+                for e in range(n_envs):
+                    r_e, r_o = resid[codes == e], resid[codes != e]
+                    mean_p.append(stats.ttest_ind(r_e, r_o, equal_var=False).pvalue)
+                    ratio = np.var(r_e, ddof=1) / np.var(r_o, ddof=1)
+                    cdf = stats.f.cdf(ratio, len(r_e) - 1, len(r_o) - 1)
+                    var_p.append(2 * min(cdf, 1 - cdf))
+                smallest = np.nanmin(np.concatenate([mean_p, var_p]))
+                pvals[tuple(s)] = min(1.0, smallest * 2 * n_envs)
+        return pvals
+
+    def _intervals(self, statistics, accepted, p):
+        """Union of the accepted subsets' coefficient intervals."""
+        z = stats.norm.ppf(1 - self.alpha / 4)
+        lo, hi = np.zeros(p), np.zeros(p)
+        for s in accepted:
+            if not s:
+                continue
+            subset = np.array([s])
+            beta, rss, zz = statistics.pooled_fit(subset)
+            dof = statistics.n - len(s) - 1
+            cov = rss[0] / dof * np.linalg.pinv(zz[0])
+            se = np.sqrt(np.diag(cov)[1:])
+            idx = list(s)
+            lo[idx] = np.minimum(lo[idx], beta[0, 1:] - z * se)
+            hi[idx] = np.maximum(hi[idx], beta[0, 1:] + z * se)
+        return np.column_stack([lo, hi])
+
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        return self.support_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        return tags
+
+
+def _test_chunk(statistics, subsets, test):
+    """Bonferroni-corrected p-values of a chunk of equal-size subsets."""
+    n_envs = statistics.counts.size
+    if test == "exact":
+        p = statistics.chow_pvalues(subsets)
+        return np.minimum(1.0, p.min(axis=0) * n_envs)
+    beta, _, _ = statistics.pooled_fit(subsets)
+    mean_p, var_p = statistics.approximate_pvalues(subsets, beta)
+    smallest = np.minimum(mean_p.min(axis=0), var_p.min(axis=0))
+    return np.minimum(1.0, smallest * 2 * n_envs)
