@@ -195,7 +195,7 @@ def make_invariant_regression(
         n_environments`` and ``n_features = n_ancestors + n_parents +
         n_children``.
     y : ndarray of shape (n_samples,)
-    environments : ndarray of shape (n_samples,)
+    environments : ndarray of object of shape (n_samples,)
         Environment labels ``"e0"``, ``"e1"``, ...
     parents : list of str
         The names of the parents of ``y``.
@@ -282,6 +282,6 @@ def make_invariant_regression(
             )
         blocks.append(X)
         ys.append(y)
-        envs.append(np.full(n, f"e{e}"))
+        envs.append(np.full(n, f"e{e}", dtype=object))
     X = pd.DataFrame(np.vstack(blocks), columns=names)
     return X, np.concatenate(ys), np.concatenate(envs), [names[j] for j in parents]

@@ -152,7 +152,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
     >>> X, y, env, parents = make_invariant_regression(random_state=0)
     >>> icp = InvariantCausalPrediction().fit(X, y, environments=env)
     >>> list(icp.get_feature_names_out()), parents
-    (['x1', 'x2'], ['x1', 'x2'])
+    (['x2', 'x3'], ['x2', 'x3'])
     """
 
     __metadata_request__fit = {"environments": True}
