@@ -13,6 +13,7 @@ __all__ = [
     "NoSensitiveFeaturesWarning",
     "RoundedCounterfactualWarning",
     "SolverError",
+    "SolverFallbackWarning",
 ]
 
 
@@ -61,3 +62,8 @@ class NoEnvironmentsWarning(UserWarning):
     documented behaviour (ICP keeps every feature, anchor regression is
     ordinary least squares) and says so.
     """
+
+
+class SolverFallbackWarning(UserWarning):
+    """Warned when the preferred convex solver failed and a fallback solved
+    the problem (the fitted ``solver_`` attribute names the one used)."""

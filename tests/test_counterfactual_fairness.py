@@ -91,6 +91,8 @@ def test_accuracy_against_the_residualizer_route(task):
     assert max(acc_clf, acc_route) <= acc_base + 0.01
 
 
+# Clarabel is inaccurate on one case and SCS solves it: warned, not an error.
+@pytest.mark.filterwarnings("ignore::skcausal_trust.exceptions.SolverFallbackWarning")
 @pytest.mark.parametrize("n_levels,n_classes", [(2, 2), (3, 2), (2, 3), (3, 3)])
 @pytest.mark.parametrize("epsilon", [0.0, 0.3])
 def test_fast_path_equals_cvxpy_reference(n_levels, n_classes, epsilon):

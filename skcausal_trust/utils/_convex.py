@@ -4,7 +4,7 @@ import warnings
 
 import cvxpy as cp
 
-from ..exceptions import InfeasibleConstraintError, SolverError
+from ..exceptions import InfeasibleConstraintError, SolverError, SolverFallbackWarning
 
 __all__ = ["solve_problem"]
 
@@ -69,6 +69,12 @@ def solve_problem(problem, *, solver=None, what="the convex program", **options)
                 f"{what} is infeasible (solver {name} status {status!r})."
             )
         if status == cp.OPTIMAL:
+            if failures:
+                warnings.warn(
+                    f"{what}: " + "; ".join(failures) + f"; solved with {name}.",
+                    SolverFallbackWarning,
+                    stacklevel=3,
+                )
             return name
         failures.append(f"{name}: status {status!r}")
     raise SolverError(f"{what} was not solved: " + "; ".join(failures) + ".")

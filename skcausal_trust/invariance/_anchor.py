@@ -1,0 +1,388 @@
+"""Anchor regression (Rothenhausler, Meinshausen, Buhlmann and Peters 2021)."""
+
+import warnings
+from numbers import Integral, Real
+
+import cvxpy as cp
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.linear_model import ElasticNet, Ridge
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..exceptions import NoEnvironmentsWarning
+from ..fairness._base import keep_state_on_failure
+from ..utils._convex import solve_problem
+from ..utils._validation import (
+    _resolve_column,
+    check_sensitive_features,
+    check_weights,
+)
+
+__all__ = ["AnchorRegression"]
+
+
+class AnchorRegression(RegressorMixin, BaseEstimator):
+    """Linear regression made robust to shifts along anchor variables.
+
+    Minimises the least-squares loss plus ``gamma - 1`` times the squared
+    projection of the residuals on the anchors (exogenous variables such as
+    environment indicators that shift the data) [1]_:
+
+    .. math::
+        \\min_{b}\\; \\frac{1}{2n}\\Big(\\|(I - \\Pi_A)(y - Xb)\\|^2
+        + \\gamma \\|\\Pi_A (y - Xb)\\|^2\\Big)
+        + \\alpha\\Big(\\rho \\|b\\|_1 + \\frac{1 - \\rho}{2}\\|b\\|_2^2\\Big).
+
+    ``gamma=1`` is ordinary least squares, ``gamma=0`` partials the anchors
+    out, and ``gamma -> infinity`` approaches instrumental-variable
+    regression with the anchors as instruments. The solution minimises the
+    worst-case expected squared error over all shifts of the anchors' effect
+    of strength up to ``gamma`` [1]_.
+
+    Read more in the :ref:`User Guide <invariance>`.
+
+    Parameters
+    ----------
+    gamma : float, default=5.0
+        Weight of the anchors' projection of the residuals, >= 0.
+    alpha : float, default=0.0
+        Strength of the elastic-net penalty, >= 0 (per row, as in
+        :class:`~sklearn.linear_model.ElasticNet`).
+    l1_ratio : float, default=0.0
+        Share of the l1 penalty (``rho`` above), in [0, 1].
+    fit_intercept : bool, default=True
+        Whether to fit an unpenalised intercept.
+    environment_column : str, int or None, default=None
+        Column of ``X`` holding environment labels (one-hot anchors; removed
+        from the predictors).
+    anchor_columns : list of str or int, or None, default=None
+        Columns of ``X`` holding continuous anchors (removed from the
+        predictors).
+    solver : {"auto", "closed_form", "cvxpy"}, default="auto"
+        ``"closed_form"``: the problem is least squares on transformed data
+        ``(I - (1 - sqrt(gamma)) Pi_A) [X, y]``, solved by least squares
+        (no penalty), :class:`~sklearn.linear_model.Ridge` (l2) or
+        :class:`~sklearn.linear_model.ElasticNet` (l1). ``"cvxpy"`` states
+        the objective above directly (the reference). ``"auto"``: the closed
+        form.
+    tol : float, default=1e-10
+        Tolerance of ElasticNet's coordinate descent (l1 penalty only).
+    max_iter : int, default=100000
+        Iteration limit of ElasticNet's coordinate descent.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_predictors,)
+        Coefficients of the predictors (anchor and environment columns
+        excluded).
+    intercept_ : float
+    n_anchors_ : int
+        Number of anchor columns (one per environment level, plus the
+        continuous anchors); 0 in the fallback without anchors.
+    environments_ : ndarray or None
+        Environment labels seen in fit.
+    solver_ : str
+        ``"lstsq"``, ``"ridge"``, ``"elasticnet"`` or the cvxpy solver.
+    solver_status_ : str
+    n_iter_ : int
+        Coordinate-descent sweeps (l1 penalty), the interior-point iterations
+        (cvxpy), or 1 for a closed-form solve.
+    objective_ : float
+        The objective above at the solution.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+
+    See Also
+    --------
+    InvariantCausalPrediction : Selects the invariant predictors.
+    make_worst_environment_scorer : Scores the worst environment.
+    worst_fold_refit : Makes GridSearchCV pick the best worst fold.
+
+    Notes
+    -----
+    Without anchors (neither ``environments``, ``anchors`` nor anchor
+    columns), the anchor term vanishes: the model is (penalised) least
+    squares, with a :class:`~skcausal_trust.exceptions.NoEnvironmentsWarning`.
+    Sample weights weight rows in both terms (the projection is orthogonal
+    in the weighted inner product).
+
+    References
+    ----------
+    .. [1] D. Rothenhausler, N. Meinshausen, P. Buhlmann and J. Peters,
+       "Anchor regression: heterogeneous data meet causality", Journal of
+       the Royal Statistical Society, Series B, 83(2):215-246, 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcausal_trust.invariance import AnchorRegression
+    >>> rng = np.random.default_rng(0)
+    >>> env = np.repeat([0, 1, 2], 300)
+    >>> h = rng.normal(size=900)                       # hidden confounder
+    >>> x = 2.0 * env + h + rng.normal(size=900)        # shifted by env
+    >>> y = 1.0 * x + 2.0 * h + rng.normal(size=900)    # causal effect 1
+    >>> ols = AnchorRegression(gamma=1).fit(x[:, None], y, environments=env)
+    >>> iv = AnchorRegression(gamma=1e6).fit(x[:, None], y, environments=env)
+    >>> round(float(ols.coef_[0]), 2), round(float(iv.coef_[0]), 2)
+    (1.41, 1.0)
+    """
+
+    __metadata_request__fit = {"environments": True, "anchors": True}
+
+    _parameter_constraints = {
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "environment_column": [str, Integral, None],
+        "anchor_columns": [list, tuple, None],
+        "solver": [StrOptions({"auto", "closed_form", "cvxpy"})],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        gamma=5.0,
+        *,
+        alpha=0.0,
+        l1_ratio=0.0,
+        fit_intercept=True,
+        environment_column=None,
+        anchor_columns=None,
+        solver="auto",
+        tol=1e-10,
+        max_iter=100_000,
+    ):
+        self.gamma = gamma
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.environment_column = environment_column
+        self.anchor_columns = anchor_columns
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @keep_state_on_failure
+    def fit(self, X, y, *, environments=None, anchors=None, sample_weight=None):
+        """Fit the anchor regression.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Numeric predictors; may hold the environment and anchor columns.
+        y : array-like of shape (n_samples,)
+            Continuous target.
+        environments : array-like of shape (n_samples,), default=None
+            Environment labels, one-hot encoded into anchors. Requested by
+            default under metadata routing.
+        anchors : array-like of shape (n_samples,) or (n_samples, n_anchors), \
+                default=None
+            Continuous anchor variables. Requested by default under metadata
+            routing.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        self : AnchorRegression
+
+        Raises
+        ------
+        ValueError
+            For NaN or infinite values, mismatched lengths, unknown anchor or
+            environment columns, an environment column given twice, or a
+            single environment.
+        """
+        Xv, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False,
+                              y_numeric=True)
+        n, n_columns = Xv.shape
+        names = (
+            [str(c) for c in self.feature_names_in_]
+            if hasattr(self, "feature_names_in_") else None
+        )
+        parts, removed, env_levels = [], set(), None
+        env_values = environments
+        if self.environment_column is not None:
+            if environments is not None:
+                raise ValueError("pass either environments or environment_column, not both.")
+            idx = _resolve_column(self.environment_column, names, n_columns,
+                                  argument="environment_column")
+            env_values = Xv[:, idx]
+            removed.add(idx)
+        if env_values is not None:
+            env_values, _ = check_sensitive_features(env_values, n, argument="environments")
+            env_levels, codes = np.unique(env_values.astype(str), return_inverse=True)
+            if env_levels.size < 2:
+                raise ValueError(
+                    f"environments has a single environment {env_levels[0]!r}; the "
+                    "anchors must vary."
+                )
+            parts.append(np.eye(env_levels.size)[codes])
+        if self.anchor_columns is not None:
+            idx = [_resolve_column(c, names, n_columns, argument="anchor_columns")
+                   for c in self.anchor_columns]
+            if removed & set(idx):
+                raise ValueError("anchor_columns repeats the environment_column.")
+            parts.append(np.asarray(Xv[:, idx], dtype=float))
+            removed |= set(idx)
+        if anchors is not None:
+            A = np.asarray(anchors, dtype=float)
+            A = A.reshape(-1, 1) if A.ndim == 1 else A
+            if A.shape[0] != n:
+                raise ValueError(f"anchors has {A.shape[0]} rows but X has {n}.")
+            parts.append(A)
+        from sklearn.utils import check_array
+
+        keep = [j for j in range(n_columns) if j not in removed]
+        features = check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X",
+                               ensure_min_features=1)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        A = np.hstack(parts) if parts else np.zeros((n, 0))
+        if not np.isfinite(A).all():
+            raise ValueError("anchors has NaN or infinite values.")
+        sw = check_weights(sample_weight, features)
+        if A.shape[1] == 0:
+            warnings.warn(
+                "AnchorRegression was fitted without anchors (environments, "
+                "anchors, environment_column or anchor_columns): it is "
+                "(penalised) least squares.",
+                NoEnvironmentsWarning,
+                stacklevel=2,
+            )
+        coef, intercept, solver, status, n_iter = self._solve(features, y, A, sw)
+        self.coef_ = coef
+        self.intercept_ = float(intercept)
+        self.n_anchors_ = A.shape[1]
+        self.environments_ = env_levels
+        self.solver_ = solver
+        self.solver_status_ = status
+        self.n_iter_ = n_iter
+        self.objective_ = self._objective_value(features, y, A, sw, coef, intercept)
+        self._keep = keep
+        return self
+
+    # -- solvers ------------------------------------------------------------
+    def _center(self, M, sw):
+        if not self.fit_intercept:
+            return M, np.zeros(M.shape[1:]) if M.ndim > 1 else 0.0
+        mean = np.average(M, axis=0, weights=sw)
+        return M - mean, mean
+
+    def _transform(self, features, y, A, sw):
+        """Weighted, centred data mapped by I - (1 - sqrt(gamma)) Pi_A."""
+        Xc, x_mean = self._center(features, sw)
+        yc, y_mean = self._center(y, sw)
+        root = np.sqrt(sw)
+        Xs, ys = root[:, None] * Xc, root * yc
+        if A.shape[1]:
+            Ac, _ = self._center(A, sw) if self.fit_intercept else (A, None)
+            As = root[:, None] * Ac
+            coef, *_ = np.linalg.lstsq(As, np.column_stack([Xs, ys]), rcond=None)
+            projected = As @ coef
+            shrink = 1.0 - np.sqrt(self.gamma)
+            Xs = Xs - shrink * projected[:, :-1]
+            ys = ys - shrink * projected[:, -1]
+        return Xs, ys, x_mean, y_mean
+
+    def _solve(self, features, y, A, sw):
+        n_eff = sw.sum()
+        if self.solver == "cvxpy":
+            return self._solve_cvxpy(features, y, A, sw)
+        Xs, ys, x_mean, y_mean = self._transform(features, y, A, sw)
+        if self.alpha == 0:
+            coef, *_ = np.linalg.lstsq(Xs, ys, rcond=None)
+            solver, status, n_iter = "lstsq", "optimal", 1
+        elif self.l1_ratio == 0:
+            model = Ridge(alpha=self.alpha * n_eff, fit_intercept=False, solver="svd")
+            coef = model.fit(Xs, ys).coef_
+            solver, status, n_iter = "ridge", "optimal", 1
+        else:
+            # ElasticNet's loss is 1/(2 n_rows): rescale to the weighted count.
+            scale = np.sqrt(Xs.shape[0] / n_eff)
+            model = ElasticNet(
+                alpha=self.alpha, l1_ratio=self.l1_ratio, fit_intercept=False,
+                tol=self.tol, max_iter=self.max_iter, selection="cyclic",
+            )
+            coef = model.fit(scale * Xs, scale * ys).coef_
+            solver, n_iter = "elasticnet", int(model.n_iter_)
+            status = "converged" if n_iter < self.max_iter else "max_iter reached"
+        intercept = y_mean - x_mean @ coef if self.fit_intercept else 0.0
+        return np.asarray(coef, dtype=float), intercept, solver, status, n_iter
+
+    def _solve_cvxpy(self, features, y, A, sw):
+        p = features.shape[1]
+        b = cp.Variable(p)
+        c = cp.Variable() if self.fit_intercept else 0.0
+        root = np.sqrt(sw)
+        residual = cp.multiply(root, y - features @ b - c)
+        if A.shape[1]:
+            As = root[:, None] * A
+            # Orthonormal basis of the weighted anchors' span (with the
+            # constant when there is an intercept, which the projection of
+            # the constant then absorbs exactly as centring does).
+            basis_in = np.column_stack([root, As]) if self.fit_intercept else As
+            u, s, _ = np.linalg.svd(basis_in, full_matrices=False)
+            Q = u[:, s > s.max() * 1e-10]
+            if self.fit_intercept:
+                q0 = root / np.linalg.norm(root)
+                Q = Q - np.outer(q0, q0 @ Q)
+                u2, s2, _ = np.linalg.svd(Q, full_matrices=False)
+                Q = u2[:, s2 > 1e-10]
+            proj = Q.T @ residual
+            # ||(I - Pi) r||^2 + gamma ||Pi r||^2: convex for every gamma >= 0.
+            loss = cp.sum_squares(residual - Q @ proj) + self.gamma * cp.sum_squares(proj)
+        else:
+            loss = cp.sum_squares(residual)
+        n_eff = sw.sum()
+        penalty = self.alpha * (
+            self.l1_ratio * cp.norm1(b) + (1 - self.l1_ratio) / 2 * cp.sum_squares(b)
+        )
+        problem = cp.Problem(cp.Minimize(loss / (2 * n_eff) + penalty))
+        name = solve_problem(problem, what="the anchor regression program (solver='cvxpy')")
+        intercept = float(c.value) if self.fit_intercept else 0.0
+        n_iter = int(getattr(problem.solver_stats, "num_iters", None) or 1)
+        return np.asarray(b.value, dtype=float), intercept, name, problem.status, n_iter
+
+    def _objective_value(self, features, y, A, sw, coef, intercept):
+        root = np.sqrt(sw)
+        r = root * (y - features @ coef - intercept)
+        total = r @ r
+        if A.shape[1]:
+            As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
+            proj_coef, *_ = np.linalg.lstsq(As, r, rcond=None)
+            pr = As @ proj_coef
+            total += (self.gamma - 1.0) * (pr @ pr)
+        penalty = self.alpha * (
+            self.l1_ratio * np.abs(coef).sum() + (1 - self.l1_ratio) / 2 * coef @ coef
+        )
+        return float(total / (2 * sw.sum()) + penalty)
+
+    # -- prediction ---------------------------------------------------------
+    def predict(self, X):
+        """Predict with the fitted coefficients.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            As in fit; environment and anchor columns are ignored.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+        from sklearn.utils import check_array
+
+        features = check_array(np.asarray(Xv[:, self._keep]), dtype=np.float64,
+                               input_name="X")
+        return features @ self.coef_ + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

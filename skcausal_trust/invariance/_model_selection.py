@@ -1,0 +1,145 @@
+"""Model selection for the worst environment rather than the pooled data."""
+
+import numpy as np
+from sklearn.metrics import mean_squared_error
+from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
+
+from ..utils._validation import _resolve_column, check_sensitive_features
+
+__all__ = ["make_worst_environment_scorer", "worst_fold_refit"]
+
+
+class _WorstEnvironmentScorer(_MetadataRequester):
+    """Scorer: minus the largest per-environment error (greater is better)."""
+
+    __metadata_request__score = {"environments": True, "estimator": UNUSED}
+
+    def __init__(self, metric, environment_column, greater_is_better):
+        self.metric = metric
+        self.environment_column = environment_column
+        self.greater_is_better = greater_is_better
+
+    def __call__(self, estimator, X, y, *, environments=None):
+        return self.score(estimator, X, y, environments=environments)
+
+    def score(self, estimator, X, y, *, environments=None):
+        """Worst per-environment value of the metric, signed to maximise."""
+        n = len(y)
+        if self.environment_column is not None:
+            if environments is not None:
+                raise ValueError(
+                    "pass either environments or environment_column, not both."
+                )
+            names = list(getattr(X, "columns", range(np.shape(X)[1])))
+            names = [str(c) for c in names] if hasattr(X, "columns") else None
+            idx = _resolve_column(self.environment_column, names, np.shape(X)[1],
+                                  argument="environment_column")
+            environments = X.iloc[:, idx] if hasattr(X, "iloc") else np.asarray(X)[:, idx]
+        if environments is None:
+            raise ValueError(
+                "the worst-environment scorer needs environments: route them to "
+                "it (metadata routing) or set environment_column."
+            )
+        env, _ = check_sensitive_features(environments, n, argument="environments")
+        y = np.asarray(y)
+        y_pred = np.asarray(estimator.predict(X))
+        values = [
+            self.metric(y[env == e], y_pred[env == e]) for e in np.unique(env)
+        ]
+        worst = min(values) if self.greater_is_better else max(values)
+        return float(worst if self.greater_is_better else -worst)
+
+    def __repr__(self):
+        name = getattr(self.metric, "__name__", repr(self.metric))
+        return (f"make_worst_environment_scorer({name}, "
+                f"environment_column={self.environment_column!r})")
+
+
+def make_worst_environment_scorer(metric=mean_squared_error, *,
+                                  greater_is_better=False, environment_column=None):
+    """Make a scorer of the worst environment's error.
+
+    On a test set holding several environments, the scorer computes
+    ``metric`` within each environment and returns the worst value (negated
+    when lower is better, so that greater is always better, as scikit-learn's
+    model selection expects). Pair it with a cross-validation splitter over
+    environments, such as :class:`~sklearn.model_selection.GroupKFold`, and
+    with :func:`worst_fold_refit` when each fold holds one environment.
+
+    Parameters
+    ----------
+    metric : callable, default=mean_squared_error
+        ``metric(y_true, y_pred)``.
+    greater_is_better : bool, default=False
+        Whether a larger ``metric`` is better (for example R^2).
+    environment_column : str or int, default=None
+        Column of ``X`` with the environment labels; otherwise the scorer
+        needs ``environments`` routed to it (requested by default under
+        metadata routing).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y, environments=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyRegressor
+    >>> from skcausal_trust.invariance import make_worst_environment_scorer
+    >>> X, y = np.zeros((4, 1)), np.array([0.0, 0.0, 1.0, 3.0])
+    >>> scorer = make_worst_environment_scorer()
+    >>> scorer(DummyRegressor().fit(X, y), X, y, environments=[0, 0, 1, 1])
+    -2.0
+    """
+    if not callable(metric):
+        raise ValueError(f"metric must be callable; got {metric!r}.")
+    return _WorstEnvironmentScorer(metric, environment_column, greater_is_better)
+
+
+def worst_fold_refit(score="score"):
+    """A ``refit`` callable for GridSearchCV that picks the best worst fold.
+
+    ``GridSearchCV`` ranks candidates by their mean score over the folds. With
+    a splitter that holds out one environment per fold (for example
+    :class:`~sklearn.model_selection.LeaveOneGroupOut` with the environments
+    as groups), the mean is the average environment; pass
+    ``refit=worst_fold_refit(name)`` to choose instead the candidate whose
+    *worst* held-out environment scores best (the pooled error always prefers
+    ordinary least squares; the worst environment is what robustness to
+    shift asks for).
+
+    Parameters
+    ----------
+    score : str, default="score"
+        The scorer's name: ``"score"`` for a single scorer, or a key of the
+        ``scoring`` dict.
+
+    Returns
+    -------
+    refit : callable
+        ``refit(cv_results) -> index of the chosen candidate``.
+
+    Examples
+    --------
+    >>> from skcausal_trust.invariance import worst_fold_refit
+    >>> results = {"split0_test_score": [-1.0, -2.0], "split1_test_score": [-5.0, -2.5]}
+    >>> worst_fold_refit()(results)
+    1
+    """
+
+    def refit(cv_results):
+        keys = sorted(
+            k for k in cv_results
+            if k.startswith("split") and k.endswith(f"_test_{score}")
+        )
+        if not keys:
+            raise ValueError(
+                f"cv_results_ has no split scores for {score!r}; pass the name of "
+                "a scorer of the search (a key of scoring, or 'score')."
+            )
+        splits = np.column_stack([np.asarray(cv_results[k], dtype=float) for k in keys])
+        return int(np.nanargmax(splits.min(axis=1)))
+
+    refit.__name__ = f"worst_fold_refit_{score}"
+    return refit
