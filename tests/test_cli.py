@@ -105,3 +105,25 @@ def test_python_dash_m_entry_point():
         capture_output=True, text=True, check=True,
     )
     assert "--sensitive" in result.stdout and "--graph" in result.stdout
+
+
+def test_environment_adds_the_invariance_section(tmp_path, capsys):
+    status = main(["audit", "--max-rows", "6000", "--epsilons", "0", "--cv", "2",
+                   "--environment", "race", "--quiet", "--output", str(tmp_path)])
+    assert status == 0
+    section = json.loads((tmp_path / "audit.json").read_text())["invariance"]
+    assert section["environment"] == "race" and section["n_environments"] == 5
+    # race's own indicators are never predictors of the invariance section.
+    assert not any(c.startswith("race_") for c in section["icp_screened"])
+    anchor = pd.DataFrame(section["anchor"])
+    assert list(anchor["gamma"]) == [1.0, 2.0, 5.0, 10.0, 100.0]
+    # The chosen gamma has the smallest worst held-out error.
+    best = anchor.loc[anchor["worst_heldout_mse"].idxmin(), "gamma"]
+    assert section["anchor_chosen_gamma"] == best
+    assert (anchor["worst_heldout_mse"] >= anchor["mean_heldout_mse"]).all()
+    assert "Invariance across 'race'" in capsys.readouterr().out
+
+
+def test_unknown_environment_column_exits_2(capsys):
+    assert main(["audit", "--environment", "planet"]) == 2
+    assert "--environment='planet' is not a column" in capsys.readouterr().err

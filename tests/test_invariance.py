@@ -244,3 +244,43 @@ def test_worst_environment_tuning_beats_ols_under_a_stronger_shift():
     mean_choice = search.cv_results_["params"][
         int(np.argmax(search.cv_results_["mean_test_score"]))]["gamma"]
     assert mean_choice <= chosen
+
+
+# -- real data: Sachs et al. (2005) ------------------------------------------
+
+def _sachs_log():
+    from skcausal_trust.datasets import load_sachs
+
+    bunch = load_sachs()
+    data = bunch.data.copy()
+    proteins = [c for c in data.columns if c != "experiment"]
+    data[proteins] = np.log(data[proteins])
+    return data, proteins, bunch.consensus_edges
+
+
+def test_sachs_erk_under_pka_activation_selects_a_consensus_parent():
+    """Target p44/42 (Erk); environments: the observational conditions pooled
+    against b2camp, which activates PKA (a parent) without touching Erk's own
+    mechanism. ICP selects {PKA}: a consensus parent, and nothing else."""
+    data, proteins, edges = _sachs_log()
+    observational = ["cd3cd28", "cd3cd28icam2"]
+    sub = data[data["experiment"].isin(observational + ["b2camp"])]
+    env = np.where(sub["experiment"].isin(observational), "observational", "b2camp")
+    X = sub[[p for p in proteins if p != "p44/42"]]
+    icp = InvariantCausalPrediction().fit(X, sub["p44/42"], environments=env)
+    consensus = set(edges.loc[edges["effect"] == "p44/42", "cause"])
+    assert list(icp.get_feature_names_out()) == ["PKA"]
+    assert set(icp.get_feature_names_out()) <= consensus
+
+
+def test_sachs_all_nine_conditions_reject_the_linear_model():
+    """U0126 inhibits Mek's activity: an intervention on Erk's mechanism, so
+    no set is invariant over all nine conditions; ICP says so."""
+    data, proteins, _ = _sachs_log()
+    X = data[[p for p in proteins if p != "p44/42"]]
+    with pytest.warns(ModelRejectedWarning):
+        icp = InvariantCausalPrediction().fit(
+            X, data["p44/42"], environments=data["experiment"]
+        )
+    assert icp.model_rejected_ and icp.get_feature_names_out().size == 0
+    assert max(icp.subset_pvalues_.values()) < 1e-10

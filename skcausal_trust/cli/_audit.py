@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["run_audit", "add_audit_arguments"]
@@ -40,6 +41,12 @@ def add_audit_arguments(parser):
         "--epsilons", default=",".join(str(e) for e in DEFAULT_EPSILONS),
         help="comma-separated grid of epsilon (log-odds units) for the "
              "counterfactually fair classifier (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--environment", metavar="COLUMN",
+        help="environment column (site, period, group...): adds an invariance "
+             "section with invariant causal prediction's selected features and "
+             "anchor regression against OLS on the worst held-out environment",
     )
     parser.add_argument("--cv", type=int, default=3, help="folds (default: 3)")
     parser.add_argument(
@@ -106,7 +113,7 @@ def _load(args):
     return frame, args.target, args.sensitive, graph, args.positive, str(path)
 
 
-def _prepare(frame, target, sensitive, graph, positive):
+def _prepare(frame, target, sensitive, graph, positive, environment=None):
     from ..causal import one_hot_encode
 
     if target in graph:
@@ -120,7 +127,8 @@ def _prepare(frame, target, sensitive, graph, positive):
     if missing:
         raise AuditError(f"--graph: nodes {missing!r} are not columns of the data.")
     features = [n for n in graph.nodes if n != sensitive]
-    used = frame[features + [sensitive, target]]
+    extra = [environment] if environment is not None and environment not in graph else []
+    used = frame[features + [sensitive, target] + extra]
     n_before = len(used)
     used = used.dropna()
     dropped = n_before - len(used)
@@ -153,7 +161,87 @@ def _prepare(frame, target, sensitive, graph, positive):
     for c in numeric:
         std = encoded[c].std()
         encoded[c] = (encoded[c] - encoded[c].mean()) / (std if std > 0 else 1.0)
-    return encoded, y, expanded, dropped, positive
+    env = None if environment is None else used[environment].astype(str).to_numpy()
+    return encoded, y, expanded, dropped, positive, env
+
+
+def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
+    """ICP's selected features and anchor regression against OLS, with the
+    0/1 target read as a linear probability model."""
+    from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
+
+    from ..invariance import (
+        AnchorRegression,
+        InvariantCausalPrediction,
+        worst_fold_refit,
+    )
+
+    env_nodes = {environment} | {
+        n for n in graph.nodes if str(n).startswith(f"{environment}_")
+    }
+    predictors = X.drop(columns=[c for c in X.columns if c in env_nodes or c == sensitive])
+    predictors = predictors.join(
+        pd.get_dummies(X[sensitive], prefix=sensitive, drop_first=True, dtype=float)
+    )
+    _progress(args, f"invariance: {predictors.shape[1]} predictors, environments "
+                    f"{environment!r} ({len(set(env))} levels)", start)
+    icp = InvariantCausalPrediction(
+        screening="lasso", max_predictors=10, target_type="continuous"
+    )
+    import warnings
+
+    from ..exceptions import ModelRejectedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelRejectedWarning)
+        icp.fit(predictors, y.astype(float), environments=env)
+    gammas = [1.0, 2.0, 5.0, 10.0, 100.0]
+    search = GridSearchCV(
+        AnchorRegression(), {"gamma": gammas}, cv=LeaveOneGroupOut(),
+        scoring="neg_mean_squared_error", refit=worst_fold_refit(),
+        n_jobs=args.n_jobs,
+    )
+    search.fit(predictors, y.astype(float), groups=env, environments=env)
+    res = search.cv_results_
+    splits = np.column_stack([
+        res[k] for k in sorted(res) if k.startswith("split") and k.endswith("_test_score")
+    ])
+    anchor = pd.DataFrame({
+        "gamma": gammas,
+        "mean_heldout_mse": -res["mean_test_score"],
+        "worst_heldout_mse": -splits.min(axis=1),
+    })
+    chosen = float(search.best_params_["gamma"])
+    ranked = sorted(
+        zip(predictors.columns, icp.pvalues_), key=lambda t: (t[1], str(t[0]))
+    )
+    return {
+        "environment": environment,
+        "n_environments": int(len(set(env))),
+        "icp_screened": list(icp.screened_features_),
+        "icp_selected": [str(c) for c in icp.get_feature_names_out()],
+        "icp_model_rejected": bool(icp.model_rejected_),
+        "icp_smallest_pvalues": [[str(c), float(p)] for c, p in ranked[:5]],
+        "anchor": json.loads(anchor.to_json(orient="records")),
+        "anchor_chosen_gamma": chosen,
+    }, anchor
+
+
+def _print_invariance(section, anchor):
+    print()
+    print(f"Invariance across {section['environment']!r} "
+          f"({section['n_environments']} environments; target read as a linear "
+          "probability model)")
+    if section["icp_model_rejected"]:
+        print("  ICP: every subset rejected -- the linear invariant model does not "
+              "fit these environments; nothing selected.")
+    else:
+        selected = ", ".join(section["icp_selected"]) or "(none)"
+        print(f"  ICP selected (estimated causal parents, level 0.95): {selected}")
+    print("  ICP searched (lasso screening): " + ", ".join(section["icp_screened"]))
+    print("  Anchor regression, leave-one-environment-out "
+          f"(gamma=1 is OLS; chosen gamma={section['anchor_chosen_gamma']:g}):")
+    print(anchor.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
 
 
 def _build_search(X, graph, sensitive, epsilons, cv, n_jobs, scm, random_state):
@@ -277,7 +365,15 @@ def run_audit(args):
     frame, target, sensitive, graph, positive, source = _load(args)
     if args.max_rows is not None and args.max_rows < len(frame):
         frame = frame.sample(args.max_rows, random_state=args.random_state)
-    X, y, expanded, dropped, positive = _prepare(frame, target, sensitive, graph, positive)
+    if args.environment is not None and args.environment not in frame.columns:
+        raise AuditError(
+            f"--environment={args.environment!r} is not a column of the data; its "
+            f"columns are {list(frame.columns)!r}."
+        )
+    if args.environment in (target, sensitive):
+        raise AuditError("--environment must differ from --target and --sensitive.")
+    X, y, expanded, dropped, positive, env = _prepare(
+        frame, target, sensitive, graph, positive, args.environment)
     _progress(
         args,
         f"{source}: {len(X)} rows ({dropped} with missing values dropped), "
@@ -301,11 +397,17 @@ def run_audit(args):
             search.set_params(verbose=2)
             search.fit(X, y)
     table = _table(search)
+    invariance = None
+    if args.environment is not None:
+        invariance, anchor = _invariance_section(
+            X, y, sensitive, args.environment, env, expanded, args, start)
     elapsed = time.perf_counter() - start
     _progress(args, f"done in {elapsed:.1f}s", start)
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(table.drop(columns=["epsilon"]).to_string(
             index=False, float_format=lambda v: f"{v:.4f}"))
+    if invariance is not None:
+        _print_invariance(invariance, anchor)
     if args.output:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
@@ -322,6 +424,7 @@ def run_audit(args):
             "cv_folds": args.cv,
             "seconds": elapsed,
             "results": json.loads(table.to_json(orient="records")),
+            "invariance": invariance,
         }
         (out / "audit.json").write_text(json.dumps(meta, indent=2))
         _plot(table, out / "tradeoff.png")

@@ -30,7 +30,7 @@ def check_environments(environments, n_features, *, min_rows=None,
                               return_inverse=True)
     if levels.size < 2:
         raise ValueError(
-            f"{argument} has a single environment {levels[0]!r}; invariance "
+            f"{argument} has a single environment {str(levels[0])!r}; invariance "
             "needs data from at least two."
         )
     counts = np.bincount(codes)
@@ -38,7 +38,8 @@ def check_environments(environments, n_features, *, min_rows=None,
         small = {str(lvl): int(c) for lvl, c in zip(levels, counts) if c < min_rows}
         raise ValueError(
             f"{argument}: environments {small!r} have fewer than {min_rows} rows "
-            f"(predictors + 2 with {n_features} predictors); merge or drop them."
+            f"(predictors + 2, with subsets of up to {n_features} predictors); "
+            "merge or drop them, or bound max_subset_size."
         )
     return levels, codes
 
@@ -97,6 +98,11 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
     environment_column : str, int or None, default=None
         Column of ``X`` holding the environment labels (removed from the
         predictors). Otherwise pass ``environments`` to :meth:`fit`.
+    target_type : {"auto", "continuous", "binary"}, default="auto"
+        ``"auto"``: binary targets (two values) get the logistic
+        likelihood-ratio test, others the linear tests. ``"continuous"``
+        forces the linear tests on a numeric target, for example a 0/1
+        target read as a linear probability model.
     n_jobs : int or None, default=None
         Parallel jobs over chunks of subsets (joblib; a Dask or Ray backend
         works through ``joblib.parallel_backend``).
@@ -171,6 +177,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
         "max_predictors": [Interval(Integral, 1, None, closed="left")],
         "screening": [StrOptions({"lasso"}), None],
         "environment_column": [str, Integral, None],
+        "target_type": [StrOptions({"auto", "continuous", "binary"})],
         "n_jobs": [Integral, None],
     }
 
@@ -183,6 +190,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
         max_predictors=12,
         screening=None,
         environment_column=None,
+        target_type="auto",
         n_jobs=None,
     ):
         self.alpha = alpha
@@ -191,6 +199,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
         self.max_predictors = max_predictors
         self.screening = screening
         self.environment_column = environment_column
+        self.target_type = target_type
         self.n_jobs = n_jobs
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -221,7 +230,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
             infinite values, or too many subsets without a bound (the message
             gives their number).
         """
-        X_, y, env, _, names = split_sensitive(
+        X_, y, env, env_name, names = split_sensitive(
             self, X, y, sensitive_features=environments,
             sensitive_feature_ids=self.environment_column, reset=True,
             require_y=True, values_argument="environments",
@@ -237,34 +246,43 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
             )
             return self._fit_without_environments(names)
         kind = type_of_target(y)
-        classification = kind == "binary"
-        if kind not in ("binary", "continuous") and not (
-            kind == "multiclass" and np.issubdtype(np.asarray(y).dtype, np.number)
-            and np.unique(y).size > 2
-        ):
+        if self.target_type == "binary" and kind != "binary":
             raise ValueError(
-                f"y must be continuous or binary for ICP; got a {kind} target."
+                f"target_type='binary' but y is a {kind} target (needs 2 values)."
             )
-        if classification:
-            y = (np.asarray(y) == np.unique(y)[1]).astype(float)
-        else:
-            y = np.asarray(y, dtype=float)
+        if self.target_type == "continuous" or (
+            self.target_type == "auto" and kind != "binary"
+        ):
+            try:
+                y = np.asarray(y, dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"y must be numeric for the linear tests; got a {kind} target."
+                ) from None
             if not np.isfinite(y).all():
                 raise ValueError("y has NaN or infinite values.")
+            classification = False
+        else:
+            y = (np.asarray(y) == np.unique(y)[1]).astype(float)
+            classification = True
         constant = [n for n, c in zip(names, np.ptp(X_, axis=0)) if c == 0]
         if constant:
             raise ValueError(
                 f"X has constant columns {constant!r}: their coefficient is not "
                 "identified next to the intercept; drop them."
             )
-        p = X_.shape[1]
-        levels, codes = check_environments(env, p, min_rows=p + 2)
-
+        env_argument = (
+            "environments" if self.environment_column is None
+            else f"X[:, {env_name!r}] (environment_column)"
+        )
+        levels, codes = check_environments(env, X_.shape[1], argument=env_argument)
         keep = self._screen(X_, y, names)
         Xs = X_[:, keep]
         screened = [names[i] for i in keep]
         max_size = len(keep) if self.max_subset_size is None else min(
             self.max_subset_size, len(keep))
+        # Every tested subset needs its per-environment fit and variance.
+        check_environments(env, max_size, min_rows=max_size + 2, argument=env_argument)
         subsets_by_size = [
             np.array(list(combinations(range(len(keep)), k)), dtype=int).reshape(
                 comb(len(keep), k), k)
