@@ -213,13 +213,19 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
                                   argument="environment_column")
             env_values = Xv[:, idx]
             removed.add(idx)
+            env_argument = (
+                f"X[:, {names[idx] if names else f'x{idx}'!r}] (environment_column)"
+            )
+        else:
+            env_argument = "environments"
         if env_values is not None:
-            env_values, _ = check_sensitive_features(env_values, n, argument="environments")
+            env_values, _ = check_sensitive_features(
+                env_values, n, argument=env_argument)
             env_levels, codes = np.unique(env_values.astype(str), return_inverse=True)
             if env_levels.size < 2:
                 raise ValueError(
-                    f"environments has a single environment {env_levels[0]!r}; the "
-                    "anchors must vary."
+                    f"{env_argument} has a single environment {str(env_levels[0])!r}; "
+                    "the anchors must vary."
                 )
             parts.append(np.eye(env_levels.size)[codes])
         if self.anchor_columns is not None:
@@ -227,10 +233,12 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
                    for c in self.anchor_columns]
             if removed & set(idx):
                 raise ValueError("anchor_columns repeats the environment_column.")
-            parts.append(np.asarray(Xv[:, idx], dtype=float))
+            columns = [names[j] if names else f"x{j}" for j in idx]
+            parts.append(
+                _check_anchors(Xv[:, idx], f"X[:, {columns!r}] (anchor_columns)"))
             removed |= set(idx)
         if anchors is not None:
-            A = np.asarray(anchors, dtype=float)
+            A = _check_anchors(anchors, "anchors")
             A = A.reshape(-1, 1) if A.ndim == 1 else A
             if A.shape[0] != n:
                 raise ValueError(f"anchors has {A.shape[0]} rows but X has {n}.")
@@ -386,3 +394,17 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _check_anchors(values, argument):
+    """Float anchors; errors naming their source for text, NaN or infinity."""
+    try:
+        A = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{argument} must be numeric (continuous anchors); pass labels as "
+            f"environments instead. ({exc})"
+        ) from exc
+    if not np.isfinite(A).all():
+        raise ValueError(f"{argument} has NaN or infinite values.")
+    return A

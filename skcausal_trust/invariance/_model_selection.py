@@ -127,8 +127,22 @@ def worst_fold_refit(score="score"):
     >>> worst_fold_refit()(results)
     1
     """
+    return _WorstFoldRefit(score)
 
-    def refit(cv_results):
+
+class _WorstFoldRefit:
+    """``refit`` callable of :func:`worst_fold_refit`.
+
+    A module-level class rather than a closure, so that a fitted search that
+    holds it can be pickled (and sent to joblib or Dask workers).
+    """
+
+    def __init__(self, score):
+        self.score = score
+        self.__name__ = f"worst_fold_refit_{score}"
+
+    def __call__(self, cv_results):
+        score = self.score
         keys = sorted(
             k for k in cv_results
             if k.startswith("split") and k.endswith(f"_test_{score}")
@@ -141,5 +155,5 @@ def worst_fold_refit(score="score"):
         splits = np.column_stack([np.asarray(cv_results[k], dtype=float) for k in keys])
         return int(np.nanargmax(splits.min(axis=1)))
 
-    refit.__name__ = f"worst_fold_refit_{score}"
-    return refit
+    def __repr__(self):
+        return f"worst_fold_refit({self.score!r})"
