@@ -11,6 +11,7 @@ __all__ = [
     "ModelRejectedWarning",
     "NoEnvironmentsWarning",
     "NoSensitiveFeaturesWarning",
+    "PrivacyLeakWarning",
     "RoundedCounterfactualWarning",
     "SolverError",
     "SolverFallbackWarning",
@@ -67,3 +68,12 @@ class NoEnvironmentsWarning(UserWarning):
 class SolverFallbackWarning(UserWarning):
     """Warned when the preferred convex solver failed and a fallback solved
     the problem (the fitted ``solver_`` attribute names the one used)."""
+
+
+class PrivacyLeakWarning(UserWarning):
+    """Warned when a differentially private estimator leaks beyond its claim.
+
+    For example when clipping bounds are taken from the data instead of being
+    declared, or when the noise is drawn from a seeded (reproducible)
+    generator: the stated (epsilon, delta) guarantee then does not hold.
+    """

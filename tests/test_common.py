@@ -8,8 +8,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skcausal_trust.exceptions import NoEnvironmentsWarning, NoSensitiveFeaturesWarning
 from skcausal_trust.utils.discovery import all_estimators
 
-# Per-class expected failures, each with its reason. Empty: every check passes.
-EXPECTED_FAILED_CHECKS = {}
+# Per-class expected failures, each with its reason.
+EXPECTED_FAILED_CHECKS = {
+    "DPCausalRegressor": {
+        "check_regressors_train": (
+            "the check wants training R^2 > 0.5 on ~200 rows; at the default "
+            "epsilon=1 the privacy noise (on purpose) is too large for that"
+        ),
+    },
+}
 
 
 def _expected_failed_checks(estimator):

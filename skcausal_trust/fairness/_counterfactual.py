@@ -292,7 +292,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
                 "features (neither sensitive_features nor sensitive_feature_ids): "
                 "it falls back to unconstrained L2-regularised logistic regression.",
                 NoSensitiveFeaturesWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
             scms, node, levels = [], None, None
             directions = np.zeros((0, 1, features.shape[1]))
@@ -394,7 +394,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
                 f"lbfgs did not converge in max_iter={self.max_iter} iterations; "
                 "increase max_iter or scale the features.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=6,
             )
         coef = lr.coef_ @ N.T
         intercept = lr.intercept_.copy() if self.fit_intercept else np.zeros(n_rows)
@@ -483,7 +483,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
                 f"L-BFGS-B did not converge in max_iter={self.max_iter} iterations: "
                 f"{res.message}",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=6,
             )
         th, b = unpack(res.x)
         coef = th @ P.T

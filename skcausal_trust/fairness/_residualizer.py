@@ -134,7 +134,7 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
                 "CounterfactualResidualizer was fitted without sensitive features: "
                 "it passes the features through unchanged.",
                 NoSensitiveFeaturesWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
             scm, node, levels, descendants = None, None, None, []
         else:

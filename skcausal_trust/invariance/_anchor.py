@@ -259,7 +259,7 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
                 "anchors, environment_column or anchor_columns): it is "
                 "(penalised) least squares.",
                 NoEnvironmentsWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
         coef, intercept, solver, status, n_iter = self._solve(features, y, A, sw)
         self.coef_ = coef
@@ -289,8 +289,7 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
         if A.shape[1]:
             Ac, _ = self._center(A, sw) if self.fit_intercept else (A, None)
             As = root[:, None] * Ac
-            coef, *_ = np.linalg.lstsq(As, np.column_stack([Xs, ys]), rcond=None)
-            projected = As @ coef
+            projected = _project(As, np.column_stack([Xs, ys]))
             shrink = 1.0 - np.sqrt(self.gamma)
             Xs = Xs - shrink * projected[:, :-1]
             ys = ys - shrink * projected[:, -1]
@@ -361,8 +360,7 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
         total = r @ r
         if A.shape[1]:
             As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
-            proj_coef, *_ = np.linalg.lstsq(As, r, rcond=None)
-            pr = As @ proj_coef
+            pr = _project(As, r[:, None])[:, 0]
             total += (self.gamma - 1.0) * (pr @ pr)
         penalty = self.alpha * (
             self.l1_ratio * np.abs(coef).sum() + (1 - self.l1_ratio) / 2 * coef @ coef
@@ -408,3 +406,10 @@ def _check_anchors(values, argument):
     if not np.isfinite(A).all():
         raise ValueError(f"{argument} has NaN or infinite values.")
     return A
+
+
+def _project(A, M):
+    """Projection of the columns of ``M`` on the span of ``A``'s columns, from
+    the small normal equations (``A`` has few columns: environments and
+    anchors); the pseudo-inverse handles collinear anchors."""
+    return A @ (np.linalg.pinv(A.T @ A, rcond=1e-10, hermitian=True) @ (A.T @ M))

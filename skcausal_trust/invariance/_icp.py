@@ -114,15 +114,18 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
     subset_pvalues_ : dict
         ``{subset (tuple of names): p-value}`` for every tested subset,
         Bonferroni-corrected over the environments' tests.
-    pvalues_ : ndarray of shape (n_features_in_,)
+    pvalues_ : ndarray of shape (`n_features_in_`,)
         For each predictor, the largest p-value among tested subsets that do
-        not contain it: the p-value of "this predictor is a causal parent"
-        (1 when the model is rejected; NaN for the environment column).
-    confidence_intervals_ : ndarray of shape (n_features_in_, 2)
+        not contain it: the p-value of the hypothesis "this predictor is not
+        a causal parent", so a small value is evidence that it is one (1 when
+        the model is rejected, or when screening left the predictor out --
+        which is only as reliable as the screening; NaN for the environment
+        column).
+    confidence_intervals_ : ndarray of shape (`n_features_in_`, 2)
         Union over accepted subsets of the coefficient intervals (at level
         ``1 - alpha/2``, the predictor's coefficient being 0 outside a
         subset); NaN when the model is rejected, and for classification.
-    support_ : ndarray of bool of shape (n_features_in_,)
+    support_ : ndarray of bool of shape (`n_features_in_`,)
         The selected predictors (the intersection of the accepted subsets).
     model_rejected_ : bool
         True if every tested subset was rejected.
@@ -242,7 +245,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
                 "(neither environments nor environment_column): nothing can be "
                 "tested for invariance, so every feature is kept.",
                 NoEnvironmentsWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
             return self._fit_without_environments(names)
         kind = type_of_target(y)
@@ -283,27 +286,13 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
             self.max_subset_size, len(keep))
         # Every tested subset needs its per-environment fit and variance.
         check_environments(env, max_size, min_rows=max_size + 2, argument=env_argument)
-        subsets_by_size = [
-            np.array(list(combinations(range(len(keep)), k)), dtype=int).reshape(
-                comb(len(keep), k), k)
-            for k in range(max_size + 1)
-        ]
         n_envs = levels.size
         if classification:
-            pvals = self._logistic_pvalues(Xs, y, codes, n_envs, subsets_by_size)
+            pvals = self._logistic_pvalues(
+                Xs, y, codes, n_envs, _subsets_by_size(len(keep), max_size))
         else:
             statistics = EnvironmentStatistics(Xs, y, codes, n_envs)
-            chunks = [
-                chunk for subsets in subsets_by_size
-                for chunk in np.array_split(subsets, max(1, len(subsets) // 2048))
-            ]
-            results = Parallel(n_jobs=self.n_jobs)(
-                delayed(_test_chunk)(statistics, chunk, self.test) for chunk in chunks
-            )
-            pvals = {
-                tuple(s): pv for chunk, res in zip(chunks, results)
-                for s, pv in zip(map(tuple, chunk), res)
-            }
+            pvals = linear_subset_pvalues(statistics, max_size, self.test, self.n_jobs)
         subset_pvalues = {
             tuple(screened[i] for i in s): float(pv) for s, pv in pvals.items()
         }
@@ -340,7 +329,7 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
                 "these environments (misspecified model, hidden confounding, or "
                 "interventions on the target). Nothing is selected.",
                 ModelRejectedWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
         self.environments_ = levels
         self.screened_features_ = screened
@@ -451,6 +440,36 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.target_tags.required = True
         return tags
+
+
+def _subsets_by_size(p, max_size):
+    """All subsets of range(p) up to max_size, one int array per size."""
+    return [
+        np.array(list(combinations(range(p), k)), dtype=int).reshape(comb(p, k), k)
+        for k in range(max_size + 1)
+    ]
+
+
+def linear_subset_pvalues(statistics, max_size, test="approximate", n_jobs=None):
+    """Bonferroni-corrected invariance p-values of every subset of the
+    statistics' predictors up to ``max_size``, fanned out through joblib.
+
+    Returns
+    -------
+    pvalues : dict
+        ``{tuple of predictor positions: p-value}``.
+    """
+    chunks = [
+        chunk for subsets in _subsets_by_size(statistics.p, max_size)
+        for chunk in np.array_split(subsets, max(1, len(subsets) // 2048))
+    ]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_test_chunk)(statistics, chunk, test) for chunk in chunks
+    )
+    return {
+        tuple(int(i) for i in s): float(pv)
+        for chunk, res in zip(chunks, results) for s, pv in zip(chunk, res)
+    }
 
 
 def _logistic_loglik(X, y):

@@ -105,9 +105,11 @@ def worst_fold_refit(score="score"):
     :class:`~sklearn.model_selection.LeaveOneGroupOut` with the environments
     as groups), the mean is the average environment; pass
     ``refit=worst_fold_refit(name)`` to choose instead the candidate whose
-    *worst* held-out environment scores best (the pooled error always prefers
-    ordinary least squares; the worst environment is what robustness to
-    shift asks for).
+    *worst* held-out environment scores best: the worst environment is what
+    robustness to shift asks for, and the in-sample pooled error always
+    prefers ordinary least squares (``gamma=1``). The mean over held-out
+    environments may pick any ``gamma``. Cross-validated errors flatter the
+    chosen candidate; use nested cross-validation to report its error.
 
     Parameters
     ----------

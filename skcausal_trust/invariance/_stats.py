@@ -30,13 +30,67 @@ class EnvironmentStatistics:
         # Centring with the pooled means loses nothing (the intercept absorbs
         # it) and keeps the second moments free of cancellation.
         Z = np.column_stack([np.ones(len(y)), X - X.mean(axis=0), y - y.mean()])
-        self.p = X.shape[1]
-        self.counts = np.bincount(codes, minlength=n_environments).astype(float)
-        self.gram = np.empty((n_environments, Z.shape[1], Z.shape[1]))
+        gram = np.empty((n_environments, Z.shape[1], Z.shape[1]))
         for e in range(n_environments):
             Ze = Z[codes == e]
-            self.gram[e] = Ze.T @ Ze
-        self.total = self.gram.sum(axis=0)
+            gram[e] = Ze.T @ Ze
+        self._set(gram)
+
+    @classmethod
+    def from_grams(cls, grams, noise_scale=0.0):
+        """Statistics from per-environment Gram matrices of ``[1, X, y]``.
+
+        Parameters
+        ----------
+        grams : ndarray of shape (n_environments, p + 2, p + 2)
+            Uncentred; for example differentially private releases.
+        noise_scale : float, default=0.0
+            Standard deviation of independent Gaussian noise on each entry of
+            the upper triangle of every matrix (a Gaussian-mechanism
+            release). When positive, the approximate test adds the noise's
+            variance to that of the residual means and variances, so that it
+            does not mistake privacy noise for a lack of invariance.
+        """
+        grams = np.asarray(grams, dtype=float)
+        total = grams.sum(axis=0)
+        mean = total[0, 1:] / total[0, 0]
+        # z -> [1, z - mean] is linear: T z with T = [[1, 0], [-mean, I]].
+        T = np.eye(grams.shape[1])
+        T[1:, 0] = -mean
+        self = cls.__new__(cls)
+        self._set(np.einsum("ij,ejk,lk->eil", T, grams, T))
+        self.noise_scale = float(noise_scale)
+        self.uncentred_mean = mean
+        return self
+
+    noise_scale = 0.0
+
+    def _noise_variances(self, subsets, beta):
+        """Variance of the release noise in each environment's residual sum
+        and residual sum of squares, shape (m,) each.
+
+        The residual moments are ``e0' G w`` and ``w' G w`` with ``w`` the
+        uncentred coefficient vector ``[-b0, -b_S, 1]`` mapped back through
+        the centring; with i.i.d. noise of variance ``s^2`` on the upper
+        triangle of ``G``: ``Var(e0' E w) = s^2 ||w||^2`` and
+        ``Var(w' E w) = s^2 (2 ||w||^4 - sum w^4)``.
+        """
+        m, k = subsets.shape
+        mean = self.uncentred_mean
+        v_rest = np.concatenate([-beta[:, 1:], np.ones((m, 1))], axis=1)
+        mean_rest = np.concatenate([mean[subsets], np.full((m, 1), mean[-1])], axis=1)
+        w0 = -beta[:, 0] - np.sum(mean_rest * v_rest, axis=1)
+        w = np.concatenate([w0[:, None], v_rest], axis=1)
+        sq = np.sum(w**2, axis=1)
+        var_sum = self.noise_scale**2 * sq
+        var_squares = self.noise_scale**2 * (2 * sq**2 - np.sum(w**4, axis=1))
+        return var_sum, var_squares
+
+    def _set(self, gram):
+        self.gram = gram
+        self.p = gram.shape[1] - 2
+        self.counts = gram[:, 0, 0].copy()
+        self.total = gram.sum(axis=0)
         self.n = self.counts.sum()
 
     def _blocks(self, subsets, gram):
@@ -93,6 +147,9 @@ class EnvironmentStatistics:
         var_e = np.maximum((s2 - n_e * mean_e**2) / (n_e - 1), 0.0)
         var_o = np.maximum((o2 - n_o * mean_o**2) / (n_o - 1), 0.0)
         se2_e, se2_o = var_e / n_e, var_o / n_o
+        if self.noise_scale > 0:
+            return self._noisy_pvalues(subsets, beta, n_e, n_o, mean_e, mean_o,
+                                       var_e, var_o, se2_e, se2_o)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (mean_e - mean_o) / np.sqrt(se2_e + se2_o)
             df = (se2_e + se2_o) ** 2 / (se2_e**2 / (n_e - 1) + se2_o**2 / (n_o - 1))
@@ -104,6 +161,25 @@ class EnvironmentStatistics:
         mean_p = np.where(np.isfinite(mean_p), mean_p, 1.0)
         var_p = np.where(np.isfinite(var_p), var_p, 1.0)
         return mean_p, var_p
+
+    def _noisy_pvalues(self, subsets, beta, n_e, n_o, mean_e, mean_o, var_e, var_o,
+                       se2_e, se2_o):
+        """Large-sample versions of the two tests with the release noise's
+        variance added: a z-test of the means, and a z-test of the log
+        variance ratio (delta method)."""
+        n_env = n_e.shape[0]
+        var_sum, var_squares = self._noise_variances(subsets, beta)
+        noise_mean = var_sum[None, :] * (1 / n_e**2 + (n_env - 1) / n_o**2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z_mean = (mean_e - mean_o) / np.sqrt(se2_e + se2_o + noise_mean)
+            noise_log_e = var_squares[None, :] / ((n_e - 1) ** 2 * var_e**2)
+            noise_log_o = (n_env - 1) * var_squares[None, :] / ((n_o - 1) ** 2 * var_o**2)
+            z_var = np.log(var_e / var_o) / np.sqrt(
+                2 / (n_e - 1) + 2 / (n_o - 1) + noise_log_e + noise_log_o)
+        mean_p = 2.0 * stats.norm.sf(np.abs(z_mean))
+        var_p = 2.0 * stats.norm.sf(np.abs(z_var))
+        return (np.where(np.isfinite(mean_p), mean_p, 1.0),
+                np.where(np.isfinite(var_p), var_p, 1.0))
 
     def chow_pvalues(self, subsets):
         """Chow's test of predicting each environment from all the others.

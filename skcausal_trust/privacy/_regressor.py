@@ -1,0 +1,442 @@
+"""Differentially private causal linear regression by sufficient statistics
+perturbation (AdaSSP, Wang 2018), per environment."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..causal import CausalGraph
+from ..exceptions import ModelRejectedWarning, PrivacyLeakWarning
+from ..fairness._base import keep_state_on_failure
+from ..invariance._icp import linear_subset_pvalues
+from ..invariance._stats import EnvironmentStatistics
+from ..utils._validation import _resolve_column, check_sensitive_features
+from ._mechanisms import gaussian_noise_scale, release_gaussian
+
+__all__ = ["DPCausalRegressor"]
+
+#: Failure probability of the high-probability bound on the noise's spectral
+#: norm that sets the adaptive ridge (Wang 2018's rho).
+RIDGE_FAILURE_PROBABILITY = 0.05
+
+
+class DPCausalRegressor(RegressorMixin, BaseEstimator):
+    """Differentially private linear regression on causal features.
+
+    Releases, once, the Gram matrix of ``[1, x / B_x, y / B_y]`` over each
+    environment's rows (clipped to the declared bounds) with Gaussian noise
+    calibrated exactly to ``(epsilon, delta)``. Everything else is
+    post-processing of that release and costs no further privacy: the
+    adaptive ridge (AdaSSP [1]_), anchor regression for any ``gamma`` [2]_,
+    and invariant causal prediction's tests on any subset [3]_, so the causal
+    features can themselves be chosen privately (``causal_features="icp"``).
+
+    **Privacy model.** Neighbouring data sets differ by adding or removing
+    one record ``(x, y, environment)``. Each record's contribution is
+    clipped (``x`` rescaled to L2 norm at most ``feature_bound``, ``y``
+    clipped to ``[-target_bound, target_bound]``), so the release's L2
+    sensitivity is ``sqrt(6)`` in normalised units; a record changes one environment's matrix only, so releasing all
+    environments costs the same. The set of environment labels and the
+    bounds are public; which environment a record is in is private. The
+    noise scale is the analytic Gaussian mechanism's (Balle and Wang 2018,
+    computed by ``dp_accounting``) and the noise is drawn by OpenDP.
+    Model selection (GridSearchCV) on private data spends the budget once
+    per fit: the total is the composition of all fits.
+
+    Read more in the :ref:`User Guide <privacy>`.
+
+    Parameters
+    ----------
+    epsilon : float, default=1.0
+        Privacy loss, natural-log units, > 0.
+    delta : float, default=1e-6
+        Probability of failure of the guarantee, in (0, 1); take it below
+        ``1 / n_samples``.
+    feature_bound : float or None, default=None
+        Public bound on the L2 norm of a row of the predictors (in their
+        units), > 0. ``None`` takes the largest norm in the data, which
+        leaks it: a :class:`~skcausal_trust.exceptions.PrivacyLeakWarning`
+        says so.
+    target_bound : float or None, default=None
+        Public bound on ``|y|``, > 0; ``None`` as above.
+    causal_features : list, CausalGraph, "icp" or None, default=None
+        Predictors to regress on: ``None`` all; a list of column names or
+        positions; a :class:`~skcausal_trust.causal.CausalGraph` whose one
+        node that is not a column of ``X`` is the target (its parents are
+        used); ``"icp"``: invariant causal prediction run on the private
+        statistics (needs environments).
+    gamma : float, default=1.0
+        Anchor regression's weight of the between-environment residual
+        variation (needs environments; 1 is least squares).
+    icp_alpha : float, default=0.05
+        Level of the invariance tests for ``causal_features="icp"``.
+    fit_intercept : bool, default=True
+    environment_column : str, int or None, default=None
+        Column of ``X`` with the environment labels (removed from the
+        predictors); otherwise pass ``environments`` to :meth:`fit`.
+    random_state : None, int or Generator, default=None
+        ``None`` draws the noise with OpenDP's sampler (private). A seed
+        makes fits reproducible for experiments only, with a
+        ``PrivacyLeakWarning``.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_predictors,)
+        Coefficients of every predictor (0 for those not selected).
+    intercept_ : float
+    epsilon_, delta_ : float
+        The privacy spent by this fit.
+    noise_scale_ : float
+        Standard deviation of the noise on each released entry
+        (normalised units).
+    sensitivity_ : float
+        L2 sensitivity of the release (normalised units).
+    feature_bound_, target_bound_ : float
+        The clipping bounds used.
+    released_statistics_ : ndarray of shape (n_environments, p + 2, p + 2)
+        The private release: noisy per-environment Gram matrices of
+        ``[1, x / B_x, y / B_y]`` (symmetrised). Publishing it is as private
+        as publishing the model.
+    selected_features_ : list of str
+        The predictors used.
+    icp_subset_pvalues_ : dict or None
+        ICP's p-values computed on the private release (``"icp"`` only).
+    ridge_ : float
+        The adaptive ridge added (normalised units).
+    n_clipped_features_, n_clipped_targets_ : int
+        Rows clipped to the bounds. **Not private**: a diagnostic for the
+        data holder; do not publish.
+    environments_ : ndarray or None
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+
+    See Also
+    --------
+    skcausal_trust.invariance.AnchorRegression : The non-private model.
+    skcausal_trust.privacy.audit.empirical_epsilon_lower_bound : Checks the
+        privacy claim empirically.
+
+    Notes
+    -----
+    The adaptive ridge follows AdaSSP [1]_: with ``b`` a bound, holding with
+    probability 0.95, on the spectral norm of the noise on the predictors'
+    block, and ``l`` the smallest eigenvalue of the released (centred) block,
+    ``lambda = max(0, b - max(l - b, 0))``. Unlike [1]_, the smallest
+    eigenvalue is read from the release (post-processing) rather than
+    released separately, so the whole budget goes to one release.
+
+    References
+    ----------
+    .. [1] Y.-X. Wang, "Revisiting differentially private linear regression:
+       optimal and adaptive prediction & estimation in unbounded domain",
+       UAI 2018.
+    .. [2] D. Rothenhausler, N. Meinshausen, P. Buhlmann and J. Peters,
+       "Anchor regression: heterogeneous data meet causality", JRSS-B 2021.
+    .. [3] J. Peters, P. Buhlmann and N. Meinshausen, "Causal inference by
+       using invariant prediction", JRSS-B 2016.
+    .. [4] B. Balle and Y.-X. Wang, "Improving the Gaussian mechanism for
+       differential privacy: analytical calibration and optimal denoising",
+       ICML 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcausal_trust.privacy import DPCausalRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, size=(20_000, 3))
+    >>> y = np.clip(X @ [0.5, -0.3, 0.0] + 0.1 * rng.normal(size=20_000), -2, 2)
+    >>> reg = DPCausalRegressor(epsilon=1.0, feature_bound=np.sqrt(3),
+    ...                         target_bound=2.0).fit(X, y)
+    >>> reg.epsilon_, bool(np.allclose(reg.coef_, [0.5, -0.3, 0.0], atol=0.05))
+    (1.0, True)
+    """
+
+    __metadata_request__fit = {"environments": True}
+
+    _parameter_constraints = {
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "delta": [Interval(Real, 0, 1, closed="neither")],
+        "feature_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "target_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "causal_features": [list, tuple, CausalGraph, StrOptions({"icp"}), None],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "icp_alpha": [Interval(Real, 0, 1, closed="neither")],
+        "fit_intercept": ["boolean"],
+        "environment_column": [str, Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        epsilon=1.0,
+        delta=1e-6,
+        *,
+        feature_bound=None,
+        target_bound=None,
+        causal_features=None,
+        gamma=1.0,
+        icp_alpha=0.05,
+        fit_intercept=True,
+        environment_column=None,
+        random_state=None,
+    ):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.feature_bound = feature_bound
+        self.target_bound = target_bound
+        self.causal_features = causal_features
+        self.gamma = gamma
+        self.icp_alpha = icp_alpha
+        self.fit_intercept = fit_intercept
+        self.environment_column = environment_column
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @keep_state_on_failure
+    def fit(self, X, y, *, environments=None):
+        """Release the private statistics and fit the model from them.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Numeric predictors; may hold the environment column.
+        y : array-like of shape (n_samples,)
+        environments : array-like of shape (n_samples,), default=None
+            Environment labels (public set of levels), when not a column of
+            ``X``. Requested by default under metadata routing.
+
+        Returns
+        -------
+        self : DPCausalRegressor
+
+        Raises
+        ------
+        ValueError
+            NaN or infinite values; unknown columns; ``gamma != 1`` or
+            ``causal_features="icp"`` without environments; an environment
+            with fewer than 2 rows.
+        """
+        Xv, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False,
+                              y_numeric=True)
+        n, n_columns = Xv.shape
+        all_names = (
+            [str(c) for c in self.feature_names_in_]
+            if hasattr(self, "feature_names_in_")
+            else [f"x{i}" for i in range(n_columns)]
+        )
+        env_values, keep = environments, list(range(n_columns))
+        if self.environment_column is not None:
+            if environments is not None:
+                raise ValueError("pass either environments or environment_column, not both.")
+            idx = _resolve_column(
+                self.environment_column,
+                getattr(self, "feature_names_in_", None), n_columns,
+                argument="environment_column",
+            )
+            env_values = Xv[:, idx]
+            keep.remove(idx)
+        features = check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X")
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        names = [all_names[i] for i in keep]
+        if env_values is not None:
+            env_values, _ = check_sensitive_features(env_values, n, argument="environments")
+            levels, codes = np.unique(env_values.astype(str), return_inverse=True)
+            counts = np.bincount(codes)
+            if counts.min() < 2:
+                small = [str(lv) for lv, c in zip(levels, counts) if c < 2]
+                raise ValueError(f"environments {small!r} have fewer than 2 rows.")
+        else:
+            levels, codes = None, np.zeros(n, dtype=int)
+        n_envs = 1 if levels is None else levels.size
+        if levels is None and (self.gamma != 1.0 or self.causal_features == "icp"):
+            raise ValueError(
+                f"gamma={self.gamma} and causal_features={self.causal_features!r} "
+                "need environments: pass environments= or environment_column."
+            )
+        selected_idx = self._resolve_causal_features(names)
+
+        feature_bound, target_bound = self._bounds(features, y)
+        x_norm = np.linalg.norm(features, axis=1)
+        clipped_x = x_norm > feature_bound
+        scale = np.where(clipped_x, feature_bound / np.maximum(x_norm, 1e-300), 1.0)
+        xs = features * scale[:, None] / feature_bound
+        clipped_y = np.abs(y) > target_bound
+        ys = np.clip(y, -target_bound, target_bound) / target_bound
+        if clipped_x.any() or clipped_y.any():
+            warnings.warn(
+                f"{int(clipped_x.sum())} row(s) of X and {int(clipped_y.sum())} "
+                "value(s) of y exceeded the declared bounds and were clipped "
+                "(these counts are not private).",
+                UserWarning,
+                stacklevel=4,
+            )
+
+        # The release: per-environment Gram matrices of z = [1, x~, y~]
+        # (upper triangles). For one record, ||z z'||^2 over the upper
+        # triangle is ((sum z_i^2)^2 + sum z_i^4) / 2 <= (3^2 + 3) / 2 = 6.
+        Z = np.column_stack([np.ones(n), xs, ys])
+        m = Z.shape[1]
+        iu = np.triu_indices(m)
+        exact = np.stack([(Z[codes == e].T @ Z[codes == e])[iu] for e in range(n_envs)])
+        sensitivity = np.sqrt(6.0)
+        sigma = gaussian_noise_scale(self.epsilon, self.delta, sensitivity)
+        noisy = release_gaussian(exact, sigma, sensitivity, self.random_state)
+        released = np.zeros((n_envs, m, m))
+        released[:, iu[0], iu[1]] = noisy
+        released = released + np.triu(released, 1).transpose(0, 2, 1)
+
+        # Everything below is post-processing of `released`.
+        grams = released.copy()
+        grams[:, 0, 0] = np.maximum(grams[:, 0, 0], 2.0)  # noisy counts
+        icp_pvalues = None
+        if self.causal_features == "icp":
+            selected_idx, icp_pvalues = self._private_icp(grams, names, sigma)
+        coef_s, intercept_s, ridge = self._solve(grams, selected_idx, sigma)
+        coef = np.zeros(len(names))
+        coef[selected_idx] = coef_s * target_bound / feature_bound
+        self.coef_ = coef
+        self.intercept_ = float(intercept_s * target_bound)
+        self.epsilon_ = float(self.epsilon)
+        self.delta_ = float(self.delta)
+        self.noise_scale_ = float(sigma)
+        self.sensitivity_ = float(sensitivity)
+        self.feature_bound_ = float(feature_bound)
+        self.target_bound_ = float(target_bound)
+        self.released_statistics_ = released
+        self.selected_features_ = [names[i] for i in selected_idx]
+        self.icp_subset_pvalues_ = icp_pvalues
+        self.ridge_ = float(ridge)
+        self.n_clipped_features_ = int(clipped_x.sum())
+        self.n_clipped_targets_ = int(clipped_y.sum())
+        self.environments_ = levels
+        self._keep = keep
+        return self
+
+    # -- helpers -----------------------------------------------------------
+    def _bounds(self, features, y):
+        feature_bound, target_bound = self.feature_bound, self.target_bound
+        leaked = []
+        if feature_bound is None:
+            feature_bound = float(np.linalg.norm(features, axis=1).max()) or 1.0
+            leaked.append(f"feature_bound={feature_bound:.6g}")
+        if target_bound is None:
+            target_bound = float(np.abs(y).max()) or 1.0
+            leaked.append(f"target_bound={target_bound:.6g}")
+        if leaked:
+            warnings.warn(
+                "bounds taken from the data (" + ", ".join(leaked) + ") reveal the "
+                "largest row: the (epsilon, delta) guarantee does not hold. Declare "
+                "public bounds.",
+                PrivacyLeakWarning,
+                stacklevel=5,
+            )
+        return feature_bound, target_bound
+
+    def _resolve_causal_features(self, names):
+        spec = self.causal_features
+        if spec is None or spec == "icp":
+            return list(range(len(names)))
+        if isinstance(spec, CausalGraph):
+            others = [v for v in spec.nodes if v not in set(names)]
+            if len(others) != 1:
+                raise ValueError(
+                    "causal_features: the graph must have exactly one node that is "
+                    f"not a column of X (the target); it has {others!r}."
+                )
+            return [names.index(p) for p in spec.parents(others[0])]
+        idx = []
+        for item in spec:
+            if isinstance(item, Integral) and not isinstance(item, bool):
+                if not 0 <= item < len(names):
+                    raise ValueError(f"causal_features: position {item} is out of range.")
+                idx.append(int(item))
+            elif str(item) in names:
+                idx.append(names.index(str(item)))
+            else:
+                raise ValueError(
+                    f"causal_features names {item!r}, which is not a predictor; the "
+                    f"predictors are {names!r}."
+                )
+        return sorted(set(idx))
+
+    def _private_icp(self, grams, names, sigma):
+        """ICP's tests on the released statistics (post-processing), with the
+        release noise's variance added to the tests' (it is public)."""
+        statistics = EnvironmentStatistics.from_grams(grams, noise_scale=sigma)
+        pvals = linear_subset_pvalues(statistics, min(len(names), 12))
+        accepted = [s for s, pv in pvals.items() if pv > self.icp_alpha]
+        if not accepted:
+            warnings.warn(
+                "ICP on the private statistics rejected every subset: no causal "
+                "feature is used (the model predicts the mean).",
+                ModelRejectedWarning,
+                stacklevel=5,
+            )
+            selected = []
+        else:
+            selected = set(range(len(names)))
+            for s in accepted:
+                selected &= set(s)
+            selected = sorted(selected)
+        named = {tuple(names[i] for i in s): pv for s, pv in pvals.items()}
+        return selected, named
+
+    def _solve(self, grams, selected, sigma):
+        """Anchor/least-squares normal equations from per-environment Grams,
+        with AdaSSP's adaptive ridge."""
+        p = grams.shape[1] - 2
+        cols = [0] + [1 + i for i in selected] + [p + 1]
+        G = grams[:, cols][:, :, cols]
+        n_e = G[:, 0, 0]
+        sums = G[:, 0, 1:]
+        means = sums / n_e[:, None]
+        pooled_mean = sums.sum(axis=0) / n_e.sum()
+        within = (G[:, 1:, 1:] - np.einsum("ei,ej->eij", sums, sums) / n_e[:, None, None]).sum(axis=0)
+        centred = means - pooled_mean
+        between = np.einsum("e,ei,ej->ij", n_e, centred, centred)
+        if not self.fit_intercept:
+            # Uncentred: the between part is the environments' raw means.
+            between = np.einsum("e,ei,ej->ij", n_e, means, means)
+            pooled_mean = np.zeros_like(pooled_mean)
+        M = within + self.gamma * between
+        k = len(selected)
+        if k == 0:
+            return np.zeros(0), pooled_mean[-1], 0.0
+        A, b = M[:k, :k], M[:k, k]
+        # AdaSSP: a 95% bound on the spectral norm of the noise on this block.
+        bound = sigma * (2.0 * np.sqrt(k + 1) + np.sqrt(2.0 * np.log(1.0 / RIDGE_FAILURE_PROBABILITY)))
+        bound *= max(1.0, self.gamma)
+        smallest = float(np.linalg.eigvalsh((A + A.T) / 2.0)[0])
+        ridge = max(0.0, bound - max(smallest - bound, 0.0))
+        beta = np.linalg.lstsq(A + ridge * np.eye(k), b, rcond=None)[0]
+        intercept = pooled_mean[-1] - pooled_mean[:k] @ beta
+        return beta, intercept, ridge
+
+    def predict(self, X):
+        """Predict with the private coefficients (post-processing).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+        features = check_array(np.asarray(Xv[:, self._keep]), dtype=np.float64,
+                               input_name="X")
+        return features @ self.coef_ + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = True
+        return tags
+
