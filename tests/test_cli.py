@@ -127,3 +127,23 @@ def test_environment_adds_the_invariance_section(tmp_path, capsys):
 def test_unknown_environment_column_exits_2(capsys):
     assert main(["audit", "--environment", "planet"]) == 2
     assert "--environment='planet' is not a column" in capsys.readouterr().err
+
+
+def test_privacy_section_reports_private_twin_and_audit(tmp_path, capsys):
+    status = main(["audit", "--max-rows", "6000", "--epsilons", "0", "--cv", "2",
+                   "--privacy-epsilon", "2", "--audit-runs", "400", "--quiet",
+                   "--output", str(tmp_path)])
+    assert status == 0
+    section = json.loads((tmp_path / "audit.json").read_text())["privacy"]
+    assert section["epsilon"] == 2.0 and section["delta"] == 1e-6
+    # Privacy costs utility but keeps some; the audit does not refute epsilon=2.
+    assert 0.0 < section["private_test_r2"] < section["nonprivate_test_r2"] + 0.02
+    assert section["audit_epsilon_lower_bound"] <= 2.0
+    assert not section["audit_flagged"]
+    assert "empirical audit" in capsys.readouterr().out
+
+
+def test_privacy_epsilon_must_be_positive(capsys):
+    assert main(["audit", "--max-rows", "3000", "--epsilons", "0", "--cv", "2",
+                 "--privacy-epsilon", "0", "--quiet"]) == 2
+    assert "--privacy-epsilon=0.0" in capsys.readouterr().err

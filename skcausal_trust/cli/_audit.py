@@ -48,6 +48,16 @@ def add_audit_arguments(parser):
              "section with invariant causal prediction's selected features and "
              "anchor regression against OLS on the worst held-out environment",
     )
+    parser.add_argument(
+        "--privacy-epsilon", metavar="EPS", type=float, default=None,
+        help="adds a privacy section: the differentially private causal "
+             "regressor at this epsilon (delta=1e-6) beside its non-private twin, "
+             "and an empirical audit's lower bound on its epsilon",
+    )
+    parser.add_argument(
+        "--audit-runs", type=int, default=2000,
+        help="fits per data set of the privacy audit (default: 2000)",
+    )
     parser.add_argument("--cv", type=int, default=3, help="folds (default: 3)")
     parser.add_argument(
         "--n-jobs", type=int, default=1, help="parallel fits (joblib; default 1)"
@@ -162,7 +172,7 @@ def _prepare(frame, target, sensitive, graph, positive, environment=None):
         std = encoded[c].std()
         encoded[c] = (encoded[c] - encoded[c].mean()) / (std if std > 0 else 1.0)
     env = None if environment is None else used[environment].astype(str).to_numpy()
-    return encoded, y, expanded, dropped, positive, env
+    return encoded, y, expanded, dropped, positive, env, numeric
 
 
 def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
@@ -225,6 +235,76 @@ def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
         "anchor": json.loads(anchor.to_json(orient="records")),
         "anchor_chosen_gamma": chosen,
     }, anchor
+
+
+def _privacy_section(X, y, sensitive, numeric, env, args, start):
+    """DPCausalRegressor (the 0/1 target as a linear probability model) beside
+    its non-private twin, with public bounds, and an empirical audit."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import train_test_split
+
+    from ..privacy import DPCausalRegressor
+    from ..privacy.audit import empirical_epsilon_lower_bound, release_projection
+
+    epsilon, delta = float(args.privacy_epsilon), 1e-6
+    features = X.drop(columns=[sensitive]).join(
+        pd.get_dummies(X[sensitive], prefix=sensitive, drop_first=True, dtype=float))
+    # Public bounds by construction: standardised numeric columns clipped to
+    # [-3, 3], indicators in [0, 1] with at most one per group, target 0/1
+    # centred at 1/2.
+    for c in numeric:
+        features[c] = features[c].clip(-3.0, 3.0)
+    indicators = [c for c in features.columns if c not in numeric]
+    groups = {str(c).rsplit("_", 1)[0] for c in indicators}
+    feature_bound = float(np.sqrt(9.0 * len(numeric) + len(groups)))
+    target = y.astype(float) - 0.5
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        features, target, test_size=0.25, random_state=args.random_state)
+    _progress(args, f"privacy: DPCausalRegressor(epsilon={epsilon:g}, delta={delta:g}), "
+                    f"feature_bound={feature_bound:.3g}, target_bound=0.5", start)
+    private = DPCausalRegressor(epsilon=epsilon, delta=delta, feature_bound=feature_bound,
+                                target_bound=0.5).fit(X_tr, y_tr)
+    twin = LinearRegression().fit(X_tr, y_tr)
+    accuracy = lambda m: float(np.mean((m.predict(X_te) > 0) == (y_te > 0)))  # noqa: E731
+    _progress(args, f"privacy: auditing with {args.audit_runs} fits per data set", start)
+    audit_model = DPCausalRegressor(epsilon=epsilon, delta=delta, feature_bound=1.0,
+                                    target_bound=1.0)
+    zero = (np.zeros((2, 1)), np.zeros(2))
+    neighbour = (np.vstack([zero[0], [[1.0]]]), np.append(zero[1], 1.0))
+    audit = empirical_epsilon_lower_bound(
+        audit_model, zero, neighbour, n_runs=args.audit_runs,
+        statistic=release_projection([1.0], 1.0, 1.0, 1.0))
+    return {
+        "epsilon": epsilon,
+        "delta": delta,
+        "feature_bound": feature_bound,
+        "target_bound": 0.5,
+        "private_test_r2": float(r2_score(y_te, private.predict(X_te))),
+        "nonprivate_test_r2": float(r2_score(y_te, twin.predict(X_te))),
+        "private_test_accuracy": accuracy(private),
+        "nonprivate_test_accuracy": accuracy(twin),
+        "audit_epsilon_lower_bound": audit.epsilon_lower_bound,
+        "audit_confidence": audit.confidence,
+        "audit_runs": audit.n_runs,
+        "audit_flagged": bool(audit.flagged),
+    }
+
+
+def _print_privacy(section):
+    print()
+    print(f"Privacy: DPCausalRegressor (epsilon={section['epsilon']:g}, "
+          f"delta={section['delta']:g}; target as a linear probability model; public "
+          f"bounds {section['feature_bound']:.3g} / {section['target_bound']:g})")
+    print(f"  test R^2       private {section['private_test_r2']:.4f}   non-private "
+          f"{section['nonprivate_test_r2']:.4f}")
+    print(f"  test accuracy  private {section['private_test_accuracy']:.4f}   "
+          f"non-private {section['nonprivate_test_accuracy']:.4f}")
+    verdict = "REFUTED" if section["audit_flagged"] else "not refuted"
+    print(f"  empirical audit ({section['audit_runs']} fits per data set): epsilon >= "
+          f"{section['audit_epsilon_lower_bound']:.3f} at "
+          f"{section['audit_confidence']:.0%} confidence -> claim {verdict} "
+          "(an audit can refute a claim, never prove it)")
 
 
 def _print_invariance(section, anchor):
@@ -361,6 +441,10 @@ def run_audit(args):
         raise AuditError(f"--epsilons={args.epsilons!r}: give one or more values >= 0.")
     if args.cv < 2:
         raise AuditError(f"--cv={args.cv}: need at least 2 folds.")
+    if args.privacy_epsilon is not None and not args.privacy_epsilon > 0:
+        raise AuditError(f"--privacy-epsilon={args.privacy_epsilon}: must be > 0.")
+    if args.audit_runs < 10:
+        raise AuditError(f"--audit-runs={args.audit_runs}: need at least 10.")
     _progress(args, "loading data", start)
     frame, target, sensitive, graph, positive, source = _load(args)
     if args.max_rows is not None and args.max_rows < len(frame):
@@ -372,7 +456,7 @@ def run_audit(args):
         )
     if args.environment in (target, sensitive):
         raise AuditError("--environment must differ from --target and --sensitive.")
-    X, y, expanded, dropped, positive, env = _prepare(
+    X, y, expanded, dropped, positive, env, numeric = _prepare(
         frame, target, sensitive, graph, positive, args.environment)
     _progress(
         args,
@@ -401,6 +485,9 @@ def run_audit(args):
     if args.environment is not None:
         invariance, anchor = _invariance_section(
             X, y, sensitive, args.environment, env, expanded, args, start)
+    privacy = None
+    if args.privacy_epsilon is not None:
+        privacy = _privacy_section(X, y, sensitive, numeric, env, args, start)
     elapsed = time.perf_counter() - start
     _progress(args, f"done in {elapsed:.1f}s", start)
     with pd.option_context("display.width", 140, "display.max_columns", 20):
@@ -408,6 +495,8 @@ def run_audit(args):
             index=False, float_format=lambda v: f"{v:.4f}"))
     if invariance is not None:
         _print_invariance(invariance, anchor)
+    if privacy is not None:
+        _print_privacy(privacy)
     if args.output:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
@@ -425,6 +514,7 @@ def run_audit(args):
             "seconds": elapsed,
             "results": json.loads(table.to_json(orient="records")),
             "invariance": invariance,
+            "privacy": privacy,
         }
         (out / "audit.json").write_text(json.dumps(meta, indent=2))
         _plot(table, out / "tradeoff.png")
