@@ -5,6 +5,7 @@ Group fairness metrics (demographic parity, equalized odds) come from
 """
 
 from ._counterfactual import CounterfactuallyFairClassifier
+from ._decomposition import CausalFairnessDecomposition, causal_fairness_decomposition
 from ._metrics import (
     counterfactual_unfairness,
     make_counterfactual_unfairness_scorer,
@@ -13,8 +14,10 @@ from ._metrics import (
 from ._residualizer import CounterfactualResidualizer
 
 __all__ = [
+    "CausalFairnessDecomposition",
     "CounterfactualResidualizer",
     "CounterfactuallyFairClassifier",
+    "causal_fairness_decomposition",
     "counterfactual_unfairness",
     "make_counterfactual_unfairness_scorer",
     "make_group_fairness_scorer",
