@@ -147,3 +147,26 @@ def test_privacy_epsilon_must_be_positive(capsys):
     assert main(["audit", "--max-rows", "3000", "--epsilons", "0", "--cv", "2",
                  "--privacy-epsilon", "0", "--quiet"]) == 2
     assert "--privacy-epsilon=0.0" in capsys.readouterr().err
+
+
+def test_decomposition_section_for_outcome_and_models(tmp_path):
+    status = main(["audit", "--max-rows", "5000", "--epsilons", "0", "--cv", "2",
+                   "--quiet", "--output", str(tmp_path)])
+    assert status == 0
+    section = json.loads((tmp_path / "audit.json").read_text())["decomposition"]
+    assert section["confounders"] == ["age", "race", "native-country"]
+    rows = pd.DataFrame(section["rows"])
+    assert set(rows["label"]) == {"outcome", "baseline", "CF eps=0"}
+    for _, group in rows.groupby("label"):
+        e = group.set_index("measure")["estimate"]
+        assert e["TV"] == pytest.approx(e["DE"] - e["IE"] - e["SE"], abs=1e-12)
+    ie = rows[rows.measure == "IE"].set_index("label")["estimate"]
+    # The counterfactually fair model removes the causal (indirect) path.
+    assert abs(ie["CF eps=0"]) < abs(ie["baseline"])
+    assert (tmp_path / "decomposition.png").stat().st_size > 10_000
+
+
+def test_unknown_mediator_exits_2(capsys):
+    assert main(["audit", "--max-rows", "3000", "--epsilons", "0", "--cv", "2",
+                 "--mediators", "shoe-size", "--quiet"]) == 2
+    assert "'shoe-size'" in capsys.readouterr().err

@@ -58,6 +58,22 @@ def add_audit_arguments(parser):
         "--audit-runs", type=int, default=2000,
         help="fits per data set of the privacy audit (default: 2000)",
     )
+    parser.add_argument(
+        "--confounders", metavar="COLS",
+        help="comma-separated confounders Z for the causal fairness "
+             "decomposition (default: the graph's non-descendants of the "
+             "sensitive attribute)",
+    )
+    parser.add_argument(
+        "--mediators", metavar="COLS",
+        help="comma-separated mediators W (default: the graph's descendants of "
+             "the sensitive attribute)",
+    )
+    parser.add_argument(
+        "--no-decomposition", action="store_true",
+        help="skip the causal fairness decomposition (direct, indirect, "
+             "spurious effects) of the outcome and of each model's predictions",
+    )
     parser.add_argument("--cv", type=int, default=3, help="folds (default: 3)")
     parser.add_argument(
         "--n-jobs", type=int, default=1, help="parallel fits (joblib; default 1)"
@@ -172,7 +188,8 @@ def _prepare(frame, target, sensitive, graph, positive, environment=None):
         std = encoded[c].std()
         encoded[c] = (encoded[c] - encoded[c].mean()) / (std if std > 0 else 1.0)
     env = None if environment is None else used[environment].astype(str).to_numpy()
-    return encoded, y, expanded, dropped, positive, env, numeric
+    raw = used[features + [sensitive]]
+    return encoded, y, expanded, dropped, positive, env, numeric, raw
 
 
 def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
@@ -305,6 +322,79 @@ def _print_privacy(section):
           f"{section['audit_epsilon_lower_bound']:.3f} at "
           f"{section['audit_confidence']:.0%} confidence -> claim {verdict} "
           "(an audit can refute a claim, never prove it)")
+
+
+def _roles(graph, sensitive, raw_columns, args):
+    def parse(value):
+        return [c.strip() for c in value.split(",") if c.strip()]
+
+    descendants = set(graph.descendants(sensitive))
+    Z = parse(args.confounders) if args.confounders else [
+        c for c in raw_columns if c != sensitive and c not in descendants]
+    W = parse(args.mediators) if args.mediators else [
+        c for c in raw_columns if c in descendants]
+    unknown = [c for c in Z + W if c not in raw_columns]
+    if unknown:
+        raise AuditError(
+            f"--confounders/--mediators name {unknown!r}, which are not features "
+            f"of the audit; they are {list(raw_columns)!r}."
+        )
+    return Z, W
+
+
+def _decomposition_section(X, y, raw, sensitive, graph, search, args, start):
+    """Decompose the outcome and each candidate's held-out predictions."""
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+
+    from ..fairness import causal_fairness_decomposition
+
+    Z, W = _roles(graph, sensitive, list(raw.columns), args)
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=0.25, stratify=y, random_state=args.random_state)
+    test_raw = raw.iloc[idx_test]
+    levels = sorted(pd.unique(raw[sensitive]), key=str)
+    if len(levels) != 2:
+        raise AuditError(
+            f"the decomposition compares two groups; {sensitive!r} has {len(levels)} "
+            "levels. Use --no-decomposition."
+        )
+    _progress(args, f"decomposition: Z={Z}, W={W} on {len(idx_test)} held-out rows",
+              start)
+    common = dict(n_folds=3, random_state=args.random_state)
+    results = [causal_fairness_decomposition(
+        test_raw.assign(__y=y[idx_test]), sensitive, Z, W, "__y", label="outcome",
+        **common)]
+    for params in search.cv_results_["params"]:
+        model = clone(search.estimator).set_params(**params)
+        model.fit(X.iloc[idx_train], y[idx_train])
+        pred = model.predict_proba(X.iloc[idx_test])[:, 1]
+        name = (f"CF eps={params['clf__epsilon']:g}" if "clf__epsilon" in params
+                else "baseline")
+        results.append(causal_fairness_decomposition(
+            test_raw, sensitive, Z, W, y_pred=pred, label=name, **common))
+        _progress(args, f"decomposition: {name} done", start)
+    frames = pd.concat([r.to_frame() for r in results], ignore_index=True)
+    section = {
+        "x0": str(results[0].x0), "x1": str(results[0].x1),
+        "confounders": Z, "mediators": W,
+        "rows": json.loads(frames.to_json(orient="records")),
+    }
+    return section, {"results": results, "frame": frames}
+
+
+def _print_decomposition(section, frames):
+    print()
+    print(f"Causal fairness decomposition ({section['x0']} -> {section['x1']}; "
+          "TV = DE - IE - SE; held-out rows; 95% intervals)")
+    print(f"  confounders Z: {', '.join(section['confounders']) or '(none)'}")
+    print(f"  mediators W:   {', '.join(section['mediators']) or '(none)'}")
+    wide = frames["frame"].assign(
+        value=lambda f: f.apply(lambda r: f"{r.estimate:+.4f} ± {r.ci_upper - r.estimate:.4f}",
+                                axis=1))
+    table = wide.pivot(index="label", columns="measure", values="value")
+    order = list(dict.fromkeys(frames["frame"]["label"]))
+    print(table.loc[order, ["TV", "DE", "IE", "SE"]].to_string())
 
 
 def _print_invariance(section, anchor):
@@ -456,7 +546,7 @@ def run_audit(args):
         )
     if args.environment in (target, sensitive):
         raise AuditError("--environment must differ from --target and --sensitive.")
-    X, y, expanded, dropped, positive, env, numeric = _prepare(
+    X, y, expanded, dropped, positive, env, numeric, raw = _prepare(
         frame, target, sensitive, graph, positive, args.environment)
     _progress(
         args,
@@ -485,6 +575,10 @@ def run_audit(args):
     if args.environment is not None:
         invariance, anchor = _invariance_section(
             X, y, sensitive, args.environment, env, expanded, args, start)
+    decomposition = None
+    if not args.no_decomposition:
+        decomposition, decomposition_frames = _decomposition_section(
+            X, y, raw, sensitive, graph, search, args, start)
     privacy = None
     if args.privacy_epsilon is not None:
         privacy = _privacy_section(X, y, sensitive, numeric, env, args, start)
@@ -493,6 +587,8 @@ def run_audit(args):
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(table.drop(columns=["epsilon"]).to_string(
             index=False, float_format=lambda v: f"{v:.4f}"))
+    if decomposition is not None:
+        _print_decomposition(decomposition, decomposition_frames)
     if invariance is not None:
         _print_invariance(invariance, anchor)
     if privacy is not None:
@@ -515,9 +611,21 @@ def run_audit(args):
             "results": json.loads(table.to_json(orient="records")),
             "invariance": invariance,
             "privacy": privacy,
+            "decomposition": decomposition,
         }
         (out / "audit.json").write_text(json.dumps(meta, indent=2))
         _plot(table, out / "tradeoff.png")
+        if decomposition is not None:
+            from ..fairness import FairnessDecompositionDisplay
+            import matplotlib.pyplot as plt
+
+            display = FairnessDecompositionDisplay.from_decompositions(
+                decomposition_frames["results"])
+            display.ax_.set_title(f"Causal fairness decomposition ({sensitive}: "
+                                  f"{decomposition['x0']} -> {decomposition['x1']})")
+            display.figure_.tight_layout()
+            display.figure_.savefig(out / "decomposition.png", dpi=120)
+            plt.close(display.figure_)
         _progress(args, f"wrote {out / 'audit.csv'}, audit.json, tradeoff.png", start)
     return 0
 

@@ -5,7 +5,12 @@ Group fairness metrics (demographic parity, equalized odds) come from
 """
 
 from ._counterfactual import CounterfactuallyFairClassifier
-from ._decomposition import CausalFairnessDecomposition, causal_fairness_decomposition
+from ._decomposition import (
+    CausalFairnessDecomposition,
+    FairnessDecompositionDisplay,
+    causal_fairness_decomposition,
+    make_direct_effect_scorer,
+)
 from ._metrics import (
     counterfactual_unfairness,
     make_counterfactual_unfairness_scorer,
@@ -17,8 +22,10 @@ __all__ = [
     "CausalFairnessDecomposition",
     "CounterfactualResidualizer",
     "CounterfactuallyFairClassifier",
+    "FairnessDecompositionDisplay",
     "causal_fairness_decomposition",
     "counterfactual_unfairness",
+    "make_direct_effect_scorer",
     "make_counterfactual_unfairness_scorer",
     "make_group_fairness_scorer",
 ]

@@ -13,7 +13,12 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
-__all__ = ["CausalFairnessDecomposition", "causal_fairness_decomposition"]
+__all__ = [
+    "CausalFairnessDecomposition",
+    "FairnessDecompositionDisplay",
+    "causal_fairness_decomposition",
+    "make_direct_effect_scorer",
+]
 
 MEASURES = ("TV", "DE", "IE", "SE")
 
@@ -347,3 +352,200 @@ def causal_fairness_decomposition(
     )
 
 
+
+
+class FairnessDecompositionDisplay:
+    """Plot of causal fairness decompositions, for the outcome and models.
+
+    Each decomposition's TV, DE, IE and SE are drawn as points with their
+    confidence intervals, one colour per decomposition, side by side: which
+    paths did a model amplify compared with the outcome? Create it with
+    :meth:`from_decompositions`, :meth:`from_predictions` or
+    :meth:`from_estimator` (scikit-learn's Display API).
+
+    Parameters
+    ----------
+    decompositions : list of CausalFairnessDecomposition
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+    frame_ : pandas.DataFrame
+        The plotted values (``to_frame`` of every decomposition).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> from skcausal_trust.fairness import (
+    ...     FairnessDecompositionDisplay, causal_fairness_decomposition)
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=1000); x = (rng.uniform(size=1000) < 0.5).astype(int)
+    >>> w = x + z + rng.normal(size=1000); y = x + w + rng.normal(size=1000)
+    >>> data = pd.DataFrame({"x": x, "z": z, "w": w, "y": y})
+    >>> res = causal_fairness_decomposition(
+    ...     data, "x", ["z"], ["w"], "y", outcome_model=LinearRegression(),
+    ...     propensity_model=LogisticRegression(), random_state=0)
+    >>> display = FairnessDecompositionDisplay.from_decompositions([res])
+    >>> list(display.frame_["measure"])
+    ['TV', 'DE', 'IE', 'SE']
+    """
+
+    def __init__(self, decompositions):
+        self.decompositions = list(decompositions)
+
+    def plot(self, ax=None):
+        """Draw the decompositions.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure otherwise.
+
+        Returns
+        -------
+        display : FairnessDecompositionDisplay
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        frames = [d.to_frame() for d in self.decompositions]
+        k = len(frames)
+        width = 0.8 / max(k, 1)
+        for j, frame in enumerate(frames):
+            pos = np.arange(len(MEASURES)) - 0.4 + width * (j + 0.5)
+            err = np.vstack([frame["estimate"] - frame["ci_lower"],
+                             frame["ci_upper"] - frame["estimate"]])
+            ax.errorbar(frame["estimate"], pos, xerr=err, fmt="o", capsize=3,
+                        label=frame["label"].iloc[0])
+        ax.axvline(0.0, color="grey", lw=0.8)
+        ax.set_yticks(np.arange(len(MEASURES)))
+        ax.set_yticklabels(["TV (total)", "DE (direct)", "IE (indirect)", "SE (spurious)"])
+        ax.invert_yaxis()
+        ax.set_xlabel("effect of x0 -> x1 (TV = DE - IE - SE)")
+        ax.legend(loc="best")
+        self.ax_, self.figure_ = ax, ax.figure
+        self.frame_ = pd.concat(frames, ignore_index=True)
+        return self
+
+    @classmethod
+    def from_decompositions(cls, decompositions, *, ax=None):
+        """Plot already computed decompositions.
+
+        Parameters
+        ----------
+        decompositions : list of CausalFairnessDecomposition
+        ax : matplotlib Axes, default=None
+
+        Returns
+        -------
+        display : FairnessDecompositionDisplay
+        """
+        return cls(decompositions).plot(ax=ax)
+
+    @classmethod
+    def from_predictions(cls, data, X, Z, W, Y, y_pred, *, model_names=None, ax=None,
+                         **kwargs):
+        """Decompose the outcome and one or more models' predictions, and plot.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+        X, Z, W, Y : see :func:`causal_fairness_decomposition`
+        y_pred : array-like of shape (n_samples,) or list of them
+            Predictions (or scores) of one or more models on ``data``.
+        model_names : list of str, default=None
+        ax : matplotlib Axes, default=None
+        **kwargs
+            Passed to :func:`causal_fairness_decomposition`.
+
+        Returns
+        -------
+        display : FairnessDecompositionDisplay
+        """
+        preds = list(y_pred) if isinstance(y_pred, list) else [y_pred]
+        names = model_names or [f"model {i}" for i in range(len(preds))]
+        results = [causal_fairness_decomposition(data, X, Z, W, Y, **kwargs)]
+        results += [causal_fairness_decomposition(data, X, Z, W, y_pred=p, label=n, **kwargs)
+                    for p, n in zip(preds, names)]
+        return cls(results).plot(ax=ax)
+
+    @classmethod
+    def from_estimator(cls, estimator, data, X, Z, W, Y, *, features=None,
+                       response_method="auto", ax=None, **kwargs):
+        """Decompose the outcome and a fitted estimator's predictions, and plot.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            Scored on ``data[features]``: ``predict_proba[:, 1]`` for
+            classifiers (``response_method="auto"``), else ``predict``.
+        data : pandas.DataFrame
+        X, Z, W, Y : see :func:`causal_fairness_decomposition`
+        features : list of str, default=None
+            Columns the estimator takes (all but ``Y`` by default).
+        response_method : {"auto", "predict", "predict_proba"}, default="auto"
+        ax : matplotlib Axes, default=None
+        **kwargs
+            Passed to :func:`causal_fairness_decomposition`.
+
+        Returns
+        -------
+        display : FairnessDecompositionDisplay
+        """
+        features = features or [c for c in data.columns if c != Y]
+        inputs = data[features]
+        if response_method == "predict_proba" or (
+                response_method == "auto" and hasattr(estimator, "predict_proba")):
+            pred = estimator.predict_proba(inputs)[:, 1]
+        else:
+            pred = estimator.predict(inputs)
+        name = type(estimator).__name__
+        return cls.from_predictions(data, X, Z, W, Y, [np.asarray(pred, float)],
+                                    model_names=[name], ax=ax, **kwargs)
+
+
+def make_direct_effect_scorer(X, Z, W, *, response_method="auto", n_folds=2,
+                              absolute=True, **kwargs):
+    """Scorer of a model's counterfactual direct effect, for GridSearchCV.
+
+    On each test fold, decomposes the model's predictions (probability of
+    the positive class for classifiers) with
+    :func:`causal_fairness_decomposition` and returns minus the direct
+    effect's magnitude (``absolute=True``, greater is better) or the signed
+    estimate. ``X``, ``Z`` and ``W`` name columns of the test fold's ``X``
+    (a DataFrame).
+
+    Parameters
+    ----------
+    X : str
+    Z, W : list of str
+    response_method : {"auto", "predict", "predict_proba"}, default="auto"
+    n_folds : int, default=2
+        Cross-fitting folds within each test fold.
+    absolute : bool, default=True
+    **kwargs
+        Passed to :func:`causal_fairness_decomposition`.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y=None)``.
+    """
+
+    def scorer(estimator, data, y=None):
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError("the direct-effect scorer needs X as a DataFrame.")
+        if response_method == "predict_proba" or (
+                response_method == "auto" and hasattr(estimator, "predict_proba")):
+            pred = estimator.predict_proba(data)[:, 1]
+        else:
+            pred = estimator.predict(data)
+        res = causal_fairness_decomposition(data, X, Z, W, y_pred=np.asarray(pred, float),
+                                            n_folds=n_folds, **kwargs)
+        de = res.estimates["DE"]
+        return -abs(de) if absolute else de
+
+    return scorer
