@@ -249,7 +249,7 @@ def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
         "icp_selected": [str(c) for c in icp.get_feature_names_out()],
         "icp_model_rejected": bool(icp.model_rejected_),
         "icp_smallest_pvalues": [[str(c), float(p)] for c, p in ranked[:5]],
-        "anchor": json.loads(anchor.to_json(orient="records")),
+        "anchor": json.loads(anchor.to_json(orient="records", double_precision=15)),
         "anchor_chosen_gamma": chosen,
     }, anchor
 
@@ -378,7 +378,7 @@ def _decomposition_section(X, y, raw, sensitive, graph, search, args, start):
     section = {
         "x0": str(results[0].x0), "x1": str(results[0].x1),
         "confounders": Z, "mediators": W,
-        "rows": json.loads(frames.to_json(orient="records")),
+        "rows": json.loads(frames.to_json(orient="records", double_precision=15)),
     }
     return section, {"results": results, "frame": frames}
 
@@ -608,7 +608,7 @@ def run_audit(args):
             "epsilons": epsilons,
             "cv_folds": args.cv,
             "seconds": elapsed,
-            "results": json.loads(table.to_json(orient="records")),
+            "results": json.loads(table.to_json(orient="records", double_precision=15)),
             "invariance": invariance,
             "privacy": privacy,
             "decomposition": decomposition,
