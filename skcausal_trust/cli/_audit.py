@@ -577,8 +577,13 @@ def run_audit(args):
             X, y, sensitive, args.environment, env, expanded, args, start)
     decomposition = None
     if not args.no_decomposition:
-        decomposition, decomposition_frames = _decomposition_section(
-            X, y, raw, sensitive, graph, search, args, start)
+        from threadpoolctl import threadpool_limits
+
+        # Gradient boosting's OpenMP threads oversubscribe a busy 2-core
+        # machine (measured: 300 s instead of 5 s); one thread is robust.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            decomposition, decomposition_frames = _decomposition_section(
+                X, y, raw, sensitive, graph, search, args, start)
     privacy = None
     if args.privacy_epsilon is not None:
         privacy = _privacy_section(X, y, sensitive, numeric, env, args, start)
