@@ -172,3 +172,46 @@ def test_bad_input_is_named(kwargs, match):
     small = data if kwargs.get("n_folds") != 100 else data.iloc[:120]
     with pytest.raises(ValueError, match=match):
         causal_fairness_decomposition(small, **kwargs)
+
+
+def test_display_from_estimator_and_direct_effect_scorer_in_gridsearch():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from skcausal_trust.fairness import (
+        FairnessDecompositionDisplay,
+        make_direct_effect_scorer,
+    )
+
+    data = _linear_sfm(3000, np.random.default_rng(6))
+    kw = dict(outcome_model=LinearRegression(), propensity_model=LogisticRegression())
+    X = data[["x", "z", "w"]]
+    # Regress y on its inputs with or without x: only with x is there a
+    # direct effect in the predictions.
+    pipe = Pipeline([("cols", ColumnTransformer([("keep", "passthrough", ["x", "z", "w"])])),
+                     ("reg", LinearRegression())])
+    search = GridSearchCV(
+        pipe, {"cols__keep": ["passthrough"], "cols__transformers": [
+            [("keep", "passthrough", ["x", "z", "w"])],
+            [("keep", "passthrough", ["z", "w"])]]},
+        scoring=make_direct_effect_scorer("x", ["z"], ["w"], **kw), cv=3)
+    search.fit(X, data["y"])
+    scores = search.cv_results_["mean_test_score"]
+    # Minus |DE|: ~ -1 with x as a feature, ~0 without; the search prefers the
+    # model without a direct path.
+    assert scores[0] == pytest.approx(-1.0, abs=0.25)
+    assert scores[1] == pytest.approx(0.0, abs=0.1)
+    assert search.best_index_ == 1
+    fitted = search.best_estimator_
+    display = FairnessDecompositionDisplay.from_estimator(
+        fitted, data, "x", ["z"], ["w"], "y", features=["x", "z", "w"], random_state=0,
+        **kw)
+    frame = display.frame_
+    assert list(frame["label"].unique()) == ["outcome", "Pipeline"]
+    de = frame[frame.measure == "DE"].set_index("label")["estimate"]
+    assert abs(de["Pipeline"]) < 0.1 < de["outcome"]
+    assert len(display.ax_.get_yticklabels()) == 4
