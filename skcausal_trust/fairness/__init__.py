@@ -11,6 +11,11 @@ from ._decomposition import (
     causal_fairness_decomposition,
     make_direct_effect_scorer,
 )
+from ._generative import (
+    GenerativeBiasDecomposition,
+    StagedSCMSampler,
+    generative_bias_decomposition,
+)
 from ._metrics import (
     counterfactual_unfairness,
     make_counterfactual_unfairness_scorer,
@@ -23,8 +28,11 @@ __all__ = [
     "CounterfactualResidualizer",
     "CounterfactuallyFairClassifier",
     "FairnessDecompositionDisplay",
+    "GenerativeBiasDecomposition",
+    "StagedSCMSampler",
     "causal_fairness_decomposition",
     "counterfactual_unfairness",
+    "generative_bias_decomposition",
     "make_direct_effect_scorer",
     "make_counterfactual_unfairness_scorer",
     "make_group_fairness_scorer",

@@ -272,7 +272,10 @@ def causal_fairness_decomposition(
                 f"X={X!r} has {len(levels)} levels {sorted(map(str, levels))!r}; pass "
                 "x0 and x1 to choose the two to compare."
             )
-        x0, x1 = sorted(levels, key=str)
+        try:
+            x0, x1 = sorted(levels)
+        except TypeError:  # mixed types: order by their text
+            x0, x1 = sorted(levels, key=str)
     for name, level in (("x0", x0), ("x1", x1)):
         if level not in set(levels):
             raise ValueError(f"{name}={level!r} is not a level of X={X!r}.")
@@ -424,7 +427,10 @@ class FairnessDecompositionDisplay:
         ax.set_yticks(np.arange(len(MEASURES)))
         ax.set_yticklabels(["TV (total)", "DE (direct)", "IE (indirect)", "SE (spurious)"])
         ax.invert_yaxis()
-        ax.set_xlabel("effect of x0 -> x1 (TV = DE - IE - SE)")
+        first = self.decompositions[0] if self.decompositions else None
+        levels = f" ({first.x0} vs {first.x1})" if first is not None else ""
+        ax.set_xlabel(f"estimate{levels}: TV = DE - IE - SE "
+                      "(IE and SE measured from x1 back to x0)")
         ax.legend(loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         self.frame_ = pd.concat(frames, ignore_index=True)
@@ -465,7 +471,12 @@ class FairnessDecompositionDisplay:
         -------
         display : FairnessDecompositionDisplay
         """
-        preds = list(y_pred) if isinstance(y_pred, list) else [y_pred]
+        # One model's predictions (an array, a Series, or a list of numbers) or
+        # a list of several models' arrays.
+        several = isinstance(y_pred, (list, tuple)) and len(y_pred) > 0 and all(
+            np.ndim(p) == 1 for p in y_pred)
+        preds = list(y_pred) if several else [y_pred]
+        kwargs.pop("label", None)
         names = model_names or [f"model {i}" for i in range(len(preds))]
         results = [causal_fairness_decomposition(data, X, Z, W, Y, **kwargs)]
         results += [causal_fairness_decomposition(data, X, Z, W, y_pred=p, label=n, **kwargs)
