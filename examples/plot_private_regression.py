@@ -181,9 +181,9 @@ plt.show()
 # an R^2 below 0.2. At :math:`\varepsilon = 10` the private model is within
 # about 0.005 of it, at :math:`\varepsilon = 1` it loses about 0.03, and at
 # :math:`\varepsilon = 0.1` it keeps less than half of it and varies most
-# from fit to fit (over nine runs of this example made while writing it, the
-# mean R^2 at :math:`\varepsilon = 0.1` was between 0.07 and 0.09, single
-# fits between 0.05 and 0.13). The adaptive ridge (AdaSSP), in the
+# from fit to fit (over ten runs of this example made while writing it, the
+# mean R^2 at :math:`\varepsilon = 0.1` was between 0.06 and 0.09, single
+# fits between 0.02 and 0.13). The adaptive ridge (AdaSSP), in the
 # normalised units of the release, grows as the noise does and shrinks the
 # coefficients towards 0:
 print(results.groupby("epsilon")["ridge"].mean().round(1).to_string())

@@ -61,9 +61,46 @@ class EnvironmentStatistics:
         self._set(np.einsum("ij,ejk,lk->eil", T, grams, T))
         self.noise_scale = float(noise_scale)
         self.uncentred_mean = mean
+        self.raw_grams = grams
         return self
 
     noise_scale = 0.0
+    #: Draws of the parametric bootstrap of the release noise.
+    NOISE_DRAWS = 64
+
+    def _components(self, subsets):
+        """The two tests' statistics before standardisation: per environment,
+        the residual mean difference and log variance ratio against the
+        others, shape (E, m) each, with their sampling variances."""
+        beta, _, _ = self.pooled_fit(subsets)
+        s1, s2 = self.residual_moments(subsets, beta)
+        n_e = self.counts[:, None]
+        n_o = self.n - n_e
+        o1, o2 = s1.sum(axis=0) - s1, s2.sum(axis=0) - s2
+        mean_e, mean_o = s1 / n_e, o1 / n_o
+        var_e = np.maximum((s2 - n_e * mean_e**2) / (n_e - 1), 1e-300)
+        var_o = np.maximum((o2 - n_o * mean_o**2) / (n_o - 1), 1e-300)
+        return (mean_e - mean_o, np.log(var_e / var_o),
+                var_e / n_e + var_o / n_o, 2 / (n_e - 1) + 2 / (n_o - 1))
+
+    def _noise_variance_by_simulation(self, subsets):
+        """Variance of the components caused by the release noise, by a
+        parametric bootstrap: perturb the release with fresh noise of the
+        same (public) law and recompute. Post-processing: no privacy cost."""
+        rng = np.random.default_rng(0)
+        m = self.raw_grams.shape[1]
+        iu = np.triu_indices(m)
+        draws_mean, draws_logvar = [], []
+        for _ in range(self.NOISE_DRAWS):
+            noise = np.zeros_like(self.raw_grams)
+            noise[:, iu[0], iu[1]] = rng.normal(
+                0.0, self.noise_scale, size=(self.raw_grams.shape[0], iu[0].size))
+            noise = noise + np.triu(noise, 1).transpose(0, 2, 1)
+            perturbed = EnvironmentStatistics.from_grams(self.raw_grams + noise)
+            d_mean, d_logvar, _, _ = perturbed._components(subsets)
+            draws_mean.append(d_mean)
+            draws_logvar.append(d_logvar)
+        return np.var(draws_mean, axis=0, ddof=1), np.var(draws_logvar, axis=0, ddof=1)
 
     def _noise_variances(self, subsets, beta):
         """Variance of the release noise in each environment's residual sum
@@ -165,17 +202,14 @@ class EnvironmentStatistics:
     def _noisy_pvalues(self, subsets, beta, n_e, n_o, mean_e, mean_o, var_e, var_o,
                        se2_e, se2_o):
         """Large-sample versions of the two tests with the release noise's
-        variance added: a z-test of the means, and a z-test of the log
-        variance ratio (delta method)."""
-        n_env = n_e.shape[0]
-        var_sum, var_squares = self._noise_variances(subsets, beta)
-        noise_mean = var_sum[None, :] * (1 / n_e**2 + (n_env - 1) / n_o**2)
+        variance added (estimated by a parametric bootstrap of the noise,
+        which also covers its effect through the pooled coefficients): a
+        z-test of the means and a z-test of the log variance ratio."""
+        d_mean, d_logvar, var_mean, var_logvar = self._components(subsets)
+        noise_mean, noise_logvar = self._noise_variance_by_simulation(subsets)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z_mean = (mean_e - mean_o) / np.sqrt(se2_e + se2_o + noise_mean)
-            noise_log_e = var_squares[None, :] / ((n_e - 1) ** 2 * var_e**2)
-            noise_log_o = (n_env - 1) * var_squares[None, :] / ((n_o - 1) ** 2 * var_o**2)
-            z_var = np.log(var_e / var_o) / np.sqrt(
-                2 / (n_e - 1) + 2 / (n_o - 1) + noise_log_e + noise_log_o)
+            z_mean = d_mean / np.sqrt(var_mean + noise_mean)
+            z_var = d_logvar / np.sqrt(var_logvar + noise_logvar)
         mean_p = 2.0 * stats.norm.sf(np.abs(z_mean))
         var_p = 2.0 * stats.norm.sf(np.abs(z_var))
         return (np.where(np.isfinite(mean_p), mean_p, 1.0),
