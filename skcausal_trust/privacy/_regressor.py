@@ -69,7 +69,9 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         positions; a :class:`~skcausal_trust.causal.CausalGraph` whose one
         node that is not a column of ``X`` is the target (its parents are
         used); ``"icp"``: invariant causal prediction run on the private
-        statistics (needs environments).
+        statistics (needs environments; at most 12 predictors), its tests
+        widened by a parametric bootstrap of the (public) noise law:
+        approximate, see the User Guide for their measured calibration.
     gamma : float, default=1.0
         Anchor regression's weight of the between-environment residual
         variation (needs environments; 1 is least squares).
@@ -367,6 +369,12 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
     def _private_icp(self, grams, names, sigma):
         """ICP's tests on the released statistics (post-processing), with the
         release noise's variance added to the tests' (it is public)."""
+        if len(names) > 12:
+            raise ValueError(
+                f"causal_features='icp' tests every subset of the {len(names)} "
+                "predictors (more than 12: over 4,096 subsets); pass fewer "
+                "predictors or a list of causal features."
+            )
         statistics = EnvironmentStatistics.from_grams(grams, noise_scale=sigma)
         pvals = linear_subset_pvalues(statistics, min(len(names), 12))
         accepted = [s for s, pv in pvals.items() if pv > self.icp_alpha]
