@@ -429,8 +429,8 @@ class FairnessDecompositionDisplay:
         ax.invert_yaxis()
         first = self.decompositions[0] if self.decompositions else None
         levels = f" ({first.x0} vs {first.x1})" if first is not None else ""
-        ax.set_xlabel(f"estimate{levels}: TV = DE - IE - SE "
-                      "(IE and SE measured from x1 back to x0)")
+        ax.set_xlabel(f"estimate{levels}; TV = DE - IE - SE\n"
+                      "(IE and SE are measured from x1 back to x0)")
         ax.legend(loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         self.frame_ = pd.concat(frames, ignore_index=True)
