@@ -284,7 +284,11 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         Z = np.column_stack([np.ones(n), xs, ys])
         m = Z.shape[1]
         iu = np.triu_indices(m)
-        exact = np.stack([(Z[codes == e].T @ Z[codes == e])[iu] for e in range(n_envs)])
+        if n_envs == 1:
+            exact = (Z.T @ Z)[iu][None, :]
+        else:
+            blocks = [Z[codes == e] for e in range(n_envs)]  # one copy each
+            exact = np.stack([(Ze.T @ Ze)[iu] for Ze in blocks])
         sensitivity = np.sqrt(6.0)
         sigma = gaussian_noise_scale(self.epsilon, self.delta, sensitivity)
         noisy = release_gaussian(exact, sigma, sensitivity, self.random_state)
