@@ -7,6 +7,7 @@ import cvxpy as cp
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.linear_model import ElasticNet, Ridge
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -15,6 +16,7 @@ from ..fairness._base import keep_state_on_failure
 from ..utils._convex import solve_problem
 from ..utils._validation import (
     _resolve_column,
+    kept_columns,
     check_sensitive_features,
     check_weights,
 )
@@ -243,8 +245,6 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
             if A.shape[0] != n:
                 raise ValueError(f"anchors has {A.shape[0]} rows but X has {n}.")
             parts.append(A)
-        from sklearn.utils import check_array
-
         keep = [j for j in range(n_columns) if j not in removed]
         features = check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X",
                                ensure_min_features=1)
@@ -381,12 +381,7 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
-        from sklearn.utils import check_array
-
-        features = check_array(np.asarray(Xv[:, self._keep]), dtype=np.float64,
-                               input_name="X")
-        return features @ self.coef_ + self.intercept_
+        return kept_columns(self, X, self._keep) @ self.coef_ + self.intercept_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -15,7 +15,7 @@ from ..exceptions import ModelRejectedWarning, PrivacyLeakWarning
 from ..fairness._base import keep_state_on_failure
 from ..invariance._icp import linear_subset_pvalues
 from ..invariance._stats import EnvironmentStatistics
-from ..utils._validation import _resolve_column, check_sensitive_features
+from ..utils._validation import _resolve_column, check_sensitive_features, kept_columns
 from ._mechanisms import gaussian_noise_scale, release_gaussian
 
 __all__ = ["DPCausalRegressor"]
@@ -441,10 +441,7 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
-        features = check_array(np.asarray(Xv[:, self._keep]), dtype=np.float64,
-                               input_name="X")
-        return features @ self.coef_ + self.intercept_
+        return kept_columns(self, X, self._keep) @ self.coef_ + self.intercept_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

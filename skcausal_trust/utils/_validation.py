@@ -217,3 +217,11 @@ def check_weights(sample_weight, X):
     if not np.any(sw > 0):
         raise ValueError("sample_weight: every weight is zero; nothing to fit.")
     return sw
+
+
+def kept_columns(estimator, X, keep):
+    """Validate ``X`` at predict time and return the float columns ``keep``
+    (the predictors, without the environment or anchor columns fit removed).
+    """
+    Xv = validate_data(estimator, X, reset=False, dtype=None, ensure_all_finite=False)
+    return check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X")
