@@ -1,8 +1,6 @@
 """Shared machinery of the counterfactual fairness estimators: worlds
 (candidate causal models), their fitting, and counterfactual directions."""
 
-import functools
-
 import numpy as np
 import pandas as pd
 
@@ -119,27 +117,6 @@ def fit_worlds(causal_model, features, feature_names, sensitive, sensitive_name,
             f"({sorted(map(str, nodes))!r})."
         )
     return scms, nodes.pop()
-
-
-def keep_state_on_failure(fit):
-    """Decorate ``fit`` so that a failed fit leaves the estimator as it was.
-
-    ``validate_data(reset=True)`` sets ``n_features_in_`` and
-    ``feature_names_in_`` before the fit can fail: without this a fresh
-    estimator would look half-fitted and a fitted one would mix two fits.
-    """
-
-    @functools.wraps(fit)
-    def wrapper(self, *args, **kwargs):
-        state = dict(self.__dict__)
-        try:
-            return fit(self, *args, **kwargs)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state)
-            raise
-
-    return wrapper
 
 
 def sensitive_argument(sensitive_feature_ids, sensitive_name):

@@ -20,11 +20,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import NoSensitiveFeaturesWarning, SolverError
 from ..utils._convex import solve_problem
-from ..utils._validation import check_weights, split_sensitive
+from ..utils._validation import check_weights, keep_state_on_failure, split_sensitive
 from ._base import (
     counterfactual_directions,
     fit_worlds,
-    keep_state_on_failure,
     sensitive_argument,
     sensitive_levels,
 )

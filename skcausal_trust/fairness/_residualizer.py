@@ -10,10 +10,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import NoSensitiveFeaturesWarning
-from ..utils._validation import check_weights, split_sensitive
+from ..utils._validation import check_weights, keep_state_on_failure, split_sensitive
 from ._base import (
     fit_worlds,
-    keep_state_on_failure,
     sensitive_argument,
     sensitive_levels,
 )

@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import NoEnvironmentsWarning
-from ..fairness._base import keep_state_on_failure
 from ..utils._convex import solve_problem
 from ..utils._validation import (
+    keep_state_on_failure,
     _resolve_column,
     kept_columns,
     check_sensitive_features,

@@ -16,8 +16,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ModelRejectedWarning, NoEnvironmentsWarning
-from ..fairness._base import keep_state_on_failure
-from ..utils._validation import split_sensitive
+from ..utils._validation import keep_state_on_failure, split_sensitive
 from ._stats import EnvironmentStatistics
 
 __all__ = ["InvariantCausalPrediction"]

@@ -12,10 +12,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..causal import CausalGraph
 from ..exceptions import ModelRejectedWarning, PrivacyLeakWarning
-from ..fairness._base import keep_state_on_failure
 from ..invariance._icp import linear_subset_pvalues
 from ..invariance._stats import EnvironmentStatistics
-from ..utils._validation import _resolve_column, check_sensitive_features, kept_columns
+from ..utils._validation import (
+    _resolve_column,
+    check_sensitive_features,
+    keep_state_on_failure,
+    kept_columns,
+)
 from ._mechanisms import gaussian_noise_scale, release_gaussian
 
 __all__ = ["DPCausalRegressor"]

@@ -1,5 +1,6 @@
 """Validation of sensitive features and of inputs that carry them."""
 
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -7,7 +8,12 @@ import pandas as pd
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, _num_samples, validate_data
 
-__all__ = ["check_sensitive_features", "check_weights", "split_sensitive"]
+__all__ = [
+    "check_sensitive_features",
+    "check_weights",
+    "keep_state_on_failure",
+    "split_sensitive",
+]
 
 
 def check_sensitive_features(sensitive_features, n_samples, *, argument="sensitive_features"):
@@ -225,3 +231,24 @@ def kept_columns(estimator, X, keep):
     """
     Xv = validate_data(estimator, X, reset=False, dtype=None, ensure_all_finite=False)
     return check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X")
+
+
+def keep_state_on_failure(fit):
+    """Decorate ``fit`` so that a failed fit leaves the estimator as it was.
+
+    ``validate_data(reset=True)`` sets ``n_features_in_`` and
+    ``feature_names_in_`` before the fit can fail: without this a fresh
+    estimator would look half-fitted and a fitted one would mix two fits.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        state = dict(self.__dict__)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return wrapper
