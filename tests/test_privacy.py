@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from dp_accounting.pld import pld_privacy_accountant
 from scipy import stats
+from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 from sklearn.tree import DecisionTreeRegressor
@@ -53,22 +54,28 @@ def test_noise_is_calibrated_exactly(epsilon, delta):
     assert accountant.get_epsilon(delta) == pytest.approx(epsilon, rel=2e-3)
 
 
-def test_sensitivity_bound_is_tight_over_clipped_records():
-    """||upper(z z')||_2 <= sqrt(6) for z = [1, x, y], ||x|| <= 1, |y| <= 1."""
+@pytest.mark.parametrize("weights", [
+    _regressor.POOLED_BLOCK_WEIGHTS, _regressor.ENVIRONMENT_BLOCK_WEIGHTS,
+    {"count": 0.3, "sums": 1.7, "cross": 0.6, "yy": 2.0}])
+def test_sensitivity_bound_is_tight_over_clipped_records(weights):
+    """||upper(W * z z')||_2 <= release_weights' sensitivity for
+    z = [1, x, y], ||x|| <= 1, |y| <= 1; attained."""
     rng = np.random.default_rng(0)
-    worst = 0.0
     for d in (1, 3, 8):
+        W, sensitivity = _regressor.release_weights(d, **weights)
         x = rng.normal(size=(5000, d))
         x /= np.maximum(1.0, np.linalg.norm(x, axis=1, keepdims=True))
         x[:100] = np.eye(d)[rng.integers(0, d, 100)]  # extreme rows
+        x[100:200] = 1.0 / np.sqrt(d)  # norm spread evenly
         y = rng.uniform(-1, 1, 5000)
-        y[:100] = 1.0
+        y[:200] = 1.0
         z = np.column_stack([np.ones(5000), x, y])
         iu = np.triu_indices(d + 2)
-        norms = np.linalg.norm(np.einsum("ni,nj->nij", z, z)[:, iu[0], iu[1]], axis=1)
-        worst = max(worst, norms.max())
-    assert worst <= np.sqrt(6.0) + 1e-12
-    assert worst == pytest.approx(np.sqrt(6.0))
+        norms = np.linalg.norm((np.einsum("ni,nj->nij", z, z) * W)[:, iu[0], iu[1]], axis=1)
+        assert norms.max() <= sensitivity + 1e-12
+        assert norms.max() == pytest.approx(sensitivity)
+    # Equal weights everywhere (the diagonal not halved) would need sqrt(6).
+    assert _regressor.release_weights(3)[1] == pytest.approx(np.sqrt(5.5))
 
 
 def test_release_goes_through_opendp_with_the_claimed_rho():
@@ -91,7 +98,9 @@ def test_spent_budget_and_near_exact_fit_at_large_epsilon():
                             target_bound=2.0).fit(X, y)
     assert (reg.epsilon_, reg.delta_) == (1e4, 1e-6)
     np.testing.assert_allclose(reg.coef_, LinearRegression().fit(X, y).coef_, atol=1e-3)
-    assert reg.sensitivity_ == pytest.approx(np.sqrt(6.0))
+    assert reg.sensitivity_ == pytest.approx(
+        _regressor.release_weights(3, **_regressor.POOLED_BLOCK_WEIGHTS)[1])
+    assert reg.released_statistics_.shape == (1, 5, 5)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0, 5.0])
@@ -103,14 +112,16 @@ def test_private_anchor_regression_is_post_processing_of_the_release(gamma, fit_
     bound_x = float(np.linalg.norm(X, axis=1).max()) + 1
     bound_y = float(np.abs(y).max()) + 1
     with mock.patch.object(_regressor, "release_gaussian", lambda v, *a: v):
-        # A huge epsilon makes the adaptive ridge (set by sigma) vanish.
+        # A huge epsilon makes the eigenvalue floor (set by sigma) vanish.
         private = DPCausalRegressor(epsilon=1e9, feature_bound=bound_x,
                                     target_bound=bound_y, gamma=gamma,
                                     fit_intercept=fit_intercept).fit(
             X, y, environments=env)
     exact = AnchorRegression(gamma=gamma, fit_intercept=fit_intercept).fit(
         X, y, environments=env)
-    assert private.ridge_ == 0.0
+    assert private.eigenvalue_floor_ < 0.01  # far below every eigenvalue
+    # Anchor regression compares environments: one release per environment.
+    assert private.released_statistics_.shape[0] == (1 if gamma == 1.0 else 3)
     np.testing.assert_allclose(private.coef_, exact.coef_, rtol=1e-8, atol=1e-10)
     assert private.intercept_ == pytest.approx(exact.intercept_, abs=1e-8)
 
@@ -144,9 +155,11 @@ def test_private_icp_without_noise_awareness_would_reject_the_parents():
     bound_x = float(np.linalg.norm(X, axis=1).max())
     bound_y = float(np.abs(y).max())
     reg = DPCausalRegressor(epsilon=10.0, feature_bound=bound_x, target_bound=bound_y,
-                            random_state=1).fit(X, y, environments=env)
+                            causal_features="icp", random_state=1).fit(
+        X, y, environments=env)
     parent_idx = np.array([[list(X.columns).index(p) for p in parents]])
-    for scale, accepted in [(reg.noise_scale_, True), (0.0, False)]:
+    noise = reg.noise_scale_ / reg.release_weights_
+    for scale, accepted in [(noise, True), (0.0, False)]:
         stats_ = EnvironmentStatistics.from_grams(reg.released_statistics_,
                                                   noise_scale=scale)
         beta, _, _ = stats_.pooled_fit(parent_idx)
@@ -167,7 +180,33 @@ def test_causal_features_from_a_list_and_a_graph():
         LinearRegression().fit(X[parents], y).coef_, atol=1e-3)
 
 
-def test_adaptive_ridge_switches_on_when_noise_dominates():
+def test_only_the_causal_features_are_released_and_bounded():
+    """A list restricts the release to its columns: the other columns are
+    neither clipped nor released, and feature_bound bounds the chosen ones."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(2000, 4))
+    X[:, 3] *= 1000.0  # far outside the bound, but not a causal feature
+    y = X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no clipping warning
+        reg = DPCausalRegressor(epsilon=1e9, feature_bound=np.sqrt(2), target_bound=3.0,
+                                causal_features=[0, 1]).fit(X, y)
+    assert reg.released_features_ == ["x0", "x1"] == reg.selected_features_
+    assert reg.released_statistics_.shape == (1, 4, 4)
+    assert reg.n_clipped_features_ == 0 and reg.coef_[2:].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(reg.coef_[:2], [1.0, -1.0], atol=0.02)
+    # Fewer released predictors, the same budget: a smaller noise floor.
+    full = DPCausalRegressor(epsilon=1.0, feature_bound=np.sqrt(2), target_bound=3.0,
+                             random_state=0)
+    chosen = clone(full).set_params(causal_features=[0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full.fit(X[:, :3], y)
+        chosen.fit(X, y)
+    assert chosen.eigenvalue_floor_ < full.eigenvalue_floor_
+
+
+def test_eigenvalue_floor_switches_on_when_noise_dominates():
     rng = np.random.default_rng(4)
     X = rng.uniform(-1, 1, size=(200, 5))
     y = X[:, 0] + 0.1 * rng.normal(size=200)
@@ -175,7 +214,10 @@ def test_adaptive_ridge_switches_on_when_noise_dominates():
                               target_bound=2.0).fit(X, y)
     large = DPCausalRegressor(epsilon=1e6, feature_bound=np.sqrt(5),
                               target_bound=2.0).fit(X, y)
-    assert small.ridge_ > 0 and large.ridge_ == 0
+    for reg, floored in [(small, True), (large, False)]:
+        G = reg.released_statistics_[0]
+        centred = G[1:-1, 1:-1] - np.outer(G[0, 1:-1], G[0, 1:-1]) / G[0, 0]
+        assert (np.linalg.eigvalsh(centred)[0] < reg.eigenvalue_floor_) == floored
 
 
 def test_clipping_counts_and_leak_warnings():
@@ -294,7 +336,7 @@ def test_membership_advantage_orders_memorising_and_linear_models():
     assert adv_lin == pytest.approx(best, abs=1e-12)
 
 
-def test_ridge_is_the_documented_adassp_rule():
+def test_eigenvalue_floor_is_the_documented_rule():
     rng = np.random.default_rng(9)
     X = rng.uniform(-1, 1, size=(100, 2))
     y = X.sum(axis=1) / 2
@@ -306,10 +348,35 @@ def test_ridge_is_the_documented_adassp_rule():
     released = reg.released_statistics_[0]
     n, s = released[0, 0], released[0, 1:]
     centred = released[1:, 1:] - np.outer(s, s) / n
-    bound = reg.noise_scale_ * (2 * np.sqrt(3) + np.sqrt(2 * np.log(20)))
-    smallest = np.linalg.eigvalsh(centred[:2, :2])[0]
-    assert reg.ridge_ == pytest.approx(max(0.0, bound - max(smallest - bound, 0.0)))
-    beta = np.linalg.solve(centred[:2, :2] + reg.ridge_ * np.eye(2), centred[:2, 2])
+    bound = reg.noise_scale_ * (2 * np.sqrt(3) + 2 * np.sqrt(np.log(20)))
+    assert reg.eigenvalue_floor_ == pytest.approx(bound)
+    w, V = np.linalg.eigh(centred[:2, :2])
+    assert w[0] < bound  # this small, noisy case does use the floor
+    beta = V @ ((V.T @ centred[:2, 2]) / np.maximum(w, bound))
     # Back to data units: coef = beta * target_bound / feature_bound.
     np.testing.assert_allclose(reg.coef_, beta * 1.0 / np.sqrt(2), rtol=1e-10)
-    assert reg.ridge_ > 0  # this small, noisy case does use the ridge
+
+
+def test_noise_floor_bound_holds_for_the_release_noise():
+    """The floor is a 95% bound on the spectral norm of the noise on the
+    (centred) predictors' block: check its coverage by simulation."""
+    rng = np.random.default_rng(10)
+    X = rng.uniform(-1, 1, size=(400, 6))
+    y = X[:, 0]
+    exact = DPCausalRegressor(epsilon=1e9, feature_bound=np.sqrt(6),
+                              target_bound=1.0).fit(X, y)
+    G0 = exact.released_statistics_[0]
+
+    def centred(G):
+        return G[1:-1, 1:-1] - np.outer(G[0, 1:-1], G[0, 1:-1]) / G[0, 0]
+
+    norms, floor = [], None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrivacyLeakWarning)
+        for seed in range(300):
+            reg = DPCausalRegressor(epsilon=1.0, feature_bound=np.sqrt(6),
+                                    target_bound=1.0, random_state=seed).fit(X, y)
+            floor = reg.eigenvalue_floor_
+            norms.append(np.linalg.norm(centred(reg.released_statistics_[0])
+                                        - centred(G0), 2))
+    assert np.mean(np.array(norms) > floor) <= 0.05

@@ -44,12 +44,13 @@ class EnvironmentStatistics:
         ----------
         grams : ndarray of shape (n_environments, p + 2, p + 2)
             Uncentred; for example differentially private releases.
-        noise_scale : float, default=0.0
+        noise_scale : float or ndarray of shape (p + 2, p + 2), default=0.0
             Standard deviation of independent Gaussian noise on each entry of
             the upper triangle of every matrix (a Gaussian-mechanism
-            release). When positive, the approximate test adds the noise's
-            variance to that of the residual means and variances, so that it
-            does not mistake privacy noise for a lack of invariance.
+            release): one for all entries, or one per entry (symmetric).
+            When positive, the approximate test adds the noise's variance to
+            that of the residual means and variances, so that it does not
+            mistake privacy noise for a lack of invariance.
         """
         grams = np.asarray(grams, dtype=float)
         total = grams.sum(axis=0)
@@ -59,12 +60,13 @@ class EnvironmentStatistics:
         T[1:, 0] = -mean
         self = cls.__new__(cls)
         self._set(np.einsum("ij,ejk,lk->eil", T, grams, T))
-        self.noise_scale = float(noise_scale)
+        self.noise_scale = np.broadcast_to(
+            np.asarray(noise_scale, dtype=float), grams.shape[1:]).copy()
         self.uncentred_mean = mean
         self.raw_grams = grams
         return self
 
-    noise_scale = 0.0
+    noise_scale = np.zeros(())
     #: Draws of the parametric bootstrap of the release noise.
     NOISE_DRAWS = 64
 
@@ -94,34 +96,13 @@ class EnvironmentStatistics:
         for _ in range(self.NOISE_DRAWS):
             noise = np.zeros_like(self.raw_grams)
             noise[:, iu[0], iu[1]] = rng.normal(
-                0.0, self.noise_scale, size=(self.raw_grams.shape[0], iu[0].size))
+                0.0, self.noise_scale[iu], size=(self.raw_grams.shape[0], iu[0].size))
             noise = noise + np.triu(noise, 1).transpose(0, 2, 1)
             perturbed = EnvironmentStatistics.from_grams(self.raw_grams + noise)
             d_mean, d_logvar, _, _ = perturbed._components(subsets)
             draws_mean.append(d_mean)
             draws_logvar.append(d_logvar)
         return np.var(draws_mean, axis=0, ddof=1), np.var(draws_logvar, axis=0, ddof=1)
-
-    def _noise_variances(self, subsets, beta):
-        """Variance of the release noise in each environment's residual sum
-        and residual sum of squares, shape (m,) each.
-
-        The residual moments are ``e0' G w`` and ``w' G w`` with ``w`` the
-        uncentred coefficient vector ``[-b0, -b_S, 1]`` mapped back through
-        the centring; with i.i.d. noise of variance ``s^2`` on the upper
-        triangle of ``G``: ``Var(e0' E w) = s^2 ||w||^2`` and
-        ``Var(w' E w) = s^2 (2 ||w||^4 - sum w^4)``.
-        """
-        m, k = subsets.shape
-        mean = self.uncentred_mean
-        v_rest = np.concatenate([-beta[:, 1:], np.ones((m, 1))], axis=1)
-        mean_rest = np.concatenate([mean[subsets], np.full((m, 1), mean[-1])], axis=1)
-        w0 = -beta[:, 0] - np.sum(mean_rest * v_rest, axis=1)
-        w = np.concatenate([w0[:, None], v_rest], axis=1)
-        sq = np.sum(w**2, axis=1)
-        var_sum = self.noise_scale**2 * sq
-        var_squares = self.noise_scale**2 * (2 * sq**2 - np.sum(w**4, axis=1))
-        return var_sum, var_squares
 
     def _set(self, gram):
         self.gram = gram
@@ -184,7 +165,7 @@ class EnvironmentStatistics:
         var_e = np.maximum((s2 - n_e * mean_e**2) / (n_e - 1), 0.0)
         var_o = np.maximum((o2 - n_o * mean_o**2) / (n_o - 1), 0.0)
         se2_e, se2_o = var_e / n_e, var_o / n_o
-        if self.noise_scale > 0:
+        if np.any(self.noise_scale > 0):
             return self._noisy_pvalues(subsets, beta, n_e, n_o, mean_e, mean_o,
                                        var_e, var_o, se2_e, se2_o)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -25,8 +25,66 @@ from ._mechanisms import gaussian_noise_scale, release_gaussian
 __all__ = ["DPCausalRegressor"]
 
 #: Failure probability of the high-probability bound on the noise's spectral
-#: norm that sets the adaptive ridge (Wang 2018's rho).
+#: norm that sets the eigenvalue floor (Wang 2018's rho).
 RIDGE_FAILURE_PROBABILITY = 0.05
+
+#: Weights of the blocks of the released Gram matrix of ``z = [1, x~, y~]``
+#: (entry ``(i, j)`` is released as ``W_ij G_ij`` plus noise of sd ``sigma``,
+#: i.e. with noise of sd ``sigma / W_ij`` in its own units). The off-diagonal
+#: entries of the predictors' block have weight 1 and its diagonal
+#: ``1 / sqrt(2)`` (see :func:`release_weights`). A single pooled fit (least
+#: squares on given features) needs the count, the sums and ``y'y`` only
+#: roughly, so they get little of the budget; tests of invariance across
+#: environments (ICP, anchor regression) use every block, which gets the
+#: same weight.
+POOLED_BLOCK_WEIGHTS = {"count": 0.25, "sums": 0.4, "cross": 1.0, "yy": 0.3}
+ENVIRONMENT_BLOCK_WEIGHTS = {"count": 1.0, "sums": 1.0, "cross": 1.0, "yy": 1.0}
+
+
+def release_weights(n_features, count=1.0, sums=1.0, cross=1.0, yy=1.0):
+    """Weights of the released Gram matrix and its L2 sensitivity.
+
+    The release is the upper triangle of ``W * G`` plus i.i.d. Gaussian
+    noise, ``G = sum z z'`` over the records, ``z = [1, x~, y~]`` with
+    ``||x~|| <= 1`` and ``|y~| <= 1``. One record adds ``W * z z'``, whose
+    squared L2 norm over the upper triangle is, block by block,
+
+    ``count^2 + sums^2 ||x~||^2 + sums^2 y~^2 + (cross^2 ||x~||^2 y~^2
+    + yy^2 y~^4) + sum_{i<j} x~_i^2 x~_j^2 + sum_i x~_i^4 / 2``,
+
+    and the predictors' block equals ``||x~||^4 / 2 <= 1 / 2`` because its
+    diagonal has weight ``1 / sqrt(2)`` (the symmetric "GOE" weighting:
+    with equal weights it could reach 1). So the sensitivity is
+    ``sqrt(count^2 + 2 sums^2 + 1/2 + cross^2 + yy^2)``, attained by a record
+    with all of ``x~``'s norm on one coordinate and ``|y~| = 1``.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of predictors ``p``.
+    count, sums, cross, yy : float, default=1.0
+        Weights (> 0) of the count ``G_00``, of the sums ``G_0j`` (of the
+        predictors and of ``y``), of the cross-products ``G_jy`` and of
+        ``G_yy``.
+
+    Returns
+    -------
+    weights : ndarray of shape (p + 2, p + 2)
+        Symmetric.
+    sensitivity : float
+    """
+    m = n_features + 2
+    W = np.ones((m, m))
+    W[np.arange(1, m - 1), np.arange(1, m - 1)] = 1.0 / np.sqrt(2.0)
+    W[0, :] = W[:, 0] = sums
+    W[0, 0] = count
+    W[1:-1, -1] = W[-1, 1:-1] = cross
+    W[-1, -1] = yy
+    if n_features == 0:
+        sensitivity = np.sqrt(count**2 + sums**2 + yy**2)
+    else:
+        sensitivity = np.sqrt(count**2 + 2 * sums**2 + 0.5 + cross**2 + yy**2)
+    return W, float(sensitivity)
 
 
 class DPCausalRegressor(RegressorMixin, BaseEstimator):
@@ -265,6 +323,13 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
                 "need environments: pass environments= or environment_column."
             )
         selected_idx = self._resolve_causal_features(names)
+        icp = isinstance(self.causal_features, str) and self.causal_features == "icp"
+        by_environment = levels is not None and (icp or self.gamma != 1.0)
+        # Only the predictors the model may use enter the release: a list or
+        # a graph restricts it to them, and feature_bound bounds their norm.
+        released_idx = (list(range(len(names))) if icp or self.causal_features is None
+                        else selected_idx)
+        features = features[:, released_idx]
 
         feature_bound, target_bound = self._bounds(features, y)
         x_norm = np.linalg.norm(features, axis=1)
@@ -282,45 +347,51 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
                 stacklevel=4,
             )
 
-        # The release: per-environment Gram matrices of z = [1, x~, y~]
-        # (upper triangles). For one record, ||z z'||^2 over the upper
-        # triangle is ((sum z_i^2)^2 + sum z_i^4) / 2 <= (3^2 + 3) / 2 = 6.
+        # The release: Gram matrices of z = [1, x~, y~] (upper triangles),
+        # one per environment when the model compares environments, else one
+        # pooled; entry (i, j) is weighted by W_ij before the noise is added
+        # (see release_weights for the sensitivity).
+        k = len(released_idx)
+        W, sensitivity = release_weights(
+            k, **(ENVIRONMENT_BLOCK_WEIGHTS if by_environment else POOLED_BLOCK_WEIGHTS))
         Z = np.column_stack([np.ones(n), xs, ys])
         m = Z.shape[1]
         iu = np.triu_indices(m)
-        if n_envs == 1:
-            exact = (Z.T @ Z)[iu][None, :]
-        else:
+        if by_environment:
             blocks = [Z[codes == e] for e in range(n_envs)]  # one copy each
             exact = np.stack([(Ze.T @ Ze)[iu] for Ze in blocks])
-        sensitivity = np.sqrt(6.0)
+        else:
+            exact = (Z.T @ Z)[iu][None, :]
         sigma = gaussian_noise_scale(self.epsilon, self.delta, sensitivity)
-        noisy = release_gaussian(exact, sigma, sensitivity, self.random_state)
-        released = np.zeros((n_envs, m, m))
-        released[:, iu[0], iu[1]] = noisy
+        noisy = release_gaussian(exact * W[iu], sigma, sensitivity, self.random_state)
+        released = np.zeros((exact.shape[0], m, m))
+        released[:, iu[0], iu[1]] = noisy / W[iu]
         released = released + np.triu(released, 1).transpose(0, 2, 1)
 
         # Everything below is post-processing of `released`.
         grams = released.copy()
         grams[:, 0, 0] = np.maximum(grams[:, 0, 0], 2.0)  # noisy counts
         icp_pvalues = None
-        if self.causal_features == "icp":
-            selected_idx, icp_pvalues = self._private_icp(grams, names, sigma)
-        coef_s, intercept_s, ridge = self._solve(grams, selected_idx, sigma)
+        used = list(range(k))
+        if icp:
+            used, icp_pvalues = self._private_icp(grams, names, sigma / W)
+        coef_s, intercept_s, floor = self._solve(grams, used, sigma)
         coef = np.zeros(len(names))
-        coef[selected_idx] = coef_s * target_bound / feature_bound
+        coef[[released_idx[i] for i in used]] = coef_s * target_bound / feature_bound
         self.coef_ = coef
         self.intercept_ = float(intercept_s * target_bound)
         self.epsilon_ = float(self.epsilon)
         self.delta_ = float(self.delta)
         self.noise_scale_ = float(sigma)
         self.sensitivity_ = float(sensitivity)
+        self.release_weights_ = W
         self.feature_bound_ = float(feature_bound)
         self.target_bound_ = float(target_bound)
         self.released_statistics_ = released
-        self.selected_features_ = [names[i] for i in selected_idx]
+        self.released_features_ = [names[i] for i in released_idx]
+        self.selected_features_ = [names[released_idx[i]] for i in used]
         self.icp_subset_pvalues_ = icp_pvalues
-        self.ridge_ = float(ridge)
+        self.eigenvalue_floor_ = float(floor)
         self.n_clipped_features_ = int(clipped_x.sum())
         self.n_clipped_targets_ = int(clipped_y.sum())
         self.environments_ = levels
@@ -374,7 +445,7 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
                 )
         return sorted(set(idx))
 
-    def _private_icp(self, grams, names, sigma):
+    def _private_icp(self, grams, names, noise_scales):
         """ICP's tests on the released statistics (post-processing), with the
         release noise's variance added to the tests' (it is public)."""
         if len(names) > 12:
@@ -383,7 +454,7 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
                 "predictors (more than 12: over 4,096 subsets); pass fewer "
                 "predictors or a list of causal features."
             )
-        statistics = EnvironmentStatistics.from_grams(grams, noise_scale=sigma)
+        statistics = EnvironmentStatistics.from_grams(grams, noise_scale=noise_scales)
         pvals = linear_subset_pvalues(statistics, min(len(names), 12))
         accepted = [s for s, pv in pvals.items() if pv > self.icp_alpha]
         if not accepted:
@@ -403,8 +474,9 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         return selected, named
 
     def _solve(self, grams, selected, sigma):
-        """Anchor/least-squares normal equations from per-environment Grams,
-        with AdaSSP's adaptive ridge."""
+        """Anchor/least-squares normal equations from the released Grams,
+        their eigenvalues floored at a high-probability bound on the noise's
+        spectral norm."""
         p = grams.shape[1] - 2
         cols = [0] + [1 + i for i in selected] + [p + 1]
         G = grams[:, cols][:, :, cols]
@@ -423,15 +495,19 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         k = len(selected)
         if k == 0:
             return np.zeros(0), pooled_mean[-1], 0.0
-        A, b = M[:k, :k], M[:k, k]
-        # AdaSSP: a 95% bound on the spectral norm of the noise on this block.
-        bound = sigma * (2.0 * np.sqrt(k + 1) + np.sqrt(2.0 * np.log(1.0 / RIDGE_FAILURE_PROBABILITY)))
-        bound *= max(1.0, self.gamma)
-        smallest = float(np.linalg.eigvalsh((A + A.T) / 2.0)[0])
-        ridge = max(0.0, bound - max(smallest - bound, 0.0))
-        beta = np.linalg.lstsq(A + ridge * np.eye(k), b, rcond=None)[0]
+        A, b = (M[:k, :k] + M[:k, :k].T) / 2.0, M[:k, k]
+        # The noise on one Gram's predictor block is a GOE matrix with
+        # off-diagonal sd sigma (weight 1): its spectral norm is below
+        # sigma (2 sqrt(k + 1) + 2 sqrt(log(1 / rho))) with probability
+        # 1 - rho (expectation 2 sigma sqrt(k), Lipschitz constant sqrt(2)
+        # sigma); E environments add sqrt(E), gamma scales the between part.
+        bound = sigma * (2.0 * np.sqrt(k + 1)
+                         + 2.0 * np.sqrt(np.log(1.0 / RIDGE_FAILURE_PROBABILITY)))
+        bound *= np.sqrt(G.shape[0]) * max(1.0, self.gamma)
+        eigenvalues, vectors = np.linalg.eigh(A)
+        beta = vectors @ ((vectors.T @ b) / np.maximum(eigenvalues, bound))
         intercept = pooled_mean[-1] - pooled_mean[:k] @ beta
-        return beta, intercept, ridge
+        return beta, intercept, bound
 
     def predict(self, X):
         """Predict with the private coefficients (post-processing).

@@ -259,14 +259,16 @@ def release_projection(x, y, feature_bound, target_bound):
 
     Projects the released statistics (``released_statistics_``, summed over
     environments) on the contribution ``z z'`` of the record
-    ``z = [1, x / feature_bound, y / target_bound]``: the likelihood-ratio
-    test between a data set and its neighbour with that record added, the
-    most powerful one for a Gaussian release.
+    ``z = [1, x / feature_bound, y / target_bound]``, each entry weighted by
+    its precision (``release_weights_ ** 2``): the likelihood-ratio test
+    between a data set and its neighbour with that record added, the most
+    powerful one for a Gaussian release.
 
     Parameters
     ----------
     x : array-like of shape (n_features,)
-        The differing record's predictors (inside the bounds).
+        The differing record's predictors (inside the bounds; the released
+        ones, ``released_features_``).
     y : float
     feature_bound, target_bound : float
         The estimator's bounds.
@@ -281,7 +283,8 @@ def release_projection(x, y, feature_bound, target_bound):
 
     def statistic(fitted):
         released = np.triu(np.asarray(fitted.released_statistics_).sum(axis=0))
-        return float(np.sum(released * direction))
+        weights = getattr(fitted, "release_weights_", np.ones_like(direction))
+        return float(np.sum(released * weights**2 * direction))
 
     return statistic
 
