@@ -102,6 +102,11 @@ from skcausal_trust.privacy._mechanisms import (  # noqa: E402
     gaussian_noise_scale,
     release_gaussian,
 )
+from skcausal_trust.privacy._regressor import (  # noqa: E402
+    ENVIRONMENT_BLOCK_WEIGHTS,
+    POOLED_BLOCK_WEIGHTS,
+    release_weights,
+)
 
 DELTA = 1e-6
 
@@ -498,16 +503,17 @@ def icp_calibration(seeds, n, draws):
         exact = EnvironmentStatistics.from_grams(G)
         p_np = float(_test_chunk(exact, subset, "approximate")[0])
         iu = np.triu_indices(m)
+        W, sensitivity = release_weights(m - 2, **ENVIRONMENT_BLOCK_WEIGHTS)
         for eps in SHIFT_EPSILONS:
-            sigma = gaussian_noise_scale(eps, DELTA, np.sqrt(6.0))
+            sigma = gaussian_noise_scale(eps, DELTA, sensitivity)
             pvals, comps, added = [], [], []
             for _ in range(draws):
                 N = np.zeros_like(G)
-                N[:, iu[0], iu[1]] = rng.normal(0.0, sigma, (E, iu[0].size))
+                N[:, iu[0], iu[1]] = rng.normal(0.0, sigma / W[iu], (E, iu[0].size))
                 N = N + np.triu(N, 1).transpose(0, 2, 1)
                 noisy = G + N
                 noisy[:, 0, 0] = np.maximum(noisy[:, 0, 0], 2.0)  # as in fit
-                st = EnvironmentStatistics.from_grams(noisy, noise_scale=sigma)
+                st = EnvironmentStatistics.from_grams(noisy, noise_scale=sigma / W)
                 pvals.append(float(_test_chunk(st, subset, "approximate")[0]))
                 if diag_ok:
                     comps.append(st._components(subset))
@@ -519,7 +525,7 @@ def icp_calibration(seeds, n, draws):
             if diag_ok:
                 ex = exact._components(subset)
                 cells = []
-                for j, k in ((0, 2), (1, 3)):  # (mean diff, its sampling var), (log ratio, ...)
+                for j, k in ((0, 2), (1, 3)):  # (mean diff, its sampling var), (variance diff, ...)
                     vals = np.array([c[j] for c in comps])[..., 0]  # draws x E
                     true_var = vals.var(axis=0, ddof=1)
                     add = np.array([a[j] for a in added])[..., 0]

@@ -71,38 +71,49 @@ class EnvironmentStatistics:
     NOISE_DRAWS = 64
 
     def _components(self, subsets):
-        """The two tests' statistics before standardisation: per environment,
-        the residual mean difference and log variance ratio against the
-        others, shape (E, m) each, with their sampling variances."""
+        """The noise-aware tests' statistics before standardisation: per
+        environment, the difference of the residual mean and of the residual
+        variance against the other environments, shape (E, m) each, with
+        their sampling variances under invariance (Gaussian residuals, the
+        pooled variance). Differences rather than a log ratio: linear in the
+        release noise, and defined when the noise makes a residual sum of
+        squares negative."""
         beta, _, _ = self.pooled_fit(subsets)
-        s1, s2 = self.residual_moments(subsets, beta)
+        s1, s2 = self.residual_moments(subsets, beta, clip=False)
         n_e = self.counts[:, None]
         n_o = self.n - n_e
         o1, o2 = s1.sum(axis=0) - s1, s2.sum(axis=0) - s2
         mean_e, mean_o = s1 / n_e, o1 / n_o
-        var_e = np.maximum((s2 - n_e * mean_e**2) / (n_e - 1), 1e-300)
-        var_o = np.maximum((o2 - n_o * mean_o**2) / (n_o - 1), 1e-300)
-        return (mean_e - mean_o, np.log(var_e / var_o),
-                var_e / n_e + var_o / n_o, 2 / (n_e - 1) + 2 / (n_o - 1))
+        var_e = (s2 - n_e * mean_e**2) / (n_e - 1)
+        var_o = (o2 - n_o * mean_o**2) / (n_o - 1)
+        pooled = np.maximum((s2.sum(axis=0) - s1.sum(axis=0) ** 2 / self.n) / (self.n - 1), 0.0)
+        return (mean_e - mean_o, var_e - var_o,
+                pooled * (1 / n_e + 1 / n_o),
+                2 * pooled**2 * (1 / (n_e - 1) + 1 / (n_o - 1)))
 
     def _noise_variance_by_simulation(self, subsets):
         """Variance of the components caused by the release noise, by a
         parametric bootstrap: perturb the release with fresh noise of the
-        same (public) law and recompute. Post-processing: no privacy cost."""
+        same (public) law and recompute. Post-processing: no privacy cost.
+
+        Returns
+        -------
+        var_mean, var_var : ndarrays of shape (E, m)
+        """
         rng = np.random.default_rng(0)
         m = self.raw_grams.shape[1]
         iu = np.triu_indices(m)
-        draws_mean, draws_logvar = [], []
+        draws_mean, draws_var = [], []
         for _ in range(self.NOISE_DRAWS):
             noise = np.zeros_like(self.raw_grams)
             noise[:, iu[0], iu[1]] = rng.normal(
                 0.0, self.noise_scale[iu], size=(self.raw_grams.shape[0], iu[0].size))
             noise = noise + np.triu(noise, 1).transpose(0, 2, 1)
             perturbed = EnvironmentStatistics.from_grams(self.raw_grams + noise)
-            d_mean, d_logvar, _, _ = perturbed._components(subsets)
+            d_mean, d_var, _, _ = perturbed._components(subsets)
             draws_mean.append(d_mean)
-            draws_logvar.append(d_logvar)
-        return np.var(draws_mean, axis=0, ddof=1), np.var(draws_logvar, axis=0, ddof=1)
+            draws_var.append(d_var)
+        return np.var(draws_mean, axis=0, ddof=1), np.var(draws_var, axis=0, ddof=1)
 
     def _set(self, gram):
         self.gram = gram
@@ -137,8 +148,9 @@ class EnvironmentStatistics:
         rss = yy - np.einsum("mk,mk->m", beta, zy)
         return beta, np.maximum(rss, 0.0), zz
 
-    def residual_moments(self, subsets, beta):
-        """Per-environment residual sums and sums of squares, shape (E, m)."""
+    def residual_moments(self, subsets, beta, clip=True):
+        """Per-environment residual sums and sums of squares, shape (E, m);
+        ``clip=False`` keeps a negative sum of squares (a noisy release)."""
         zz, zy, yy = self._blocks(subsets, self.gram)
         # Row 0 of Z'Z is sum(Z), and Z'y[0] is sum(y), per environment.
         s1 = zy[..., 0] - np.einsum("emk,mk->em", zz[..., 0, :], beta)
@@ -147,7 +159,7 @@ class EnvironmentStatistics:
             - 2.0 * np.einsum("emk,mk->em", zy, beta)
             + np.einsum("mk,emkl,ml->em", beta, zz, beta)
         )
-        return s1, np.maximum(s2, 0.0)
+        return s1, (np.maximum(s2, 0.0) if clip else s2)
 
     def approximate_pvalues(self, subsets, beta):
         """Welch t-test of means and two-sided F-test of variances of the
@@ -185,12 +197,13 @@ class EnvironmentStatistics:
         """Large-sample versions of the two tests with the release noise's
         variance added (estimated by a parametric bootstrap of the noise,
         which also covers its effect through the pooled coefficients): a
-        z-test of the means and a z-test of the log variance ratio."""
-        d_mean, d_logvar, var_mean, var_logvar = self._components(subsets)
-        noise_mean, noise_logvar = self._noise_variance_by_simulation(subsets)
+        z-test of the difference of means and one of the difference of
+        variances."""
+        d_mean, d_var, var_mean, var_var = self._components(subsets)
+        noise_mean, noise_var = self._noise_variance_by_simulation(subsets)
         with np.errstate(divide="ignore", invalid="ignore"):
             z_mean = d_mean / np.sqrt(var_mean + noise_mean)
-            z_var = d_logvar / np.sqrt(var_logvar + noise_logvar)
+            z_var = d_var / np.sqrt(var_var + noise_var)
         mean_p = 2.0 * stats.norm.sf(np.abs(z_mean))
         var_p = 2.0 * stats.norm.sf(np.abs(z_var))
         return (np.where(np.isfinite(mean_p), mean_p, 1.0),
