@@ -7,9 +7,10 @@ asserting):
 (a) Utility on UCI Adult. Target ``hours-per-week`` centred by the public
     constant 50 (the data dictionary's range is 1..99, so ``|y| <= 49`` =
     ``target_bound``). Predictors: the 8 categorical columns one-hot encoded
-    (a missing value gets no indicator) and 4 numeric columns scaled into
-    [0, 1] with PUBLIC ranges from the data dictionary (``adult.rst`` /
-    ``adult.names``), never computed from the data: age 17..90,
+    (a missing value gets no indicator) and 4 numeric columns mapped onto
+    [-1, 1] (centre of the range at 0, which doubles their spread against
+    [0, 1] at the same cost in the norm bound) with PUBLIC ranges from the
+    data dictionary (``adult.rst`` / ``adult.names``), never computed from the data: age 17..90,
     education-num 1..16, capital-gain 0..99999 (the 5-digit field and its top
     code), capital-loss 0..99999 (same field width; no range is published for
     it). Each categorical group adds at most 1 to a row's squared norm and
@@ -44,9 +45,8 @@ asserting):
     ``target_bound = 4.61``). Models: DP on all features, DP on the causal
     parents (true parents / consensus parents ``pmek``, ``PKA``) through
     ``causal_features``, DP with ``causal_features="icp"`` (the private
-    statistics), DP on the parents' columns only with the bound of those
-    columns (diagnostic: what the parents model gains when the bound does not
-    pay for unused columns), and non-private OLS. The non-ICP DP models are
+    statistics), and non-private OLS. A list of causal features releases only
+    those columns, so its ``feature_bound`` is theirs (``clip sqrt(k)``). The non-ICP DP models are
     fitted without environments (one pooled release: summing E per
     environment releases would add E times the noise variance); ICP needs
     them. Held-out test MSE, medians over seeds, epsilon in {1, 10}. A
@@ -189,7 +189,7 @@ def adult_data():
     df = load_adult().data
     X, _ = one_hot_encode(df[ADULT_CATEGORICAL])
     for col, (lo, hi) in ADULT_NUMERIC_RANGES.items():
-        X[col] = np.clip((df[col].to_numpy(float) - lo) / (hi - lo), 0.0, 1.0)
+        X[col] = 2.0 * np.clip((df[col].to_numpy(float) - lo) / (hi - lo), 0.0, 1.0) - 1.0
     y = df[ADULT_TARGET].to_numpy(float) - ADULT_TARGET_CENTRE
     perm = np.random.default_rng(0).permutation(len(y))
     n_train = int(round(0.75 * len(y)))
@@ -207,16 +207,13 @@ def centred_system(G):
     return (C[:k, :k] + C[:k, :k].T) / 2, C[:k, k], s / n
 
 
-def predict_from_gram(G, X, B, T, ridge=0.0, floor=None):
-    """Least squares from a normalised Gram (one environment, gamma=1):
-    ridge ``ridge`` or, with ``floor``, eigenvalues raised to ``floor``."""
+def predict_from_gram(G, X, B, T, floor):
+    """Least squares from a normalised Gram (one environment, gamma=1), its
+    eigenvalues raised to ``floor`` (the package's rule)."""
     A, b, mu = centred_system(G)
     k = A.shape[0]
-    if floor is None:
-        beta = np.linalg.lstsq(A + ridge * np.eye(k), b, rcond=None)[0]
-    else:
-        w, V = np.linalg.eigh(A)
-        beta = V @ ((V.T @ b) / np.maximum(w, floor))
+    w, V = np.linalg.eigh(A)
+    beta = V @ ((V.T @ b) / np.maximum(w, floor))
     intercept = mu[-1] - mu[:k] @ beta
     return np.asarray(X, float) @ (beta * T / B) + intercept * T
 
@@ -230,7 +227,7 @@ def part_a(args, summary):
     norms = np.linalg.norm(Xtr.to_numpy(), axis=1)
     print(f"train {len(ytr):,} rows / test {len(yte):,} rows (fixed 75/25 split, "
           f"seed 0); {Xtr.shape[1]} predictors: 8 categorical groups one-hot + 4 "
-          "numeric in [0, 1]")
+          "numeric in [-1, 1]")
     print("public scaling: " + ", ".join(f"{c} {lo}..{hi}" for c, (lo, hi)
                                          in ADULT_NUMERIC_RANGES.items())
           + f"; y = hours-per-week - {ADULT_TARGET_CENTRE:g}")
@@ -239,7 +236,6 @@ def part_a(args, summary):
     print(f"(check, not used by any model: rows above feature_bound "
           f"{int((norms > B).sum())}, |y| above target_bound "
           f"{int((np.abs(ytr) > T).sum())})")
-
     t0 = time.perf_counter()
     lr = LinearRegression().fit(Xtr, ytr)
     t_lr = time.perf_counter() - t0
@@ -311,97 +307,70 @@ def part_a(args, summary):
 
 
 def adult_diagnosis(fits, Xtr, Xte, ytr, yte, r2_lr):
-    """Where the R^2 goes: the adaptive ridge vs the noise itself."""
+    """Where the R^2 goes: the eigenvalue floor's shrinkage (on noise-free
+    statistics) vs the noise itself, and how it scales with the rows."""
     B, T = ADULT_FEATURE_BOUND, ADULT_TARGET_BOUND
     Z = np.column_stack([np.ones(len(ytr)), Xtr.to_numpy() / B, ytr / T])
     exact = Z.T @ Z
     A_ex, _, _ = centred_system(exact)
-    diag = np.diag(A_ex)
-    names = list(Xtr.columns)
+    eig = np.linalg.eigvalsh(A_ex)
     print("\ndiagnosis (R^2 ratios to LinearRegression, median over the first 5 "
           "releases of each epsilon; every variant re-solves the released "
           "statistics or the exact ones):")
     multipliers = np.array([0.25, 0.35, 0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0, 3.0])
-    head = (f"{'eps':>5} {'sigma':>7} {'ridge':>8} {'#pred scatter<ridge':>20} "
-            f"{'package':>8} {'exact+same ridge':>17} {'noisy, ridge 0':>15} "
-            f"{'best ridge x (oracle)':>22} {'eig floor=ridge':>16} "
-            f"{'best floor x (oracle)':>22}")
+    head = (f"{'eps':>5} {'sigma':>7} {'sens':>6} {'floor':>8} {'#eig<floor':>11} "
+            f"{'package':>8} {'exact+same floor':>17} {'best floor x (oracle)':>22}")
     print(head)
     print("-" * len(head))
     check = []
     for eps, models in sorted(fits.items()):
-        cols = {k: [] for k in ("pkg", "exact", "zero", "best", "floor", "bestfloor")}
-        best_m, best_f = [], []
+        cols = {k: [] for k in ("pkg", "exact", "best")}
+        best_m = []
         for m in models[:5]:
-            G = m.released_statistics_[0]
-            lam = m.ridge_
-            check.append(np.max(np.abs(predict_from_gram(G, Xte, B, T, lam)
-                                        - m.predict(Xte))))
+            G, floor = m.released_statistics_[0], m.eigenvalue_floor_
+            check.append(np.max(np.abs(predict_from_gram(G, Xte, B, T, floor)
+                                       - m.predict(Xte))))
             r2 = lambda pred: r2_score(yte, pred) / r2_lr  # noqa: E731
             cols["pkg"].append(r2(m.predict(Xte)))
-            cols["exact"].append(r2(predict_from_gram(exact, Xte, B, T, lam)))
-            cols["zero"].append(r2(predict_from_gram(G, Xte, B, T, 0.0)))
-            scores = [r2(predict_from_gram(G, Xte, B, T, f * lam)) for f in multipliers]
+            cols["exact"].append(r2(predict_from_gram(exact, Xte, B, T, floor)))
+            scores = [r2(predict_from_gram(G, Xte, B, T, f * floor)) for f in multipliers]
             cols["best"].append(max(scores))
             best_m.append(multipliers[int(np.argmax(scores))])
-            cols["floor"].append(r2(predict_from_gram(G, Xte, B, T, floor=lam)))
-            scores = [r2(predict_from_gram(G, Xte, B, T, floor=f * lam)) for f in multipliers]
-            cols["bestfloor"].append(max(scores))
-            best_f.append(multipliers[int(np.argmax(scores))])
         med = {k: float(np.median(v)) for k, v in cols.items()}
-        lam = float(np.median([m.ridge_ for m in models[:5]]))
-        print(f"{eps:5g} {models[0].noise_scale_:7.2f} {lam:8.1f} "
-              f"{int((diag < lam).sum()):>9d} of {len(diag):<8d} "
-              f"{med['pkg']:8.3f} {med['exact']:17.3f} {fmt(med['zero'], 3):>15} "
-              f"{med['best']:10.3f} (x{np.median(best_m):.2f})      "
-              f"{med['floor']:16.3f} {med['bestfloor']:10.3f} (x{np.median(best_f):.2f})")
+        floor = float(np.median([m.eigenvalue_floor_ for m in models[:5]]))
+        print(f"{eps:5g} {models[0].noise_scale_:7.2f} {models[0].sensitivity_:6.3f} "
+              f"{floor:8.1f} {int((eig < floor).sum()):>5d} of {len(eig):<3d} "
+              f"{med['pkg']:8.3f} {med['exact']:17.3f} "
+              f"{med['best']:10.3f} (x{np.median(best_m):.2f})")
     print(f"(re-solving reproduces the package's predictions to {max(check):.1e})")
-    lam1 = float(np.median([m.ridge_ for m in fits[1.0][:5]])) if 1.0 in fits else None
-    if lam1 is not None:
-        order = np.argsort(diag)
-        top = [(names[i], diag[i]) for i in np.argsort(-np.abs(
-            LinearRegression().fit(Xtr, ytr).coef_ * np.sqrt(diag * B**2 / len(ytr))))[:8]]
-        print(f"\ncentred scatter of each predictor (normalised units, n * Var(x_j) / "
-              f"B^2) against the eps=1 ridge {lam1:.0f}: {int((diag < lam1).sum())} of "
-              f"{len(diag)} predictors are below it (smallest: "
-              + ", ".join(f"{names[i]} {diag[i]:.1f}" for i in order[:3]) + ").")
-        print("most important predictors (|coef| x sd in the non-private fit) and their "
-              "scatter: " + ", ".join(f"{n} {d:.0f}" for n, d in top))
     # Sample size: the same distribution with m times the rows has Gram
-    # m * exact; the package's rule (AdaSSP ridge) on m * exact + noise.
+    # m * exact; the package's release (weights, sigma) and floor rule.
     print("\nR^2 ratio if Adult had m times the training rows (Gram = m x exact + "
-          "release noise, the package's ridge rule re-implemented, seeded NumPy "
-          "noise, median of 3 draws; AdaSSP ridge / eigenvalue floor at the same "
-          "bound):")
-    mults = (1, 2, 4, 8, 16, 32)
-    print(f"{'eps':>5} " + "".join(f"{f'm={m_} (n={m_ * len(ytr) // 1000}k)':>22}"
+          "the package's release noise, seeded NumPy, median of 3 draws):")
+    mults = (1, 2, 4, 8)
+    print(f"{'eps':>5} " + "".join(f"{f'm={m_} (n={m_ * len(ytr) // 1000}k)':>16}"
                                   for m_ in mults))
     rng = np.random.default_rng(7)
-    m_cols = exact.shape[0]
-    iu = np.triu_indices(m_cols)
-    k = m_cols - 2
+    size = exact.shape[0]
+    iu = np.triu_indices(size)
+    k = size - 2
+    W, sensitivity = release_weights(k, **POOLED_BLOCK_WEIGHTS)
     for eps in sorted(fits):
-        sigma = gaussian_noise_scale(eps, DELTA, np.sqrt(6.0))
-        bound = sigma * (2.0 * np.sqrt(k + 1) + np.sqrt(2.0 * np.log(1.0 / 0.05)))
+        sigma = gaussian_noise_scale(eps, DELTA, sensitivity)
+        floor = sigma * (2.0 * np.sqrt(k + 1) + 2.0 * np.sqrt(np.log(1.0 / 0.05)))
         cells = []
         for mult in mults:
-            r_ridge, r_floor = [], []
+            r = []
             for _ in range(3):
                 N = np.zeros_like(exact)
-                N[iu] = rng.normal(0.0, sigma, iu[0].size)
+                N[iu] = rng.normal(0.0, sigma / W[iu])
                 G = mult * exact + N + np.triu(N, 1).T
-                A, _, _ = centred_system(G)
-                smallest = float(np.linalg.eigvalsh(A)[0])
-                lam = max(0.0, bound - max(smallest - bound, 0.0))
-                r_ridge.append(r2_score(yte, predict_from_gram(G, Xte, B, T, lam)) / r2_lr)
-                r_floor.append(r2_score(yte, predict_from_gram(G, Xte, B, T, floor=bound))
-                               / r2_lr)
-            cells.append(f"{np.median(r_ridge):.3f} / {np.median(r_floor):.3f}")
-        print(f"{eps:5g} " + "".join(f"{c:>22}" for c in cells))
-    print("reading: 'exact+same ridge' is the package's ridge on noise-free statistics;\n"
-          "'noisy, ridge 0' is the release without the ridge (indefinite: unusable);\n"
-          "'oracle' columns pick the multiplier of the AdaSSP ridge / eigenvalue floor\n"
-          "on the TEST set (optimistic: not a private procedure).")
+                r.append(r2_score(yte, predict_from_gram(G, Xte, B, T, floor)) / r2_lr)
+            cells.append(f"{np.median(r):.3f}")
+        print(f"{eps:5g} " + "".join(f"{c:>16}" for c in cells))
+    print("reading: 'exact+same floor' is the package's floor on noise-free statistics\n"
+          "(the cost of the regularisation alone); 'oracle' picks the multiplier of the\n"
+          "floor on the TEST set (optimistic: not a private procedure).")
 
 
 # ---------------------------------------------------------------------------
@@ -437,8 +406,10 @@ def shift_models(X, y, env, Xt, yt, parents, clip, target_bound, epsilons):
         B = clip * np.sqrt(p)
         est = quiet_fit(DPCausalRegressor(feature_bound=B, **common), Xc, y)
         out[f"DP all, eps={eps:g}"] = mse(est)
-        est = quiet_fit(DPCausalRegressor(feature_bound=B, causal_features=list(parents),
-                                          **common), Xc, y)
+        # A list of causal features releases only those columns, so the
+        # bound is theirs: clip * sqrt(k).
+        est = quiet_fit(DPCausalRegressor(feature_bound=clip * np.sqrt(k),
+                                          causal_features=list(parents), **common), Xc, y)
         out[f"DP causal_features=parents, eps={eps:g}"] = mse(est)
         est = quiet_fit(DPCausalRegressor(feature_bound=B, causal_features="icp",
                                           **common), Xc, y, environments=env)
@@ -447,10 +418,6 @@ def shift_models(X, y, env, Xt, yt, parents, clip, target_bound, epsilons):
         icp[eps] = (tuple(est.selected_features_),
                     sum(v > est.icp_alpha for v in pv.values()),
                     pv.get(tuple(parents), np.nan))
-        est = quiet_fit(DPCausalRegressor(feature_bound=clip * np.sqrt(k), **common),
-                        Xc[parents], y)
-        out[f"DP parents' columns only (B={clip:g}*sqrt({k})), eps={eps:g}"] = \
-            mse(est, parents)
     return out, icp
 
 
@@ -633,14 +600,14 @@ def part_b(args, summary):
     print(f"({time.perf_counter() - t0:.1f} s)")
     names = [k for k in per_condition[levels[0]][0] if not k.startswith("_")]
     short = {k: k.replace("(non-private)", "").replace("causal_features=", "")
-             .replace("DP parents' columns only", "DP par-cols").strip() for k in names}
+             .strip() for k in names}
     cols = ["training mean (non-private)", "OLS all (non-private)",
             "OLS parents (non-private)"] + [
         k for eps in SHIFT_EPSILONS for k in names if k.endswith(f"eps={eps:g}")]
     print("\nSachs: held-out condition test MSE (median over noise draws)")
     labels = ["mean", "OLS all", "OLS par"] + [
         lab + f" e{eps:g}" for eps in SHIFT_EPSILONS
-        for lab in ("DP all", "DP par", "DP icp", "DP pcol")]
+        for lab in ("DP all", "DP par", "DP icp")]
     head = f"{'held out':17s}" + "".join(f"{lab:>11}" for lab in labels)
     print(head)
     print("-" * len(head))
@@ -653,8 +620,8 @@ def part_b(args, summary):
     meds = [float(np.median([table[h][c] for h in levels])) for c in cols]
     print(f"{'median':17s}" + "".join(f"{fmt(v, 3):>11}" for v in meds))
     print("(mean: the training mean as prediction; par: consensus parents through "
-          "causal_features; pcol: the parents' columns only, feature_bound "
-          f"{SACHS_LOG_HALF_RANGE:.3f}*sqrt(2); e1/e10: epsilon)")
+          f"causal_features, feature_bound {SACHS_LOG_HALF_RANGE:.3f}*sqrt(2); "
+          "e1/e10: epsilon)")
     for eps in SHIFT_EPSILONS:
         sel = [tuple(r["_icp"][eps][0]) for h in levels for r in per_condition[h]]
         counts = pd.Series([", ".join(s) if s else "(none)" for s in sel]).value_counts()
@@ -707,15 +674,17 @@ def part_c(args, summary):
     t_gram = best_of(args.repeats, lambda: Z.T @ Z)
     codes = np.zeros(TIME_N, dtype=int)
     t_gram_mask = best_of(args.repeats, lambda: Z[codes == 0].T @ Z[codes == 0])
-    sigma = gaussian_noise_scale(1.0, DELTA, np.sqrt(6.0))
+    _, sensitivity = release_weights(m - 2, **POOLED_BLOCK_WEIGHTS)
+    sigma = gaussian_noise_scale(1.0, DELTA, sensitivity)
     vals = np.zeros(n_release)
-    release_gaussian(vals, sigma, np.sqrt(6.0))
-    t_noise = best_of(args.repeats, lambda: release_gaussian(vals, sigma, np.sqrt(6.0)))
+    release_gaussian(vals, sigma, sensitivity)
+    t_noise = best_of(args.repeats, lambda: release_gaussian(vals, sigma, sensitivity))
     rows = [("LinearRegression().fit", t_lr),
             ("DPCausalRegressor(epsilon=1).fit (OpenDP noise)", t_dp),
             ("DPCausalRegressor(..., random_state=0).fit (NumPy noise)", t_seed),
-            (f"  part: Z'Z, Z = [1, x, y] ({m} columns)", t_gram),
-            ("  part: Z[codes == e].T @ Z[codes == e] (as in fit)", t_gram_mask),
+            (f"  part: Z'Z, Z = [1, x, y] ({m} columns, as in fit)", t_gram),
+            ("  part: Z[codes == e].T @ Z[codes == e] (fit with environments)",
+             t_gram_mask),
             (f"  part: OpenDP Gaussian noise on {n_release} entries", t_noise)]
     head = f"{'operation':58s} {'best s':>9} {'median s':>9} {'/ LR':>7}"
     print(head)

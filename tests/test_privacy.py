@@ -74,7 +74,8 @@ def test_sensitivity_bound_is_tight_over_clipped_records(weights):
         norms = np.linalg.norm((np.einsum("ni,nj->nij", z, z) * W)[:, iu[0], iu[1]], axis=1)
         assert norms.max() <= sensitivity + 1e-12
         assert norms.max() == pytest.approx(sensitivity)
-    # Equal weights everywhere (the diagonal not halved) would need sqrt(6).
+    # Unit block weights: sqrt(5.5), below the sqrt(6) of equal weights on
+    # every entry (the diagonal not halved).
     assert _regressor.release_weights(3)[1] == pytest.approx(np.sqrt(5.5))
 
 
