@@ -8,7 +8,17 @@
    ``x = [1.0], y = 1.0``; ``release_projection([1.0], 1.0, 1.0, 1.0)``
    reduces each fit to the likelihood-ratio statistic of its release, and
    ``empirical_epsilon_lower_bound`` turns the best threshold test into a
-   lower bound on epsilon holding with 95% confidence. Two estimators:
+   lower bound on epsilon holding with 95% confidence. A fit without
+   environments releases one matrix, the upper triangle of the Gram of
+   ``z = [1, x / B, y / T]`` whose entry (i, j) is multiplied by the public
+   weight ``W_ij`` (``release_weights_``; pooled profile
+   ``POOLED_BLOCK_WEIGHTS``) before Gaussian noise of sd ``noise_scale_`` is
+   added and divided back, so entry (i, j) carries noise of sd
+   ``noise_scale_ / W_ij``; the L2 sensitivity is ``sensitivity_`` =
+   sqrt(count^2 + 2 sums^2 + 1/2 + cross^2 + yy^2) = 1.404 here. The
+   statistic is the weighted projection ``sum_{i<=j} W_ij^2 released_ij
+   (z z')_ij`` with ``z = [1, 1, 1]``, the likelihood-ratio statistic for
+   this heteroscedastic noise. Two estimators:
 
    - the correct one: the bound must not exceed the claimed epsilon = 1
      (target: lower bound <= 1, not flagged);
@@ -20,9 +30,16 @@
      processes would import the unpatched module); the noise scales seen by
      the fits are recorded and printed to show that the patch took effect.
 
-   Before the fits, the same bound is computed from ``--reference-sims``
-   simulations of the statistic's exact Gaussian distributions (no fits):
-   what an audit of that size can be expected to report.
+   Before the fits, the statistic's exact Gaussian distributions are
+   computed from a fitted estimator's ``release_weights_``,
+   ``sensitivity_`` and ``noise_scale_``: mean ``sum W^2 G_D z z'`` on D
+   (only the count entry of D's Gram is nonzero: ``2 W_00^2``), that plus
+   ``sum W^2 (z z')^2 = sensitivity^2`` on D', standard deviation
+   ``noise_scale * sqrt(sum W^2 (z z')^2) = noise_scale * sensitivity``.
+   ``--check-fits`` fits (OpenDP noise) per data set compare the empirical
+   means and standard deviations with them, and ``--reference-sims``
+   simulated audits of the same size drawn from them (no fits) show what
+   the audit can be expected to report.
 
 2. Membership inference (loss-threshold attack, Yeom et al. 2018; the
    advantage is TPR - FPR at the best threshold): on a simulated linear SCM
@@ -37,11 +54,14 @@
    statistic's level when nothing leaks.
 
 The script prints tables and PASS / MISS lines; it never asserts. The
-100,000-run audits take several minutes each (~2 ms per fit): run it in the
-background and follow the output::
+100,000-run audits take about 7 minutes each (~2 ms per fit): run it in the
+background and follow the output. Smaller audits cannot flag the half-noise
+estimator reliably (its true epsilon is 2.12, but the bound an audit can
+reach grows with its size: the reference medians are about 0.92 at 20,000
+runs, 1.1 at 50,000 and 1.2 at 100,000)::
 
     python benchmarks/bench_privacy_audit.py > audit.out 2>&1 &
-    python benchmarks/bench_privacy_audit.py --n-runs 10000 --n-threshold-runs 1000  # ~1 min
+    python benchmarks/bench_privacy_audit.py --n-runs 50000 --n-threshold-runs 5000  # ~7 min
     python benchmarks/bench_privacy_audit.py --skip-audit      # membership inference only
 """
 
@@ -83,9 +103,14 @@ CONFIDENCE = 0.95
 MI_CLIP, MI_TARGET_BOUND = 10.0, 10.0
 
 
+# The record that D' adds to D (inside the bounds 1: the worst case, with
+# all of x's norm on one coordinate and |y| at its bound).
+AUDIT_X, AUDIT_Y = np.array([1.0]), 1.0
+
+
 def audit_data():
     X, y = np.zeros((2, 1)), np.zeros(2)
-    X1, y1 = np.vstack([X, [[1.0]]]), np.append(y, 1.0)
+    X1, y1 = np.vstack([X, [AUDIT_X]]), np.append(y, AUDIT_Y)
     return (X, y), (X1, y1)
 
 
@@ -94,17 +119,40 @@ def estimator():
                              target_bound=1.0)
 
 
-def exact_statistics(noise_scale):
-    """Means and standard deviation of the statistic on D and D' (Gaussian):
-    the projection on z z' (z = [1, 1, 1], upper triangle: 6 ones) of the
-    release, whose 6 entries carry independent noise of sd ``noise_scale``."""
-    # D: Gram of [1, 0, 0] twice -> upper triangle [2, 0, 0, 0, 0, 0];
-    # D' adds all-ones.
-    return 2.0, 8.0, noise_scale * np.sqrt(6.0)
+def normalised_gram(X, y, feature_bound, target_bound):
+    """Upper triangle of the Gram of z = [1, x / B, y / T] (no clipping
+    needed: the audit's records are inside the bounds)."""
+    Z = np.column_stack([np.ones(len(y)), np.asarray(X, float) / feature_bound,
+                         np.asarray(y, float) / target_bound])
+    return np.triu(Z.T @ Z)
 
 
-def reference_bound(noise_scale, n_runs, n_threshold_runs, sims, seed):
-    mean0, mean1, sd = exact_statistics(noise_scale)
+def exact_statistics(fitted, noise_scale):
+    """Means on D and D' and standard deviation of the audit statistic.
+
+    The statistic (``release_projection``) is ``sum_{i<=j} W_ij^2 R_ij d_ij``
+    with ``R`` the released matrix, ``W = fitted.release_weights_`` and
+    ``d = triu(z z')`` for the differing record ``z = [1, 1, 1]``. Entry
+    (i, j) of ``R`` is ``G_ij + e_ij / W_ij`` with ``e_ij ~ N(0, noise_scale^2)``
+    i.i.d., so the statistic is Gaussian with mean ``sum W^2 G d`` (``G`` the
+    data set's normalised Gram) and sd ``noise_scale * sqrt(sum W^2 d^2)``.
+    D' adds ``z z'`` to D's Gram, so ``mean1 - mean0 = sum W^2 d^2``, which
+    for this record (all of ``x``'s norm on one coordinate, ``|y| = 1``) is
+    ``fitted.sensitivity_ ** 2``; the sd is then ``noise_scale *
+    sensitivity_``. Returns ``(mean0, mean1, sd)``."""
+    (X, y), (X1, y1) = audit_data()
+    B, T = fitted.feature_bound_, fitted.target_bound_
+    W2 = np.triu(np.asarray(fitted.release_weights_, float) ** 2)
+    z = np.concatenate([[1.0], AUDIT_X / B, [AUDIT_Y / T]])
+    d = np.triu(np.outer(z, z))
+    mean0 = float(np.sum(W2 * normalised_gram(X, y, B, T) * d))
+    mean1 = float(np.sum(W2 * normalised_gram(X1, y1, B, T) * d))
+    sd = float(noise_scale * np.sqrt(np.sum(W2 * d**2)))
+    return mean0, mean1, sd
+
+
+def reference_bound(fitted, noise_scale, n_runs, n_threshold_runs, sims, seed):
+    mean0, mean1, sd = exact_statistics(fitted, noise_scale)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(sims):
@@ -118,7 +166,7 @@ def reference_bound(noise_scale, n_runs, n_threshold_runs, sims, seed):
 
 def run_audit(label, n_runs, n_threshold_runs, n_jobs, record):
     (X, y), (X1, y1) = audit_data()
-    base = release_projection([1.0], 1.0, 1.0, 1.0)
+    base = release_projection(AUDIT_X, AUDIT_Y, 1.0, 1.0)
 
     def statistic(fitted):
         if record is not None:
@@ -145,20 +193,54 @@ def part_audit(args, summary):
     print("=" * 78)
     orig = regressor_module.gaussian_noise_scale
     half = lambda eps, delta, sens: 0.5 * orig(eps, delta, sens)  # noqa: E731
-    sigma = estimator().fit(*audit_data()[0]).noise_scale_
-    print(f"noise scale per released entry: correct {sigma:.4f}, half-noise "
-          f"{sigma / 2:.4f}; statistic: N(2, s^2) on D vs N(8, s^2) on D' with "
-          f"s = sigma*sqrt(6) ({sigma * np.sqrt(6):.3f} / {sigma * np.sqrt(6) / 2:.3f})")
+    (X, y), (X1, y1) = audit_data()
+    fitted = estimator().fit(X, y)
+    fitted1 = estimator().fit(X1, y1)
+    sigma, sens = fitted.noise_scale_, fitted.sensitivity_
+    W = fitted.release_weights_
+    if not (np.array_equal(W, fitted1.release_weights_)
+            and sens == fitted1.sensitivity_ and sigma == fitted1.noise_scale_):
+        print("WARNING: D and D' fits use different weights / sensitivity / noise")
+    iu = np.triu_indices(W.shape[0])
+    print(f"release: {fitted.released_statistics_.shape[0]} matrix (pooled fit), the "
+          f"upper triangle ({iu[0].size} entries) of the Gram of z = [1, x, y]")
+    print(f"  weights W_ij (release_weights_), upper triangle row by row: "
+          f"[{', '.join(f'{w:.4g}' for w in W[iu])}]")
+    print(f"  sensitivity_ = {sens:.4f}; noise_scale_ sigma = {sigma:.4f} (correct) / "
+          f"{sigma / 2:.4f} (half noise); entry (i, j) has noise sd sigma / W_ij")
+    mean0, mean1, sd = exact_statistics(fitted, sigma)
+    print(f"statistic sum_(i<=j) W_ij^2 released_ij (z z')_ij, z = [1, 1, 1]: "
+          f"N(m0, s^2) on D, N(m1, s^2) on D'")
+    print(f"  m0 = 2 W_00^2 = {mean0:.4f}; m1 = m0 + sum W^2 (z z')^2 = {mean1:.4f} "
+          f"(m1 - m0 = {mean1 - mean0:.4f}, sensitivity^2 = {sens ** 2:.4f})")
+    print(f"  s = sigma sqrt(sum W^2 (z z')^2) = {sd:.4f} (sigma * sensitivity = "
+          f"{sigma * sens:.4f}); half noise s / 2 = {sd / 2:.4f}")
+    print(f"  (m1 - m0) / s = sensitivity / sigma = {(mean1 - mean0) / sd:.4f} correct, "
+          f"{2 * (mean1 - mean0) / sd:.4f} half noise")
     # What the half-noise mechanism really guarantees (analytic Gaussian):
     # the smallest epsilon whose calibrated sigma is <= sigma / 2.
     lo, hi = EPSILON, 50.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if orig(mid, DELTA, np.sqrt(6.0)) <= sigma / 2 else (mid, hi)
+        lo, hi = (lo, mid) if orig(mid, DELTA, sens) <= sigma / 2 else (mid, hi)
     print(f"the half-noise mechanism's true epsilon at delta={DELTA:g}: {hi:.3f}")
 
+    if args.check_fits:
+        stat = release_projection(AUDIT_X, AUDIT_Y, 1.0, 1.0)
+        t0 = time.perf_counter()
+        s0 = np.array([stat(estimator().fit(X, y)) for _ in range(args.check_fits)])
+        s1 = np.array([stat(estimator().fit(X1, y1)) for _ in range(args.check_fits)])
+        se = sd / np.sqrt(args.check_fits)
+        print(f"check of m0, m1, s against {args.check_fits:,} fits per data set "
+              f"(OpenDP noise, {time.perf_counter() - t0:.1f} s):")
+        print(f"  mean on D {s0.mean():.4f} (m0 {mean0:.4f}, z = "
+              f"{(s0.mean() - mean0) / se:+.2f}), on D' {s1.mean():.4f} (m1 {mean1:.4f}, "
+              f"z = {(s1.mean() - mean1) / se:+.2f}); z in units of s / sqrt(fits)")
+        print(f"  sd on D {s0.std(ddof=1):.4f}, on D' {s1.std(ddof=1):.4f} (s {sd:.4f}; "
+              f"ratios {s0.std(ddof=1) / sd:.3f} / {s1.std(ddof=1) / sd:.3f}, 2 standard "
+              f"errors +-{2 / np.sqrt(2 * (args.check_fits - 1)):.3f})")
+
     # Pilot: time per fit.
-    (X, y), _ = audit_data()
     est = estimator()
     clone(est).fit(X, y)
     t0 = time.perf_counter()
@@ -170,7 +252,7 @@ def part_audit(args, summary):
           f"audit on one core ({total:,} fits)")
 
     t0 = time.perf_counter()
-    ref = {name: reference_bound(s, args.n_runs, args.n_threshold_runs,
+    ref = {name: reference_bound(fitted, s, args.n_runs, args.n_threshold_runs,
                                  args.reference_sims, seed)
            for name, s, seed in (("correct", sigma, 1), ("half noise", sigma / 2, 2))}
     print(f"reference (exact Gaussian statistics, no fits, {args.reference_sims} "
@@ -299,6 +381,9 @@ def main(argv=None):
                              "machine 2 jobs were slower per fit than 1")
     parser.add_argument("--reference-sims", type=int, default=50,
                         help="simulated audits from the exact Gaussian statistics")
+    parser.add_argument("--check-fits", type=int, default=2000,
+                        help="fits per data set checking the exact means and sd "
+                             "of the statistic (0: skip)")
     parser.add_argument("--skip-audit", action="store_true")
     parser.add_argument("--mi-seeds", type=int, default=20)
     parser.add_argument("--mi-train", type=int, default=500,
