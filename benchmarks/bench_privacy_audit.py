@@ -54,7 +54,7 @@
    statistic's level when nothing leaks.
 
 The script prints tables and PASS / MISS lines; it never asserts. The
-100,000-run audits take about 7 minutes each (~2 ms per fit): run it in the
+100,000-run audits take 6-7 minutes each (1.6-2 ms per fit): run it in the
 background and follow the output. Smaller audits cannot flag the half-noise
 estimator reliably (its true epsilon is 2.12, but the bound an audit can
 reach grows with its size: the reference medians are about 0.92 at 20,000
