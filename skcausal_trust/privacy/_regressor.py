@@ -26,7 +26,7 @@ __all__ = ["DPCausalRegressor"]
 
 #: Failure probability of the high-probability bound on the noise's spectral
 #: norm that sets the eigenvalue floor (Wang 2018's rho).
-RIDGE_FAILURE_PROBABILITY = 0.05
+FLOOR_FAILURE_PROBABILITY = 0.05
 
 #: Weights of the blocks of the released Gram matrix of ``z = [1, x~, y~]``
 #: (entry ``(i, j)`` is released as ``W_ij G_ij`` plus noise of sd ``sigma``,
@@ -528,7 +528,7 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         # 1 - rho (expectation 2 sigma sqrt(k), Lipschitz constant sqrt(2)
         # sigma); E environments add sqrt(E), gamma scales the between part.
         bound = sigma * (2.0 * np.sqrt(k + 1)
-                         + 2.0 * np.sqrt(np.log(1.0 / RIDGE_FAILURE_PROBABILITY)))
+                         + 2.0 * np.sqrt(np.log(1.0 / FLOOR_FAILURE_PROBABILITY)))
         bound *= np.sqrt(G.shape[0]) * max(1.0, self.gamma)
         eigenvalues, vectors = np.linalg.eigh(A)
         beta = vectors @ ((vectors.T @ b) / np.maximum(eigenvalues, bound))
