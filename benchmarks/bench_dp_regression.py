@@ -7,7 +7,11 @@ asserting):
 (a) Utility on UCI Adult. Target ``hours-per-week`` centred by the public
     constant 50 (the data dictionary's range is 1..99, so ``|y| <= 49`` =
     ``target_bound``). Predictors: the 8 categorical columns one-hot encoded
-    (a missing value gets no indicator) and 4 numeric columns mapped onto
+    (the 3 columns that the data dictionary lists with missing values,
+    workclass, occupation and native-country, get a missing-value indicator:
+    ``one_hot_encode(dummy_na=...)``; without it the effect of a missing
+    value is spread over all the column's indicators, along a direction
+    whose eigenvalue the eigenvalue floor shrinks) and 4 numeric columns mapped onto
     [-1, 1] (centre of the range at 0, which doubles their spread against
     [0, 1] at the same cost in the norm bound) with PUBLIC ranges from the
     data dictionary (``adult.rst`` / ``adult.names``), never computed from the data: age 17..90,
@@ -113,6 +117,7 @@ DELTA = 1e-6
 # (a) Adult: public ranges (data dictionary), never computed from the data.
 ADULT_CATEGORICAL = ["workclass", "education", "marital-status", "occupation",
                      "relationship", "race", "sex", "native-country"]
+ADULT_MISSING = ["workclass", "occupation", "native-country"]  # adult.rst
 ADULT_NUMERIC_RANGES = {"age": (17, 90), "education-num": (1, 16),
                         "capital-gain": (0, 99999), "capital-loss": (0, 99999)}
 ADULT_TARGET = "hours-per-week"
@@ -187,7 +192,7 @@ def import_diffprivlib(path, shim):
 # ---------------------------------------------------------------------------
 def adult_data():
     df = load_adult().data
-    X, _ = one_hot_encode(df[ADULT_CATEGORICAL])
+    X, _ = one_hot_encode(df[ADULT_CATEGORICAL], dummy_na=ADULT_MISSING)
     for col, (lo, hi) in ADULT_NUMERIC_RANGES.items():
         X[col] = 2.0 * np.clip((df[col].to_numpy(float) - lo) / (hi - lo), 0.0, 1.0) - 1.0
     y = df[ADULT_TARGET].to_numpy(float) - ADULT_TARGET_CENTRE
@@ -226,7 +231,8 @@ def part_a(args, summary):
     B, T = ADULT_FEATURE_BOUND, ADULT_TARGET_BOUND
     norms = np.linalg.norm(Xtr.to_numpy(), axis=1)
     print(f"train {len(ytr):,} rows / test {len(yte):,} rows (fixed 75/25 split, "
-          f"seed 0); {Xtr.shape[1]} predictors: 8 categorical groups one-hot + 4 "
+          f"seed 0); {Xtr.shape[1]} predictors: 8 categorical groups one-hot "
+          f"(missing-value indicators for {', '.join(ADULT_MISSING)}) + 4 "
           "numeric in [-1, 1]")
     print("public scaling: " + ", ".join(f"{c} {lo}..{hi}" for c, (lo, hi)
                                          in ADULT_NUMERIC_RANGES.items())

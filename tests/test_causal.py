@@ -4,6 +4,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
 
 from skcausal_trust.causal import CausalGraph, LinearSCM, one_hot_encode
 from skcausal_trust.exceptions import CyclicGraphError, RoundedCounterfactualWarning
@@ -143,3 +144,48 @@ def test_unseen_intervention_level_is_an_error():
     scm = LinearSCM([("g", "x")]).fit(data)
     with pytest.raises(ValueError, match=r"intervention\['g'\] has level\(s\) \['c'\]"):
         scm.counterfactual(data, {"g": "c"})
+
+
+def test_dummy_na_gives_missing_values_their_own_indicator():
+    data = pd.DataFrame({
+        "job": pd.Categorical(["a", None, "b", "a", None], categories=["a", "b"]),
+        "sex": ["F", "M", "M", "F", "F"],
+        "h": [1.0, 2.0, 3.0, 4.0, 5.0],
+    })
+    plain, _ = one_hot_encode(data)
+    assert plain.loc[1, ["job_a", "job_b"]].sum() == 0  # default: no indicator
+    encoded, graph = one_hot_encode(data, [("job", "h")], dummy_na=["job"])
+    assert list(encoded.columns) == ["job_a", "job_b", "job_nan", "sex_F", "sex_M", "h"]
+    np.testing.assert_array_equal(encoded["job_nan"], [0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(encoded[["job_a", "job_b", "job_nan"]].sum(axis=1), 1.0)
+    assert graph.parents("h") == ["job_a", "job_b", "job_nan"]
+    # The column is there whatever the data: the encoding is data-independent.
+    complete, _ = one_hot_encode(data.dropna(), dummy_na=True)
+    assert {"job_nan", "sex_nan"} <= set(complete.columns)
+    assert complete[["job_nan", "sex_nan"]].to_numpy().sum() == 0
+
+
+def test_dummy_na_leaves_least_squares_fitted_values_unchanged():
+    rng = np.random.default_rng(3)
+    n = 2_000
+    job = pd.Categorical(rng.choice(["a", "b", "c", None], n, p=[0.4, 0.3, 0.2, 0.1]))
+    effect = pd.Series(job).astype(object).map({"a": 0.0, "b": 1.0, "c": 2.0})
+    y = rng.normal(size=n) + effect.fillna(-3.0).to_numpy(float)
+    data = pd.DataFrame({"job": job})
+    for dummy_na in (False, ["job"]):
+        X, _ = one_hot_encode(data, dummy_na=dummy_na)
+        fitted = LinearRegression().fit(X, y).predict(X)
+        if dummy_na is False:
+            reference = fitted
+    np.testing.assert_allclose(fitted, reference, atol=1e-9)
+
+
+@pytest.mark.parametrize("dummy_na, match", [
+    ("job", r"dummy_na must be a bool or a list.*\['job'\]"),
+    (["nope"], r"dummy_na names columns \['nope'\] not in data"),
+    (["h"], r"dummy_na names columns \['h'\] that are not one-hot encoded"),
+])
+def test_dummy_na_bad_input_names_itself(dummy_na, match):
+    data = pd.DataFrame({"job": ["a", "b"], "h": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=match):
+        one_hot_encode(data, dummy_na=dummy_na)

@@ -8,6 +8,7 @@ from unittest import mock
 
 import dp_accounting
 import numpy as np
+import pandas as pd
 import pytest
 from dp_accounting.pld import pld_privacy_accountant
 from scipy import stats
@@ -17,7 +18,7 @@ from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skcausal_trust.causal import CausalGraph
+from skcausal_trust.causal import CausalGraph, one_hot_encode
 from skcausal_trust.datasets import make_invariant_regression
 from skcausal_trust.exceptions import PrivacyLeakWarning
 from skcausal_trust.invariance import AnchorRegression, InvariantCausalPrediction
@@ -418,3 +419,30 @@ def test_private_icp_test_holds_its_level_on_the_true_parents():
                 total += 1
     # 240 releases: 0.05 plus two binomial standard errors is 0.078.
     assert rejected / total <= 0.078
+
+
+def test_missing_value_indicator_keeps_its_effect_under_privacy():
+    # A missing-value effect spread over 30 indicators (no indicator of its
+    # own) lies along a direction whose eigenvalue is diluted 30-fold, so the
+    # eigenvalue floor shrinks it; one_hot_encode(dummy_na=...) puts it on one
+    # coordinate. Least squares is the same either way.
+    rng = np.random.default_rng(0)
+    n, n_levels = 20_000, 30
+    levels = [f"l{i}" for i in range(n_levels)]
+    job = rng.choice(levels + [None], n, p=[0.9 / n_levels] * n_levels + [0.1])
+    effect = dict(zip(levels, rng.normal(0.0, 0.5, n_levels)))
+    y = np.array([effect.get(j, -3.0) for j in job]) + rng.normal(size=n)
+    data = pd.DataFrame({"job": pd.Categorical(job, categories=levels)})
+    r2 = {}
+    for dummy_na in (False, True):
+        X, _ = one_hot_encode(data, dummy_na=dummy_na)
+        r2[dummy_na] = []
+        for seed in range(5):
+            est = DPCausalRegressor(epsilon=1.0, delta=1e-6, feature_bound=1.0,
+                                    target_bound=8.0, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PrivacyLeakWarning)
+                r2[dummy_na].append(est.fit(X, y).score(X, y))
+    ols = LinearRegression().fit(X, y).score(X, y)
+    assert min(r2[True]) > max(r2[False])
+    assert min(r2[True]) > 0.98 * ols > max(r2[False])
