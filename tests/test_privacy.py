@@ -75,6 +75,13 @@ def test_sensitivity_bound_is_tight_over_clipped_records(weights):
         norms = np.linalg.norm((np.einsum("ni,nj->nij", z, z) * W)[:, iu[0], iu[1]], axis=1)
         assert norms.max() <= sensitivity + 1e-12
         assert norms.max() == pytest.approx(sensitivity)
+    # No predictor (causal_features=[]): z = [1, y], only count, sum, y'y.
+    W, sensitivity = _regressor.release_weights(0, **weights)
+    y = np.linspace(-1.0, 1.0, 201)
+    z = np.column_stack([np.ones_like(y), y])
+    iu = np.triu_indices(2)
+    norms = np.linalg.norm((np.einsum("ni,nj->nij", z, z) * W)[:, iu[0], iu[1]], axis=1)
+    assert norms.max() == pytest.approx(sensitivity)
     # Unit block weights: sqrt(5.5), below the sqrt(6) of equal weights on
     # every entry (the diagonal not halved).
     assert _regressor.release_weights(3)[1] == pytest.approx(np.sqrt(5.5))
@@ -180,6 +187,19 @@ def test_causal_features_from_a_list_and_a_graph():
     np.testing.assert_allclose(
         by_list.coef_[X.columns.isin(parents)],
         LinearRegression().fit(X[parents], y).coef_, atol=1e-3)
+
+
+def test_no_causal_feature_releases_only_the_count_sum_and_square_of_y():
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, size=(1000, 3))
+    y = 0.5 + X[:, 0] + 0.1 * rng.normal(size=1000)
+    reg = DPCausalRegressor(epsilon=1e9, feature_bound=2.0, target_bound=3.0,
+                            causal_features=[]).fit(X, y)
+    assert reg.released_features_ == [] == reg.selected_features_
+    assert reg.released_statistics_.shape == (1, 2, 2)
+    assert reg.sensitivity_ == pytest.approx(np.sqrt(0.25**2 + 0.4**2 + 0.3**2))
+    assert reg.coef_.tolist() == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(reg.predict(X), np.mean(y), atol=1e-6)
 
 
 def test_only_the_causal_features_are_released_and_bounded():
