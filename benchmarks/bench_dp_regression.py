@@ -109,6 +109,7 @@ from skcausal_trust.privacy._mechanisms import (  # noqa: E402
 from skcausal_trust.privacy._regressor import (  # noqa: E402
     ENVIRONMENT_BLOCK_WEIGHTS,
     POOLED_BLOCK_WEIGHTS,
+    eigenvalue_floor,
     release_weights,
 )
 
@@ -363,7 +364,6 @@ def adult_diagnosis(fits, Xtr, Xte, ytr, yte, r2_lr):
     W, sensitivity = release_weights(k, **POOLED_BLOCK_WEIGHTS)
     for eps in sorted(fits):
         sigma = gaussian_noise_scale(eps, DELTA, sensitivity)
-        floor = sigma * (2.0 * np.sqrt(k + 1) + 2.0 * np.sqrt(np.log(1.0 / 0.05)))
         cells = []
         for mult in mults:
             r = []
@@ -371,6 +371,7 @@ def adult_diagnosis(fits, Xtr, Xte, ytr, yte, r2_lr):
                 N = np.zeros_like(exact)
                 N[iu] = rng.normal(0.0, sigma / W[iu])
                 G = mult * exact + N + np.triu(N, 1).T
+                floor = eigenvalue_floor(G[None], sigma / W)
                 r.append(r2_score(yte, predict_from_gram(G, Xte, B, T, floor)) / r2_lr)
             cells.append(f"{np.median(r):.3f}")
         print(f"{eps:5g} " + "".join(f"{c:>16}" for c in cells))

@@ -360,7 +360,7 @@ def test_membership_advantage_orders_memorising_and_linear_models():
 
 def test_eigenvalue_floor_is_the_documented_rule():
     rng = np.random.default_rng(9)
-    X = rng.uniform(-1, 1, size=(100, 2))
+    X = rng.uniform(0, 1, size=(3000, 2))
     y = X.sum(axis=1) / 2
     reg = DPCausalRegressor(epsilon=0.2, feature_bound=np.sqrt(2), target_bound=1.0,
                             random_state=1)
@@ -368,22 +368,40 @@ def test_eigenvalue_floor_is_the_documented_rule():
         warnings.simplefilter("ignore", PrivacyLeakWarning)
         reg.fit(X, y)
     released = reg.released_statistics_[0]
-    n, s = released[0, 0], released[0, 1:]
-    centred = released[1:, 1:] - np.outer(s, s) / n
-    bound = reg.noise_scale_ * (2 * np.sqrt(3) + 2 * np.sqrt(np.log(20)))
-    assert reg.eigenvalue_floor_ == pytest.approx(bound)
-    w, V = np.linalg.eigh(centred[:2, :2])
-    assert w[0] < bound  # this small, noisy case does use the floor
-    beta = V @ ((V.T @ centred[:2, 2]) / np.maximum(w, bound))
+    scale = reg.noise_scale_ / reg.release_weights_
+    assert reg.eigenvalue_floor_ == _regressor.eigenvalue_floor(released[None], scale)
+
+    # Independently: the 95% quantile of the spectral norm of the change of
+    # the centred scatter matrix when the release noise is drawn again.
+    def centred(G):
+        return G[1:, 1:] - np.outer(G[0, 1:], G[0, 1:]) / G[0, 0]
+
+    draws = np.random.default_rng(123)
+    norms = []
+    for _ in range(20_000):
+        N = np.triu(draws.normal(0.0, scale))
+        N = N + np.triu(N, 1).T
+        norms.append(np.linalg.norm(centred(released + N)[:2, :2]
+                                    - centred(released)[:2, :2], 2))
+    # (The fit's Monte Carlo estimate uses FLOOR_DRAWS draws; compare the
+    # rule itself with as many draws as here.)
+    precise = _regressor.eigenvalue_floor(released[None], scale, n_draws=20_000)
+    assert precise == pytest.approx(np.quantile(norms, 0.95), rel=0.03)
+    A = centred(released)
+    w, V = np.linalg.eigh(A[:2, :2])
+    assert w[0] < reg.eigenvalue_floor_  # this small, noisy case does use the floor
+    beta = V @ ((V.T @ A[:2, 2]) / np.maximum(w, reg.eigenvalue_floor_))
     # Back to data units: coef = beta * target_bound / feature_bound.
     np.testing.assert_allclose(reg.coef_, beta * 1.0 / np.sqrt(2), rtol=1e-10)
 
 
 def test_noise_floor_bound_holds_for_the_release_noise():
-    """The floor is a 95% bound on the spectral norm of the noise on the
-    (centred) predictors' block: check its coverage by simulation."""
+    """The floor is a 95% bound on the spectral norm of the noise's effect
+    on the centred predictors' block, centring included: check its coverage
+    around the exact statistics by simulation (predictors with nonzero
+    means, so that the noisy sums matter)."""
     rng = np.random.default_rng(10)
-    X = rng.uniform(-1, 1, size=(400, 6))
+    X = rng.uniform(0, 1, size=(2000, 6))
     y = X[:, 0]
     exact = DPCausalRegressor(epsilon=1e9, feature_bound=np.sqrt(6),
                               target_bound=1.0).fit(X, y)
@@ -392,16 +410,19 @@ def test_noise_floor_bound_holds_for_the_release_noise():
     def centred(G):
         return G[1:-1, 1:-1] - np.outer(G[0, 1:-1], G[0, 1:-1]) / G[0, 0]
 
-    norms, floor = [], None
+    norms, floors = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrivacyLeakWarning)
-        for seed in range(300):
+        for seed in range(200):
             reg = DPCausalRegressor(epsilon=1.0, feature_bound=np.sqrt(6),
                                     target_bound=1.0, random_state=seed).fit(X, y)
-            floor = reg.eigenvalue_floor_
+            floors.append(reg.eigenvalue_floor_)
             norms.append(np.linalg.norm(centred(reg.released_statistics_[0])
                                         - centred(G0), 2))
-    assert np.mean(np.array(norms) > floor) <= 0.05
+    norms, floors = np.array(norms), np.array(floors)
+    assert np.mean(norms > floors) <= 0.08
+    # Not conservative either: close to the quantile it estimates.
+    assert np.median(floors) == pytest.approx(np.quantile(norms, 0.95), rel=0.06)
 
 
 def test_private_icp_test_holds_its_level_on_the_true_parents():

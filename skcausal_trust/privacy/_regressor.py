@@ -27,6 +27,8 @@ __all__ = ["DPCausalRegressor"]
 #: Failure probability of the high-probability bound on the noise's spectral
 #: norm that sets the eigenvalue floor (Wang 2018's rho).
 FLOOR_FAILURE_PROBABILITY = 0.05
+#: Draws of the release noise that estimate that bound (see eigenvalue_floor).
+FLOOR_DRAWS = 200
 
 #: Weights of the blocks of the released Gram matrix of ``z = [1, x~, y~]``
 #: (entry ``(i, j)`` is released as ``W_ij G_ij`` plus noise of sd ``sigma``,
@@ -85,6 +87,89 @@ def release_weights(n_features, count=1.0, sums=1.0, cross=1.0, yy=1.0):
     else:
         sensitivity = np.sqrt(count**2 + 2 * sums**2 + 0.5 + cross**2 + yy**2)
     return W, float(sensitivity)
+
+
+def centred_scatter(grams, gamma=1.0, fit_intercept=True):
+    """Anchor regression's scatter matrix from Gram matrices of ``[1, x, y]``.
+
+    Parameters
+    ----------
+    grams : ndarray of shape (..., E, k + 2, k + 2)
+        Per-environment Gram matrices (released ones: symmetric, count at
+        ``[0, 0]``); leading dimensions are batched.
+    gamma : float, default=1.0
+        Weight of the between-environment part (1: least squares).
+    fit_intercept : bool, default=True
+        ``False`` leaves the data uncentred.
+
+    Returns
+    -------
+    A : ndarray of shape (..., k, k)
+        Symmetrised predictors' block of ``within + gamma * between``.
+    b : ndarray of shape (..., k)
+        Its predictors-target column.
+    pooled_mean : ndarray of shape (..., k + 1)
+        Pooled means of ``[x, y]`` (zeros when ``fit_intercept=False``).
+    """
+    n_e = grams[..., 0, 0]
+    sums = grams[..., 0, 1:]
+    means = sums / n_e[..., None]
+    pooled_mean = sums.sum(axis=-2) / n_e.sum(axis=-1)[..., None]
+    within = (grams[..., 1:, 1:] - np.einsum("...ei,...ej->...eij", sums, sums)
+              / n_e[..., None, None]).sum(axis=-3)
+    if fit_intercept:
+        centred = means - pooled_mean[..., None, :]
+    else:
+        # Uncentred: the between part is the environments' raw means.
+        centred = means
+        pooled_mean = np.zeros_like(pooled_mean)
+    between = np.einsum("...e,...ei,...ej->...ij", n_e, centred, centred)
+    M = within + gamma * between
+    k = M.shape[-1] - 1
+    A = M[..., :k, :k]
+    return (A + np.swapaxes(A, -1, -2)) / 2.0, M[..., :k, k], pooled_mean
+
+
+def eigenvalue_floor(grams, noise_scale, gamma=1.0, fit_intercept=True,
+                     n_draws=FLOOR_DRAWS, failure_probability=FLOOR_FAILURE_PROBABILITY):
+    """Bound on the release noise's effect on the scatter matrix.
+
+    The ``1 - failure_probability`` quantile of the spectral norm of
+    ``A(G + N) - A(G)``, with ``A`` = :func:`centred_scatter` and ``N``
+    symmetric Gaussian noise of the release's (public) law, over
+    ``n_draws`` draws around the released ``G``. It covers the noise of the
+    predictors' block and the noise that centring brings in through the
+    noisy sums and counts, for any number of environments and ``gamma``.
+    Post-processing of the release (the draws use a fixed seed and no
+    data): no privacy cost.
+
+    Parameters
+    ----------
+    grams : ndarray of shape (E, k + 2, k + 2)
+        Released Gram matrices (counts at ``[:, 0, 0]`` already at least 2).
+    noise_scale : ndarray of shape (k + 2, k + 2)
+        Standard deviation of the release noise on each entry (``sigma / W``).
+    gamma, fit_intercept : as in :func:`centred_scatter`.
+    n_draws : int, default=FLOOR_DRAWS
+    failure_probability : float, default=FLOOR_FAILURE_PROBABILITY
+
+    Returns
+    -------
+    floor : float
+        In the normalised units of ``grams``.
+    """
+    rng = np.random.default_rng(0)
+    E, m, _ = grams.shape
+    iu = np.triu_indices(m)
+    A0 = centred_scatter(grams, gamma, fit_intercept)[0]
+    noise = np.zeros((n_draws, E, m, m))
+    noise[..., iu[0], iu[1]] = rng.normal(0.0, noise_scale[iu], size=(n_draws, E, iu[0].size))
+    noise = noise + np.swapaxes(np.triu(noise, 1), -1, -2)
+    perturbed = grams + noise
+    perturbed[..., 0, 0] = np.maximum(perturbed[..., 0, 0], 2.0)  # as the fit does
+    diff = centred_scatter(perturbed, gamma, fit_intercept)[0] - A0
+    norms = np.abs(np.linalg.eigvalsh(diff)).max(axis=-1)
+    return float(np.quantile(norms, 1.0 - failure_probability))
 
 
 class DPCausalRegressor(RegressorMixin, BaseEstimator):
@@ -186,7 +271,7 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         ICP's p-values computed on the private release (``"icp"`` only).
     eigenvalue_floor_ : float
         The floor the eigenvalues of the scatter matrix were raised to
-        (normalised units).
+        (normalised units; :func:`eigenvalue_floor`).
     n_clipped_features_, n_clipped_targets_ : int
         Rows clipped to the bounds. **Not private**: a diagnostic for the
         data holder; do not publish.
@@ -203,14 +288,18 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
     Notes
     -----
     **Regularisation, a deviation from AdaSSP** [1]_. With ``b`` a bound,
-    holding with probability 0.95, on the spectral norm of the noise on the
-    predictors' block (``sigma (2 sqrt(k + 1) + 2 sqrt(log 20))``, times
-    ``sqrt(n_released) max(1, gamma)``), AdaSSP adds ``b I`` (less the
-    smallest eigenvalue's excess) to the whole scatter matrix. Here only the
-    eigenvalues below ``b`` are raised to it, so well-determined directions
-    are not shrunk: on Adult (103 one-hot predictors, 36,632 rows) this
-    raised the R^2 at epsilon = 1 from 0.82 to 0.87 of the non-private one,
-    and the weighted release to 0.92 (``benchmarks/bench_dp_regression.py``).
+    holding with probability 0.95, on the spectral norm of the release
+    noise's effect on the (centred, anchor) scatter matrix of the predictors
+    used (:func:`eigenvalue_floor`: the 95% quantile over ``FLOOR_DRAWS``
+    fresh draws of the public noise law around the release, which covers
+    the noise that centring brings in through the noisy sums and counts,
+    any number of environments and any ``gamma``), AdaSSP adds ``b I``
+    (less the smallest eigenvalue's excess) to the whole scatter matrix.
+    Here only the eigenvalues below ``b`` are raised to it, so
+    well-determined directions are not shrunk. On Adult hours-per-week (see
+    ``benchmarks/bench_dp_regression.py``) the R^2 at epsilon = 1 is 0.82 of
+    the non-private one with AdaSSP's ridge and equal weights, and above
+    0.95 with the floor, the weighted release and missing-value indicators.
     Nothing is released separately for the regulariser: the whole budget
     goes to one release.
 
@@ -401,7 +490,7 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         used = list(range(k))
         if icp:
             used, icp_pvalues = self._private_icp(grams, names, sigma / W)
-        coef_s, intercept_s, floor = self._solve(grams, used, sigma)
+        coef_s, intercept_s, floor = self._solve(grams, used, sigma / W)
         coef = np.zeros(len(names))
         coef[[released_idx[i] for i in used]] = coef_s * target_bound / feature_bound
         self.coef_ = coef
@@ -499,37 +588,19 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
         named = {tuple(names[i] for i in s): pv for s, pv in pvals.items()}
         return selected, named
 
-    def _solve(self, grams, selected, sigma):
-        """Anchor/least-squares normal equations from the released Grams,
-        their eigenvalues floored at a high-probability bound on the noise's
-        spectral norm."""
+    def _solve(self, grams, selected, noise_scale):
+        """Anchor / least-squares solution from the released statistics, the
+        eigenvalues of the scatter matrix raised to the eigenvalue floor
+        (:func:`eigenvalue_floor`)."""
         p = grams.shape[1] - 2
         cols = [0] + [1 + i for i in selected] + [p + 1]
         G = grams[:, cols][:, :, cols]
-        n_e = G[:, 0, 0]
-        sums = G[:, 0, 1:]
-        means = sums / n_e[:, None]
-        pooled_mean = sums.sum(axis=0) / n_e.sum()
-        within = (G[:, 1:, 1:] - np.einsum("ei,ej->eij", sums, sums) / n_e[:, None, None]).sum(axis=0)
-        centred = means - pooled_mean
-        between = np.einsum("e,ei,ej->ij", n_e, centred, centred)
-        if not self.fit_intercept:
-            # Uncentred: the between part is the environments' raw means.
-            between = np.einsum("e,ei,ej->ij", n_e, means, means)
-            pooled_mean = np.zeros_like(pooled_mean)
-        M = within + self.gamma * between
+        A, b, pooled_mean = centred_scatter(G, self.gamma, self.fit_intercept)
         k = len(selected)
         if k == 0:
             return np.zeros(0), pooled_mean[-1], 0.0
-        A, b = (M[:k, :k] + M[:k, :k].T) / 2.0, M[:k, k]
-        # The noise on one Gram's predictor block is a GOE matrix with
-        # off-diagonal sd sigma (weight 1): its spectral norm is below
-        # sigma (2 sqrt(k + 1) + 2 sqrt(log(1 / rho))) with probability
-        # 1 - rho (expectation 2 sigma sqrt(k), Lipschitz constant sqrt(2)
-        # sigma); E environments add sqrt(E), gamma scales the between part.
-        bound = sigma * (2.0 * np.sqrt(k + 1)
-                         + 2.0 * np.sqrt(np.log(1.0 / FLOOR_FAILURE_PROBABILITY)))
-        bound *= np.sqrt(G.shape[0]) * max(1.0, self.gamma)
+        bound = eigenvalue_floor(G, noise_scale[np.ix_(cols, cols)], self.gamma,
+                                 self.fit_intercept)
         eigenvalues, vectors = np.linalg.eigh(A)
         beta = vectors @ ((vectors.T @ b) / np.maximum(eigenvalues, bound))
         intercept = pooled_mean[-1] - pooled_mean[:k] @ beta
