@@ -48,6 +48,14 @@ def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, dtype=float)
     graph : CausalGraph or None
         The expanded graph (``None`` if ``graph`` was ``None``).
 
+    Raises
+    ------
+    ValueError
+        If ``data`` is not a DataFrame; if ``exclude`` or ``dummy_na`` names
+        a column not in ``data``; if ``dummy_na`` names a column that is not
+        one-hot encoded (excluded or not categorical), or is a single string
+        instead of a list.
+
     Examples
     --------
     >>> import pandas as pd

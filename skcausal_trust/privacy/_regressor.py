@@ -162,13 +162,21 @@ def eigenvalue_floor(grams, noise_scale, gamma=1.0, fit_intercept=True,
     E, m, _ = grams.shape
     iu = np.triu_indices(m)
     A0 = centred_scatter(grams, gamma, fit_intercept)[0]
-    noise = np.zeros((n_draws, E, m, m))
-    noise[..., iu[0], iu[1]] = rng.normal(0.0, noise_scale[iu], size=(n_draws, E, iu[0].size))
-    noise = noise + np.swapaxes(np.triu(noise, 1), -1, -2)
-    perturbed = grams + noise
-    perturbed[..., 0, 0] = np.maximum(perturbed[..., 0, 0], 2.0)  # as the fit does
-    diff = centred_scatter(perturbed, gamma, fit_intercept)[0] - A0
-    norms = np.abs(np.linalg.eigvalsh(diff)).max(axis=-1)
+    # Draws in chunks of at most ~4 million matrix entries, so that memory
+    # stays bounded whatever the number of predictors.
+    chunk = max(1, min(n_draws, 4_000_000 // (E * m * m)))
+    norms = []
+    for start in range(0, n_draws, chunk):
+        size = min(chunk, n_draws - start)
+        noise = np.zeros((size, E, m, m))
+        noise[..., iu[0], iu[1]] = rng.normal(0.0, noise_scale[iu],
+                                              size=(size, E, iu[0].size))
+        noise = noise + np.swapaxes(np.triu(noise, 1), -1, -2)
+        perturbed = grams + noise
+        perturbed[..., 0, 0] = np.maximum(perturbed[..., 0, 0], 2.0)  # as the fit does
+        diff = centred_scatter(perturbed, gamma, fit_intercept)[0] - A0
+        norms.append(np.abs(np.linalg.eigvalsh(diff)).max(axis=-1))
+    norms = np.concatenate(norms)
     return float(np.quantile(norms, 1.0 - failure_probability))
 
 
