@@ -7,6 +7,7 @@ with :func:`warnings.filterwarnings`.
 
 __all__ = [
     "CyclicGraphError",
+    "DegenerateConstraintWarning",
     "InfeasibleConstraintError",
     "ModelRejectedWarning",
     "NoEnvironmentsWarning",
@@ -15,6 +16,7 @@ __all__ = [
     "RoundedCounterfactualWarning",
     "SolverError",
     "SolverFallbackWarning",
+    "UnknownCategoryWarning",
 ]
 
 
@@ -47,6 +49,17 @@ class RoundedCounterfactualWarning(UserWarning):
     """
 
 
+class DegenerateConstraintWarning(UserWarning):
+    """Warned when fairness constraints leave the model no free direction.
+
+    With ``epsilon=0`` the weights must be orthogonal to every
+    counterfactual direction; when those directions span every input (many
+    sensitive levels, few features) only the intercept remains and the
+    fitted model is constant. The fitted attribute ``n_free_directions_``
+    says how many directions the constraints leave.
+    """
+
+
 class ModelRejectedWarning(UserWarning):
     """Warned when invariant causal prediction rejects every subset.
 
@@ -76,4 +89,14 @@ class PrivacyLeakWarning(UserWarning):
     For example when clipping bounds are taken from the data instead of being
     declared, or when the noise is drawn from a seeded (reproducible)
     generator: the stated (epsilon, delta) guarantee then does not hold.
+    """
+
+
+class UnknownCategoryWarning(UserWarning):
+    """Warned when a raw categorical column holds a level unseen in fit.
+
+    The estimators of this package one-hot encode raw categorical columns
+    themselves; a level they did not see in fit (a rare level missing from a
+    cross-validation fold, for example) is encoded as all-zero indicators, so
+    it has no effect of its own on the prediction.
     """

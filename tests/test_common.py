@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcausal_trust.exceptions import NoEnvironmentsWarning, NoSensitiveFeaturesWarning
 from skcausal_trust.utils.discovery import all_estimators
+from skcausal_trust.utils.estimator_checks import parametrize_with_plugin_checks
 
 # Per-class expected failures, each with its reason.
 EXPECTED_FAILED_CHECKS = {
@@ -38,3 +39,9 @@ def test_sklearn_compatible_estimator(estimator, check):
         warnings.simplefilter("ignore", NoSensitiveFeaturesWarning)
         warnings.simplefilter("ignore", NoEnvironmentsWarning)
         check(estimator)
+
+
+@parametrize_with_plugin_checks(ESTIMATORS)
+def test_plugin_checks(estimator, check):
+    # Sensitive features and environments on every route, bad values, weights.
+    check(estimator)

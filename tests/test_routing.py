@@ -18,11 +18,13 @@ import sklearn
 from fairlearn.metrics import demographic_parity_difference
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
+from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skcausal_trust.causal import CausalGraph
 from skcausal_trust.datasets import make_counterfactual_classification
 from skcausal_trust.exceptions import NoSensitiveFeaturesWarning
 from skcausal_trust.fairness import (
@@ -240,7 +242,11 @@ def _run_routes(data, X_with_a):
              "dp": make_group_fairness_scorer(dp, sensitive_feature_ids="A"),
              "cf": make_counterfactual_unfairness_scorer(
                  scm, sensitive_feature_ids="A")}, False)
-    run("column position", _pipeline(scm.graph_, sensitive_feature_ids=-1,
+    # Arrays have no column names: the graph names columns by position.
+    positions = {f"x{j}": j for j in range(X.shape[1])} | {"A": X.shape[1]}
+    positional = CausalGraph([(positions[u], positions[v]) for u, v in scm.graph_.edges],
+                             nodes=list(positions.values()))
+    run("column position", _pipeline(positional, sensitive_feature_ids=-1,
                                      pandas=False), Xn,
         {}, {"acc": "accuracy",
              "dp": make_group_fairness_scorer(dp, sensitive_feature_ids=6)}, False)
@@ -307,7 +313,9 @@ def test_residualizer_pipeline_routed_equals_column_route(data, X_with_a):
     X, y, a, scm = data
     with routing():
         routed = make_pipeline(
-            CounterfactualResidualizer(scm.graph_).set_output(transform="pandas"),
+            CounterfactualResidualizer(scm.graph_).set_output(transform="pandas")
+            .set_fit_request(sensitive_features=True)
+            .set_transform_request(sensitive_features=True),
             LogisticRegression(tol=TOL),
         ).fit(X, y, sensitive_features=a)
         proba_routed = routed.predict_proba(X, sensitive_features=a)
@@ -339,17 +347,45 @@ def test_residualizer_pipeline_routed_equals_column_route(data, X_with_a):
     assert abs(raw_gap) > 0.5
 
 
-def test_residualizer_pipeline_predict_without_sensitive_features_names_it(data):
+def test_residualizer_in_model_selection_never_scores_nan(data, X_with_a):
+    """Reproducer: with routed sensitive_features and scoring="accuracy" every
+    mean_test_score was NaN (the scorer calls predict with X alone, so the
+    attribute never reached transform) and the first candidate won."""
     X, y, a, scm = data
+    grid = {"logisticregression__C": [0.01, 1.0]}
+    # Routing is not requested by default: every fit fails with
+    # scikit-learn's error naming the way out, so the search raises instead
+    # of scoring NaN.
+    with routing():
+        pipe = make_pipeline(CounterfactualResidualizer(scm.graph_), LogisticRegression())
+        with pytest.raises(UnsetMetadataPassedError,
+                           match=r"CounterfactualResidualizer.set_fit_request"):
+            pipe.fit(X, y, sensitive_features=a)
+        search = GridSearchCV(pipe, grid, cv=CV, scoring="accuracy")
+        with pytest.raises(ValueError, match=r"(?s)All the 6 fits failed.*"
+                                             r"UnsetMetadataPassedError"):
+            search.fit(X, y, sensitive_features=a)
+    # The column route works with any scorer, routing on or off.
+    for routed in (False, True):
+        with sklearn.config_context(enable_metadata_routing=routed):
+            column = GridSearchCV(
+                make_pipeline(CounterfactualResidualizer(
+                    scm.graph_, sensitive_feature_ids="A"), LogisticRegression()),
+                grid, cv=CV, scoring="accuracy", error_score="raise",
+            ).fit(X_with_a, y)
+        scores = column.cv_results_["mean_test_score"]
+        assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
+    # Explicit routing to transform: Pipeline.score (the default scoring)
+    # routes the test rows' values, and predict without them names the gap.
     with routing():
         pipe = make_pipeline(
-            CounterfactualResidualizer(scm.graph_), LogisticRegression()
-        ).fit(X, y, sensitive_features=a)
+            CounterfactualResidualizer(scm.graph_)
+            .set_fit_request(sensitive_features=True)
+            .set_transform_request(sensitive_features=True),
+            LogisticRegression()).fit(X, y, sensitive_features=a)
         with pytest.raises(ValueError, match="needs the sensitive attribute 'A'.*"
                            "pass sensitive_features"):
             pipe.predict(X)
-        # Pipeline.score routes sensitive_features to transform: default
-        # scoring works, per fold, with the test rows' values.
         cv = cross_validate(pipe, X, y, cv=CV, params={"sensitive_features": a},
                             return_estimator=True, error_score="raise")
         for k, (_, test) in enumerate(_train_test(X)):
@@ -357,11 +393,6 @@ def test_residualizer_pipeline_predict_without_sensitive_features_names_it(data)
                 cv["estimator"][k].score(X.iloc[test], y[test],
                                          sensitive_features=a.iloc[test])
             )
-        # A scorer calls predict with X alone: the routed attribute cannot
-        # reach transform, and the error says what is missing.
-        with pytest.raises(ValueError, match="pass sensitive_features"):
-            cross_validate(pipe, X, y, cv=CV, params={"sensitive_features": a},
-                           scoring="accuracy", error_score="raise")
 
 
 def test_residualizer_with_true_scm_makes_any_model_counterfactually_fair(

@@ -219,15 +219,21 @@ class LinearSCM:
         coefficients : dict
             ``{child: {parent: coef}}`` for every edge. For a categorical
             parent, ``coef`` is ``{level: effect}`` relative to the baseline
-            (first) level; missing levels have effect 0. Children must be
-            numeric.
+            (first) level; missing levels have effect 0. For a categorical
+            child (listed in ``categories``: a linear probability model, one
+            equation per non-baseline level's indicator), ``coef`` is
+            ``{child_level: effect}`` (numeric parent) or
+            ``{child_level: {parent_level: effect}}`` (categorical parent).
         intercepts : dict, default=None
-            ``{child: intercept}``; 0 when absent.
+            ``{child: intercept}``; 0 when absent. For a categorical child,
+            ``{child_level: intercept}`` (the probability of that level when
+            the parents are 0), uniform when absent.
         noise_scales : dict, default=None
             ``{child: standard deviation of the Gaussian noise}``; 1 when
             absent.
         categories : dict, default=None
-            ``{variable: list of levels}`` for categorical roots.
+            ``{variable: list of levels}`` for categorical variables (roots
+            or children); the first level is the baseline.
         root_distributions : dict, default=None
             ``{root: {"mean": m, "scale": s}}`` for numeric roots (default
             standard normal) or ``{root: {"probabilities": p}}`` for
@@ -262,10 +268,6 @@ class LinearSCM:
                     dist = root_distributions.get(v, {"mean": 0.0, "scale": 1.0})
                     scm.roots_[v] = {"mean": float(dist["mean"]), "scale": float(dist["scale"])}
                 continue
-            if v in categories:
-                raise ValueError(
-                    f"from_coefficients: non-root node {v!r} must be numeric."
-                )
             given = coefficients.get(v, {})
             extra = set(given) - set(parents)
             if extra:
@@ -273,20 +275,50 @@ class LinearSCM:
                     f"coefficients[{v!r}] names {sorted(map(str, extra))!r}, "
                     f"which are not parents of {v!r}."
                 )
-            row = []
-            for p in parents:
-                if p not in given:
-                    raise ValueError(f"coefficients[{v!r}] lacks the parent {p!r}.")
-                c = given[p]
-                if p in categories:
-                    row.extend(float(c.get(lvl, 0.0)) for lvl in categories[p][1:])
-                else:
-                    row.append(float(c))
+            missing = [p for p in parents if p not in given]
+            if missing:
+                raise ValueError(f"coefficients[{v!r}] lacks the parent {missing[0]!r}.")
+            # One equation per design column of v: the value of a numeric
+            # node, or each non-baseline level's indicator of a categorical
+            # one (a linear probability model).
+            outputs = list(categories[v][1:]) if v in categories else [None]
+            k = len(outputs)
+            default_intercept = 1.0 / (k + 1) if v in categories else 0.0
+            raw_intercept = intercepts.get(v, default_intercept if v in categories else 0.0)
+            rows = []
+            for out in outputs:
+                row = []
+                for p in parents:
+                    c = given[p]
+                    if out is not None:
+                        if not isinstance(c, dict):
+                            raise ValueError(
+                                f"coefficients[{v!r}][{p!r}] must be a dict keyed by "
+                                f"the levels of the categorical child {v!r}; got {c!r}."
+                            )
+                        c = c.get(out, {} if p in categories else 0.0)
+                    if p in categories:
+                        if not isinstance(c, dict):
+                            raise ValueError(
+                                f"coefficients[{v!r}][{p!r}] must give a dict "
+                                f"{{level of {p!r}: effect}} for the categorical parent "
+                                f"{p!r}; got {c!r}."
+                            )
+                        row.extend(float(c.get(lvl, 0.0)) for lvl in categories[p][1:])
+                    else:
+                        row.append(float(c))
+                rows.append(row)
+            if out is None or not isinstance(raw_intercept, dict):
+                intercept = np.full(k, float(raw_intercept))
+            else:
+                intercept = np.array([float(raw_intercept.get(o, default_intercept))
+                                      for o in outputs])
+            scale = noise_scales.get(v, 1.0)
             scm.equations_[v] = {
                 "parents": parents,
-                "intercept": np.array([float(intercepts.get(v, 0.0))]),
-                "coef": np.array([row]),
-                "noise_scale": np.array([float(noise_scales.get(v, 1.0))]),
+                "intercept": intercept,
+                "coef": np.array(rows),
+                "noise_scale": np.full(k, float(scale)),
             }
         return scm
 
@@ -423,6 +455,16 @@ class LinearSCM:
             names.extend(self.design_columns_[v])
         values = np.hstack(parts) if parts else np.empty((design.shape[0], 0))
         return pd.DataFrame(values, columns=names, index=index)
+
+    def _noise_design(self, design):
+        """Abducted noise in design coordinates: shape of ``design``, zero in
+        the columns of root nodes (which have no equation)."""
+        noise = np.zeros_like(design, dtype=float)
+        for v, eq in self.equations_.items():
+            pidx = self.design_index(eq["parents"])
+            pred = eq["intercept"] + design[:, pidx] @ eq["coef"].T
+            noise[:, self._index[v]] = design[:, self._index[v]] - pred
+        return noise
 
     def _intervene_design(self, design, intervention, n):
         encoded = {}
@@ -563,14 +605,49 @@ class LinearSCM:
         -------
         effect : ndarray of shape (n_design_columns,)
         """
+        return self.intervention_effect({node: value_from}, {node: value_to}, variables)
+
+    def intervention_effect(self, values_from, values_to, variables=None):
+        """Change of every design column under a joint intervention.
+
+        The change from ``do(values_from)`` to ``do(values_to)``, both dicts
+        over the same nodes (for example two sensitive attributes set
+        together). It is the same for every unit in a linear additive-noise
+        model. Nodes intervened on are held fixed: an effect of one intervened
+        node through another is cut, as ``do`` prescribes.
+
+        Parameters
+        ----------
+        values_from, values_to : dict
+            ``{node: level or value}`` with the same keys.
+        variables : list, default=None
+            Restrict the result to these variables' design columns.
+
+        Returns
+        -------
+        effect : ndarray of shape (n_design_columns,)
+
+        Raises
+        ------
+        ValueError
+            Different keys, an unknown node, or a level the model does not
+            know.
+        """
         self._check_fitted()
+        if set(values_from) != set(values_to) or not values_from:
+            raise ValueError(
+                "values_from and values_to must set the same, non-empty set of nodes; "
+                f"got {sorted(map(str, values_from))!r} and {sorted(map(str, values_to))!r}."
+            )
         base = np.zeros((1, self._n_design))
-        if node not in self._index:
-            raise ValueError(f"node {node!r} is not a variable of the SCM.")
-        base[:, self._index[node]] = self._encode_column(
-            node, np.array([value_from], dtype=object), argument="value_from"
-        )
-        new = self._intervene_design(base, {node: np.array([value_to], dtype=object)}, 1)
+        for node, value in values_from.items():
+            if node not in self._index:
+                raise ValueError(f"node {node!r} is not a variable of the SCM.")
+            base[:, self._index[node]] = self._encode_column(
+                node, np.array([value], dtype=object), argument="value_from"
+            )
+        target = {node: np.array([value], dtype=object) for node, value in values_to.items()}
+        new = self._intervene_design(base, target, 1)
         effect = (new - base)[0]
         if variables is not None:
             effect = effect[self.design_index(list(variables))]

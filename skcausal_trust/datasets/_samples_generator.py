@@ -19,21 +19,29 @@ def make_counterfactual_classification(
     n_mediators=None,
     n_levels=2,
     n_classes=2,
+    n_sensitive=1,
+    n_categorical=0,
+    n_categories=3,
     effect_strength=1.5,
     edge_probability=0.3,
     random_state=None,
 ):
     """Simulate a classification task from a known linear SCM.
 
-    A categorical sensitive attribute ``A`` (levels ``0 .. n_levels - 1``)
-    causes the first ``n_mediators`` features directly; the features also
-    cause each other along a random DAG (feature ``j`` may cause feature
-    ``k > j`` with probability ``edge_probability``); every structural
-    equation is linear with standard Gaussian noise. The label is drawn from
-    a (multinomial) logistic model of the features and of ``A`` itself, so a
-    classifier trained on the features alone is unfair through the mediators.
-    The true SCM is returned, so tests can compute true counterfactuals with
-    :meth:`~skcausal_trust.causal.LinearSCM.counterfactual`.
+    A categorical sensitive attribute ``A`` (levels ``0 .. n_levels - 1``;
+    with ``n_sensitive=2``, two attributes ``A`` and ``B``) causes the first
+    ``n_mediators`` features directly; the features also cause each other
+    along a random DAG (feature ``j`` may cause feature ``k > j`` with
+    probability ``edge_probability``); every structural equation is linear
+    with additive noise. The first ``n_categorical`` features are
+    categorical (levels ``"c0"``, ``"c1"``, ...), each a linear probability
+    model of its parents (one linear equation per non-baseline level's
+    indicator), so their counterfactuals are real-valued indicator vectors;
+    the others are numeric with standard Gaussian noise. The label is drawn
+    from a (multinomial) logistic model of the (encoded) features and of the
+    attributes themselves, so a classifier trained on the features alone is
+    unfair through the mediators. The true SCM is returned, so tests can
+    compute true counterfactuals.
 
     Parameters
     ----------
@@ -42,17 +50,26 @@ def make_counterfactual_classification(
     n_features : int, default=6
         Number of features ``x0 .. x{n_features-1}``, >= 1.
     n_mediators : int, default=None
-        Number of features with ``A`` as a direct parent; half of the
-        features (rounded up) by default. Features may also descend from
-        ``A`` through other features.
-    n_levels : int, default=2
-        Number of levels of ``A``, >= 2; drawn uniformly.
+        Number of features with the attribute(s) as direct parents; half of
+        the features (rounded up) by default. Features may also descend from
+        them through other features.
+    n_levels : int or list of int, default=2
+        Number of levels of each attribute, >= 2 (one per attribute, or the
+        same for all); drawn uniformly.
     n_classes : int, default=2
         Number of classes of ``y``, >= 2.
+    n_sensitive : int, default=1
+        Number of sensitive attributes (1 to 26), named ``"A"``, ``"B"``, ...
+    n_categorical : int, default=0
+        Number of categorical features (the first ones), in
+        ``[0, n_features]``.
+    n_categories : int, default=3
+        Number of levels of each categorical feature, >= 2.
     effect_strength : float, default=1.5
-        Scale of the direct effects of ``A`` on the mediators (each level's
-        effect is drawn uniformly in ``[0.5, 1] * effect_strength`` with a
-        random sign).
+        Scale of the direct effects of the attributes on numeric mediators
+        (each level's effect is drawn uniformly in
+        ``[0.5, 1] * effect_strength`` with a random sign); a tenth of it on
+        a categorical mediator's level probabilities.
     edge_probability : float, default=0.3
         Probability of each feature-to-feature edge ``x_j -> x_k``, ``j < k``.
     random_state : int, RandomState instance or None, default=None
@@ -61,14 +78,18 @@ def make_counterfactual_classification(
     Returns
     -------
     X : pandas.DataFrame of shape (n_samples, n_features)
-        The features, float64.
+        The features: float64, and ``category`` dtype for the categorical
+        ones.
     y : ndarray of shape (n_samples,)
         Integer class labels.
-    sensitive : pandas.Series of shape (n_samples,)
-        The sensitive attribute, named ``"A"``, categorical.
+    sensitive : pandas.Series of shape (n_samples,) or DataFrame of shape \
+            (n_samples, n_sensitive)
+        The sensitive attribute, named ``"A"``, categorical; a DataFrame
+        with columns ``"A"``, ``"B"``, ... when ``n_sensitive > 1``.
     scm : LinearSCM
-        The true model over ``["A", "x0", ...]`` (built with
-        :meth:`~skcausal_trust.causal.LinearSCM.from_coefficients`); ``scm.graph_`` is its graph.
+        The true model over the attributes and ``x0, ...`` (built with
+        :meth:`~skcausal_trust.causal.LinearSCM.from_coefficients`);
+        ``scm.graph_`` is its graph.
 
     Raises
     ------
@@ -87,15 +108,31 @@ def make_counterfactual_classification(
     ((200, 6), (200,), 'A')
     >>> scm.graph_.children("A")
     ['x0', 'x1', 'x2']
+    >>> X, y, s, scm = make_counterfactual_classification(
+    ...     200, n_sensitive=2, n_levels=[3, 2], n_categorical=2, random_state=0)
+    >>> list(s.columns), str(X["x0"].dtype)
+    (['A', 'B'], 'category')
     """
     for name, value, low in [
         ("n_samples", n_samples, 2),
         ("n_features", n_features, 1),
-        ("n_levels", n_levels, 2),
         ("n_classes", n_classes, 2),
+        ("n_sensitive", n_sensitive, 1),
+        ("n_categories", n_categories, 2),
     ]:
         if not isinstance(value, Integral) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    if n_sensitive > 26:
+        raise ValueError(f"n_sensitive must be at most 26; got {n_sensitive!r}.")
+    level_counts = list(n_levels) if isinstance(n_levels, (list, tuple)) else (
+        [n_levels] * n_sensitive)
+    if len(level_counts) != n_sensitive or any(
+        not isinstance(k, Integral) or k < 2 for k in level_counts
+    ):
+        raise ValueError(
+            f"n_levels must be an integer >= 2 or a list of {n_sensitive} of them; "
+            f"got {n_levels!r}."
+        )
     if n_mediators is None:
         n_mediators = (n_features + 1) // 2
     if not isinstance(n_mediators, Integral) or not 0 <= n_mediators <= n_features:
@@ -103,36 +140,64 @@ def make_counterfactual_classification(
             f"n_mediators must be an integer in [0, n_features={n_features}]; "
             f"got {n_mediators!r}."
         )
+    if not isinstance(n_categorical, Integral) or not 0 <= n_categorical <= n_features:
+        raise ValueError(
+            f"n_categorical must be an integer in [0, n_features={n_features}]; "
+            f"got {n_categorical!r}."
+        )
     if not 0 <= edge_probability <= 1:
         raise ValueError(f"edge_probability must be in [0, 1]; got {edge_probability!r}.")
     rng = check_random_state(random_state)
 
     names = [f"x{j}" for j in range(n_features)]
-    levels = list(range(n_levels))
+    attributes = [chr(ord("A") + i) for i in range(n_sensitive)]
+    levels = {s: list(range(k)) for s, k in zip(attributes, level_counts)}
+    categories = {s: lv for s, lv in levels.items()}
+    for child in names[:n_categorical]:
+        categories[child] = [f"c{i}" for i in range(n_categories)]
     edges, coefficients = [], {}
     for j, child in enumerate(names):
         coefficients[child] = {}
+        categorical = child in categories
+        child_levels = categories[child][1:] if categorical else None
         if j < n_mediators:
-            edges.append(("A", child))
-            sign = rng.choice([-1.0, 1.0], size=n_levels - 1)
-            size = rng.uniform(0.5, 1.0, size=n_levels - 1) * effect_strength
-            coefficients[child]["A"] = {lvl: s for lvl, s in zip(levels[1:], sign * size)}
+            for s in attributes:
+                edges.append((s, child))
+                k = len(levels[s]) - 1
+                if categorical:
+                    coefficients[child][s] = {
+                        out: dict(zip(levels[s][1:], rng.choice([-1.0, 1.0], size=k)
+                                      * rng.uniform(0.5, 1.0, size=k)
+                                      * effect_strength / 10))
+                        for out in child_levels
+                    }
+                else:
+                    sign = rng.choice([-1.0, 1.0], size=k)
+                    size = rng.uniform(0.5, 1.0, size=k) * effect_strength
+                    coefficients[child][s] = dict(zip(levels[s][1:], sign * size))
         for parent in names[:j]:
             if rng.uniform() < edge_probability:
                 edges.append((parent, child))
-                coefficients[child][parent] = rng.uniform(0.3, 0.8) * rng.choice([-1, 1])
-    graph = CausalGraph(edges, nodes=["A"] + names)
-    scm = LinearSCM.from_coefficients(
-        graph, coefficients, categories={"A": levels}
-    )
+                coefficients[child][parent] = _feature_effect(
+                    rng, categories.get(parent), child_levels)
+    graph = CausalGraph(edges, nodes=attributes + names)
+    scm = LinearSCM.from_coefficients(graph, coefficients, categories=categories)
     sampled = scm.sample(n_samples, random_state=rng)
-    X = sampled[names].astype(float)
-    sensitive = sampled["A"].rename("A")
+    X = sampled[names].copy()
+    numeric = [c for c in names if c not in categories]
+    X[numeric] = X[numeric].astype(float)
+    if n_sensitive == 1:
+        sensitive = sampled["A"].rename("A")
+    else:
+        sensitive = sampled[attributes].copy()
 
-    weights = rng.normal(0.0, 1.0, size=(n_classes, n_features))
-    direct = rng.normal(0.0, 0.5, size=(n_classes, n_levels))
-    codes = sensitive.cat.codes.to_numpy()
-    logits = X.to_numpy() @ weights.T + direct[:, codes].T
+    design = scm.encode(sampled, names)
+    weights = rng.normal(0.0, 1.0, size=(n_classes, design.shape[1]))
+    logits = design @ weights.T
+    for s in attributes:
+        direct = rng.normal(0.0, 0.5, size=(n_classes, len(levels[s])))
+        codes = sampled[s].cat.codes.to_numpy()
+        logits = logits + direct[:, codes].T
     if n_classes == 2:
         logits = logits - logits[:, [0]]
     proba = softmax(logits, axis=1)
@@ -141,6 +206,21 @@ def make_counterfactual_classification(
     y = np.minimum(y, n_classes - 1).astype(int)
     return X, y, sensitive, scm
 
+
+def _feature_effect(rng, parent_levels, child_levels):
+    """Coefficient of a feature parent: a number (numeric parent and child),
+    per parent level (categorical parent), per child level (categorical
+    child, a linear probability model with small effects)."""
+    if child_levels is None:
+        if parent_levels is None:
+            return rng.uniform(0.3, 0.8) * rng.choice([-1, 1])
+        return {lvl: rng.uniform(0.3, 0.8) * rng.choice([-1, 1])
+                for lvl in parent_levels[1:]}
+    if parent_levels is None:
+        return {out: rng.uniform(0.02, 0.05) * rng.choice([-1, 1]) for out in child_levels}
+    return {out: {lvl: rng.uniform(0.05, 0.1) * rng.choice([-1, 1])
+                  for lvl in parent_levels[1:]}
+            for out in child_levels}
 
 
 def make_invariant_regression(

@@ -1,10 +1,11 @@
-"""Counterfactually fair estimators and counterfactual fairness metrics.
+"""Counterfactually fair estimators (classifier, regressor, residualizer) and counterfactual fairness metrics.
 
 Group fairness metrics (demographic parity, equalized odds) come from
 :mod:`fairlearn.metrics`.
 """
 
 from ._counterfactual import CounterfactuallyFairClassifier
+from ._regressor import CounterfactuallyFairRegressor
 from ._decomposition import (
     CausalFairnessDecomposition,
     FairnessDecompositionDisplay,
@@ -27,6 +28,7 @@ __all__ = [
     "CausalFairnessDecomposition",
     "CounterfactualResidualizer",
     "CounterfactuallyFairClassifier",
+    "CounterfactuallyFairRegressor",
     "FairnessDecompositionDisplay",
     "GenerativeBiasDecomposition",
     "StagedSCMSampler",

@@ -1,24 +1,56 @@
-"""Shared machinery of the counterfactual fairness estimators: worlds
-(candidate causal models), their fitting, and counterfactual directions."""
+"""Shared machinery of the counterfactual fairness estimators.
+
+From what the user passes to what a convex program needs:
+
+1. the model's inputs: raw DataFrames (string, categorical and numeric
+   columns) are one-hot encoded inside (:class:`RawColumnEncoder`); numeric
+   input (pre-encoded, or a ColumnTransformer's output) is used as it is;
+2. the worlds (candidate causal models), each declared on raw columns and
+   carried to the model's input columns: a graph is fitted as a
+   :class:`~skcausal_trust.causal.LinearSCM` on the raw columns (raw input)
+   or on the input columns with the graph expanded by the column-name rule;
+   a fitted model is used as it is, its design mapped linearly to the input;
+3. the counterfactual directions: in a linear additive-noise SCM every twin
+   differs from its sample by a vector that depends only on the sensitive
+   levels, one per combination of levels (several attributes are
+   intersected).
+"""
+
+import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_array, check_is_fitted
 
+from ..base import SensitiveFeaturesMixin, attribute_levels
 from ..causal import CausalGraph, LinearSCM
+from ..causal._columns import (
+    RawColumnEncoder,
+    design_to_columns,
+    expand_graph,
+    is_categorical_column,
+    node_owners,
+)
 from ..causal._scm import _as_graph
+from ..exceptions import DegenerateConstraintWarning
+from ..utils._names import match_columns
+from ..utils._validation import check_weights
 
-__all__ = ["fit_worlds", "counterfactual_directions"]
+__all__ = ["CounterfactualModelMixin", "Worlds", "fit_worlds"]
 
 #: More levels than this and the pairwise constraints explode; such an
 #: attribute is better treated as continuous by the user.
 MAX_SENSITIVE_LEVELS = 50
+#: Largest number of combinations of the levels of several attributes.
+MAX_SENSITIVE_COMBINATIONS = 256
 
 
-def _is_fitted_scm(scm):
+def is_fitted_scm(scm):
     return isinstance(scm, LinearSCM) and hasattr(scm, "equations_")
 
 
-def as_world_list(causal_model):
+def as_world_list(causal_model, argument="causal_model"):
     """``causal_model`` as a list of CausalGraph / LinearSCM (``None`` kept)."""
     if causal_model is None:
         return [None]
@@ -26,134 +58,437 @@ def as_world_list(causal_model):
         return [causal_model]
     worlds = list(causal_model)
     if not worlds:
-        raise ValueError("causal_model is an empty list; give at least one world.")
+        raise ValueError(f"{argument} is an empty list; give at least one world.")
     for i, world in enumerate(worlds):
         if not isinstance(world, (CausalGraph, LinearSCM)):
             raise ValueError(
-                f"causal_model[{i}] is a {type(world).__name__}; each world must be a "
+                f"{argument}[{i}] is a {type(world).__name__}; each world must be a "
                 "CausalGraph or a LinearSCM (wrap edge lists in CausalGraph(...))."
             )
     return worlds
 
 
-def _graph_of(world, argument="causal_model"):
-    if _is_fitted_scm(world):
+def graph_of(world, argument="causal_model"):
+    if is_fitted_scm(world):
         return world.graph_
     if isinstance(world, LinearSCM):
         return _as_graph(world.graph, argument)
     return world
 
 
-def resolve_sensitive_node(world, feature_names, sensitive_name, argument="causal_model"):
-    """Which node of ``world`` is the sensitive attribute; check the nodes."""
-    graph = _graph_of(world, argument)
-    nodes = graph.nodes
-    features = set(feature_names)
-    if sensitive_name is not None and sensitive_name in graph:
-        node = sensitive_name
-    else:
-        others = [n for n in nodes if n not in features]
-        if len(others) != 1:
-            raise ValueError(
-                f"{argument}: cannot tell which node is the sensitive attribute; the "
-                f"nodes that are not feature columns are {others!r}. Name the "
-                "sensitive column in sensitive_feature_ids, or pass "
-                "sensitive_features as a Series named after its node."
-            )
-        node = others[0]
-    extra = [n for n in nodes if n not in features and n != node]
-    if extra:
-        raise ValueError(
-            f"{argument} has nodes {extra!r} that are neither columns of X nor the "
-            "sensitive attribute; every node must be observed."
-        )
-    missing = [f for f in feature_names if f not in graph]
-    if missing:
-        raise ValueError(
-            f"columns {missing!r} of X are not nodes of {argument}; add them (as "
-            "isolated nodes if the sensitive attribute does not cause them)."
-        )
-    return node
+class ModelInputs:
+    """The model's input columns, from raw or numeric ``X``.
 
-
-def fit_worlds(causal_model, features, feature_names, sensitive, sensitive_name,
-               sample_weight=None, argument="causal_model"):
-    """Fit (or check) one LinearSCM per world over features and the attribute.
-
-    ``causal_model=None`` means the default world: the sensitive attribute
-    causes every feature directly and nothing else is assumed.
-
-    Returns
-    -------
-    scms : list of LinearSCM
-    node : the sensitive node's name (the same in every world)
+    Attributes
+    ----------
+    encoder : RawColumnEncoder or None
+        Set when ``X`` had categorical columns (raw input).
+    raw_names : list
+        The feature columns as given (raw column names or, for arrays,
+        positions).
+    names : list
+        The input columns of the linear model (encoded names).
     """
-    worlds = as_world_list(causal_model)
-    scms, nodes = [], set()
-    for i, world in enumerate(worlds):
-        label = argument if len(worlds) == 1 else f"{argument}[{i}]"
-        if world is None:
-            node = sensitive_name if sensitive_name is not None else "sensitive"
-            if node in feature_names:
-                node = f"{node}__sensitive"
-            world = CausalGraph([(node, f) for f in feature_names], nodes=[node])
+
+    def __init__(self, features, raw_names, *, argument="X"):
+        self.raw_names = list(raw_names)
+        self.encoder = None
+        if isinstance(features, pd.DataFrame) and any(
+            is_categorical_column(features[c]) for c in features.columns
+        ):
+            self.encoder = RawColumnEncoder().fit(features, argument=argument)
+            self.names = list(self.encoder.names_out_)
         else:
-            node = resolve_sensitive_node(world, feature_names, sensitive_name, label)
-        frame = pd.DataFrame(features, columns=feature_names)
-        frame[node] = sensitive
-        if _is_fitted_scm(world):
-            scm = world
-            scm._check_frame(frame, scm.graph_, argument="X")
-            if node in scm.categories_:
-                scm._encode_column(node, sensitive, argument="sensitive_features")
-        else:
-            graph = world.graph if isinstance(world, LinearSCM) else world
-            scm = LinearSCM(graph).fit(frame, sample_weight=sample_weight)
-        scms.append(scm)
-        nodes.add(node)
-    if len(nodes) != 1:
-        raise ValueError(
-            f"{argument}: the worlds name the sensitive attribute differently "
-            f"({sorted(map(str, nodes))!r})."
+            self.names = list(raw_names)
+
+    def transform(self, features, argument="X"):
+        """The float input matrix, shape (n_samples, len(names))."""
+        if self.encoder is not None:
+            if not isinstance(features, pd.DataFrame):
+                features = pd.DataFrame(features, columns=self.raw_names)
+            return self.encoder.transform(features, argument=argument)
+        try:
+            return check_array(
+                np.asarray(features) if not isinstance(features, pd.DataFrame) else features,
+                dtype=np.float64, input_name="X", ensure_min_features=0,
+            )
+        except ValueError as exc:
+            frame = features if isinstance(features, pd.DataFrame) else pd.DataFrame(
+                np.asarray(features, dtype=object), columns=self.raw_names)
+            bad = [n for n, c in zip(self.raw_names, frame.columns)
+                   if not _is_numeric(frame[c])]
+            if not bad:
+                raise
+            raise ValueError(
+                f"X has non-numeric columns {bad!r}, but it is an array: raw "
+                "categorical columns are encoded only from a DataFrame, where each "
+                f"column's dtype says what it is. ({exc})"
+            ) from exc
+
+    @property
+    def is_raw(self):
+        return self.encoder is not None
+
+
+def _is_numeric(series):
+    try:
+        np.asarray(series, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class World:
+    """One fitted causal model, seen from the model's input columns."""
+
+    def __init__(self, scm, nodes, M, frame):
+        self.scm = scm
+        self.nodes = list(nodes)
+        self.M = M
+        self.frame = frame
+
+    def direction(self, combo_from, combo_to):
+        """Change of the inputs from ``do(nodes=combo_from)`` to ``combo_to``."""
+        design = self.scm.intervention_effect(
+            dict(zip(self.nodes, combo_from)), dict(zip(self.nodes, combo_to))
         )
-    return scms, nodes.pop()
+        return design @ self.M
+
+    def twin_changes(self, rows, combo):
+        """Per-sample change of the inputs when ``rows`` are set to ``combo``
+        (abduction, action, prediction, row by row)."""
+        sub = self.frame.iloc[rows]
+        twins = self.scm.counterfactual_design(sub, dict(zip(self.nodes, combo)))
+        return (twins - self.scm.encode(sub)) @ self.M
 
 
-def sensitive_argument(sensitive_feature_ids, sensitive_name):
-    """How error messages name the sensitive attribute's source."""
-    if sensitive_feature_ids is None:
-        return "sensitive_features"
-    return f"X[:, {sensitive_name!r}] (sensitive_feature_ids)"
+class Worlds:
+    """The fitted worlds and the sensitive levels they compare.
+
+    Attributes
+    ----------
+    worlds : list of World
+    nodes : list
+        The sensitive nodes (the same in every world).
+    levels : list of ndarray
+        Levels of each attribute seen in fit.
+    combos : list of tuple
+        Every combination of levels; the first is the reference.
+    labels : ndarray of shape (n_samples,)
+        Each training row's combination index.
+    directions : ndarray of shape (n_worlds, n_combos - 1, n_inputs)
+        ``directions[w, k - 1]``: change of the inputs from combination 0 to
+        combination k in world w.
+    """
+
+    def __init__(self, worlds, nodes, levels, combos, codes):
+        self.worlds = worlds
+        self.nodes = nodes
+        self.levels = levels
+        self.combos = combos
+        self.codes = codes
+        p = worlds[0].M.shape[1]
+        self.directions = np.zeros((len(worlds), len(combos) - 1, p))
+        for w, world in enumerate(worlds):
+            for k in range(1, len(combos)):
+                self.directions[w, k - 1] = world.direction(combos[0], combos[k])
+
+    @property
+    def scms(self):
+        return [w.scm for w in self.worlds]
 
 
-def sensitive_levels(sensitive, argument="sensitive_features"):
-    levels = np.unique(sensitive)
-    if levels.size < 2:
+def _check_levels(attribute, sample_weight):
+    levels = []
+    for j in range(attribute.n_attributes):
+        column = attribute.column(j)
+        lv = attribute_levels(column)
+        argument = attribute.argument_of(j)
+        if lv.size < 2:
+            raise ValueError(
+                f"{argument} has a single level {lv[0]!r}; counterfactual fairness "
+                "needs at least two levels to compare."
+            )
+        if lv.size > MAX_SENSITIVE_LEVELS:
+            raise ValueError(
+                f"{argument} has {lv.size} distinct values (more than "
+                f"{MAX_SENSITIVE_LEVELS}); a sensitive attribute is categorical: "
+                "pass one with few levels."
+            )
+        mass = {level: float(sample_weight[column == level].sum()) for level in lv}
+        empty = [level for level, m in mass.items() if m <= 0]
+        if empty:
+            raise ValueError(
+                f"sample_weight is zero on every row where {argument} is "
+                f"{empty!r}: the effect of that level cannot be estimated, so its "
+                "counterfactual constraint would be void. Give those rows positive "
+                "weight or drop the level."
+            )
+        levels.append(lv)
+    n_combos = int(np.prod([lv.size for lv in levels]))
+    if n_combos > MAX_SENSITIVE_COMBINATIONS:
         raise ValueError(
-            f"{argument} has a single level {levels[0]!r}; counterfactual fairness "
-            "needs at least two levels to compare."
-        )
-    if levels.size > MAX_SENSITIVE_LEVELS:
-        raise ValueError(
-            f"{argument} has {levels.size} distinct values (more than "
-            f"{MAX_SENSITIVE_LEVELS}); pass a categorical attribute with few levels."
+            f"the sensitive attributes have {n_combos} combinations of levels (more "
+            f"than {MAX_SENSITIVE_COMBINATIONS}); use fewer attributes or levels."
         )
     return levels
 
 
-def counterfactual_directions(scms, node, levels, feature_names):
-    """Total effects of ``do(node=l_k)`` against ``do(node=l_0)`` on the features.
+def _sensitive_nodes(graph, attribute, owned, argument):
+    """Which nodes of ``graph`` are the sensitive attributes."""
+    names = attribute.names
+    if all(n is not None and n in graph for n in names):
+        return list(names)
+    others = [v for v in graph.nodes if v not in owned]
+    if attribute.n_attributes == 1 and len(others) == 1:
+        return others
+    named = [n for n in names if n is not None]
+    raise ValueError(
+        f"{argument}: cannot tell which node is the sensitive attribute"
+        f"{'s' if attribute.n_attributes > 1 else ''}; the attribute names are "
+        f"{named!r} and the nodes that are not feature columns are {others!r}. Name "
+        "the sensitive columns in sensitive_feature_ids, or pass sensitive_features "
+        "as a Series (DataFrame) named after the node(s)."
+    )
+
+
+def _default_graph(feature_nodes, attribute):
+    nodes = []
+    for j, name in enumerate(attribute.names):
+        node = name if name is not None else (
+            "sensitive" if attribute.n_attributes == 1 else f"sensitive_{j}")
+        while node in set(feature_nodes) or node in nodes:
+            node = f"{node}__sensitive"
+        nodes.append(node)
+    edges = [(s, f) for s in nodes for f in feature_nodes]
+    return CausalGraph(edges, nodes=nodes + list(feature_nodes)), nodes
+
+
+def fit_worlds(causal_model, inputs, features, attribute, sample_weight,
+               argument="causal_model"):
+    """Fit (or check) every world and compute the counterfactual directions.
+
+    Parameters
+    ----------
+    causal_model : CausalGraph, LinearSCM, list of them, or None
+    inputs : ModelInputs
+    features : DataFrame or ndarray
+        The feature columns as given (raw, for the raw route) or the input
+        matrix (numeric route).
+    attribute : RowAttribute
+    sample_weight : ndarray of shape (n_samples,)
 
     Returns
     -------
-    directions : ndarray of shape (n_worlds, n_levels - 1, n_features)
-        ``directions[w, k - 1]`` is the change of every feature's value when
-        the attribute moves from level 0 to level k in world w; the change
-        from level j to level k is ``directions[w, k-1] - directions[w, j-1]``
-        (with ``directions[w, -1] = 0`` for level 0).
+    worlds : Worlds
     """
-    out = np.zeros((len(scms), len(levels) - 1, len(feature_names)))
-    for w, scm in enumerate(scms):
-        for k in range(1, len(levels)):
-            out[w, k - 1] = scm.total_effect(node, levels[0], levels[k], feature_names)
-    return out
+    levels = _check_levels(attribute, sample_weight)
+    combos = list(itertools.product(*levels))
+    index = {combo: k for k, combo in enumerate(combos)}
+    codes = np.fromiter((index[tuple(row)] for row in attribute.values), dtype=np.intp,
+                        count=attribute.values.shape[0])
+    world_list = as_world_list(causal_model, argument)
+    fitted, node_sets = [], set()
+    for i, world in enumerate(world_list):
+        label = argument if len(world_list) == 1 else f"{argument}[{i}]"
+        fitted_world = _fit_world(world, inputs, features, attribute, levels,
+                                  sample_weight, label)
+        fitted.append(fitted_world)
+        node_sets.add(tuple(fitted_world.nodes))
+    if len(node_sets) != 1:
+        raise ValueError(
+            f"{argument}: the worlds name the sensitive attribute differently "
+            f"({sorted(map(str, node_sets))!r})."
+        )
+    return Worlds(fitted, fitted[0].nodes, levels, combos, codes)
+
+
+def _sensitive_frame(frame, nodes, attribute, levels, categorical=True):
+    frame = frame.copy()
+    for j, node in enumerate(nodes):
+        values = attribute.column(j)
+        frame[node] = pd.Categorical(values, categories=levels[j]) if categorical else values
+    return frame
+
+
+def _fit_world(world, inputs, features, attribute, levels, sw, label):
+    raw = inputs.is_raw
+    feature_nodes = inputs.raw_names if raw else inputs.names
+    default_nodes = None
+    if world is None:
+        world, default_nodes = _default_graph(feature_nodes, attribute)
+    graph = graph_of(world, label)
+    positional = not raw and all(isinstance(n, (int, np.integer)) for n in inputs.names)
+    named_nodes = [v for v in graph.nodes
+                   if isinstance(v, str) and v not in set(attribute.names)]
+    if positional and named_nodes and inputs.names:
+        raise ValueError(
+            f"X has no column names (an array, or a DataFrame without string "
+            f"names) but {label} names its nodes ({named_nodes[:6]!r}); matching them "
+            "to columns by position would be a guess. Pass a DataFrame with those "
+            "columns (set_output(transform='pandas') on the step before), or a graph "
+            "whose nodes are column positions (0, 1, ...)."
+        )
+    if raw:
+        frame = features.copy()
+        frame.columns = inputs.raw_names
+        owned = set(inputs.raw_names)
+        missing = [c for c in inputs.raw_names if c not in graph]
+        if missing:
+            raise ValueError(
+                f"columns {missing!r} of X are not nodes of {label}; add them (as "
+                "isolated nodes if the sensitive attribute does not cause them). "
+                f"The graph's nodes: {graph.nodes!r}."
+            )
+        nodes = default_nodes or _sensitive_nodes(graph, attribute, owned, label)
+        unobserved = [v for v in graph.nodes if v not in owned and v not in nodes]
+        if unobserved:
+            raise ValueError(
+                f"{label} has nodes {unobserved!r} that are neither columns of X nor "
+                "the sensitive attribute; every node must be observed."
+            )
+    else:
+        owners_try = match_columns(inputs.names, graph.nodes, argument=label)
+        owned = {o for o in owners_try if o is not None}
+        nodes = default_nodes or _sensitive_nodes(graph, attribute, owned, label)
+        owners = node_owners(inputs.names, graph, nodes, argument=label)
+        frame = pd.DataFrame(features, columns=inputs.names)
+    if is_fitted_scm(world):
+        scm = world
+        if not raw and any(o != c for o, c in zip(owners, inputs.names)):
+            encoded = [c for o, c in zip(owners, inputs.names) if o != c]
+            raise ValueError(
+                f"{label} is a fitted LinearSCM, used in the units of its own columns, "
+                f"but X's columns {encoded[:5]!r} are encoded versions of its nodes. "
+                "Pass the raw columns (the estimator encodes them), or pass the "
+                "graph (scm.graph_) to refit the model on the encoded columns."
+            )
+        for node in nodes:
+            if node not in scm.categories_:
+                raise ValueError(
+                    f"the sensitive attribute {node!r} is a numeric node of the fitted "
+                    f"{label}, which treats it as a dose (linear in its value) and "
+                    "extrapolates to unseen values; refit the model with the attribute "
+                    "as a categorical column (pandas 'category' dtype)."
+                )
+        frame = _sensitive_frame(frame, nodes, attribute, levels, categorical=False)
+        scm._check_frame(frame, scm.graph_, argument="X")
+        for j, node in enumerate(nodes):
+            scm._encode_column(node, attribute.column(j), argument=attribute.argument_of(j))
+    else:
+        if not raw:
+            graph = expand_graph(graph, inputs.names, owners)
+        frame = _sensitive_frame(frame, nodes, attribute, levels)
+        scm = LinearSCM(graph).fit(frame, sample_weight=sw)
+    if raw:
+        M = design_to_columns(scm, encoder=inputs.encoder)
+    else:
+        M = design_to_columns(scm, columns=inputs.names)
+    return World(scm, nodes, M, frame)
+
+
+class CounterfactualModelMixin(SensitiveFeaturesMixin):
+    """Fit-time and predict-time input handling of the counterfactual
+    estimators (classifier, regressor, residualizer)."""
+
+    def _fit_inputs(self, X, y=None, *, sensitive_features=None, sample_weight=None,
+                    y_numeric=False, require_y=False):
+        features, y, attribute, names = self._validate_sensitive(
+            X, y, sensitive_features=sensitive_features, reset=True, y_numeric=y_numeric,
+            require_y=require_y,
+        )
+        inputs = ModelInputs(features, names)
+        Z = inputs.transform(features)
+        if not np.isfinite(Z).all():
+            bad = [n for n, ok in zip(inputs.names, np.isfinite(Z).all(axis=0)) if not ok]
+            raise ValueError(f"X has NaN or infinite values in columns {bad!r}.")
+        sw = check_weights(sample_weight, Z)
+        self._inputs = inputs
+        self._sensitive_columns = [] if attribute is None else list(attribute.columns)
+        return Z, y, attribute, features, sw, inputs
+
+    def _predict_inputs(self, X):
+        """The model's inputs for ``X`` (sensitive columns dropped)."""
+        check_is_fitted(self)
+        features = self._drop_sensitive(X)
+        Z = self._inputs.transform(features)
+        if not np.isfinite(Z).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        return Z
+
+    def _encoded_input_space(self):
+        """``(encode, respond)`` when this estimator one-hot encodes raw
+        columns itself, else ``None``: the metrics feed the real-valued
+        counterfactuals of categorical descendants to ``respond`` after
+        ``encode``."""
+        inputs = getattr(self, "_inputs", None)
+        if inputs is None or not inputs.is_raw:
+            return None
+        return self._predict_inputs, self._respond_inputs
+
+    def _drop_sensitive(self, X):
+        """Validate ``X`` at predict time and drop the sensitive columns fit
+        used, whatever their values (they are not inputs of the model)."""
+        from sklearn.utils.validation import validate_data
+
+        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+        keep = [j for j in range(Xv.shape[1]) if j not in set(self._sensitive_columns)]
+        if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
+            features = X.iloc[:, keep]
+        else:
+            features = Xv[:, keep]
+        return features
+
+    def _fallback_warning(self, what):
+        from ..exceptions import NoSensitiveFeaturesWarning
+
+        warnings.warn(
+            f"{type(self).__name__} was fitted without sensitive features (neither "
+            f"sensitive_features nor sensitive_feature_ids): {what}",
+            NoSensitiveFeaturesWarning,
+            stacklevel=4,
+        )
+
+    def _set_world_attributes(self, worlds, n_inputs):
+        """Fitted attributes shared by the counterfactual estimators."""
+        if worlds is None:
+            self.scms_ = []
+            self.sensitive_node_ = None
+            self.sensitive_levels_ = None
+            self.counterfactual_directions_ = np.zeros((0, 1, n_inputs))
+            return
+        self.scms_ = worlds.scms
+        if len(worlds.nodes) == 1:
+            self.sensitive_node_ = worlds.nodes[0]
+            self.sensitive_levels_ = worlds.levels[0]
+        else:
+            self.sensitive_node_ = tuple(worlds.nodes)
+            combos = np.empty(len(worlds.combos), dtype=object)
+            combos[:] = worlds.combos
+            self.sensitive_levels_ = combos
+        self.counterfactual_directions_ = worlds.directions
+
+
+def free_directions(directions, n_inputs, epsilon, owner):
+    """Number of input directions the constraints leave free; warn when none.
+
+    With ``epsilon=0`` the weights must be orthogonal to every counterfactual
+    direction, so ``n_inputs - rank`` directions remain; with none left the
+    model is constant (its intercept only).
+    """
+    if directions.shape[0] == 0:
+        return n_inputs
+    T = directions.reshape(-1, n_inputs)
+    rank = int(np.linalg.matrix_rank(T)) if T.size else 0
+    free = n_inputs - rank
+    if free == 0 and epsilon == 0 and n_inputs > 0:
+        warnings.warn(
+            f"{owner}: the counterfactual constraints (epsilon=0) leave no free "
+            f"direction: the {rank} counterfactual directions span all {n_inputs} "
+            "inputs, so the fitted model is constant (its intercept only). Allow "
+            "epsilon > 0, add features that the sensitive attribute does not cause, "
+            "or use fewer levels.",
+            DegenerateConstraintWarning,
+            stacklevel=4,
+        )
+    return free

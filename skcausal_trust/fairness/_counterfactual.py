@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import cvxpy as cp
 import numpy as np
-import pandas as pd
 from scipy.linalg import block_diag, null_space
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, logsumexp, softmax
@@ -15,23 +14,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
 from ..causal import CausalGraph, LinearSCM
-from ..exceptions import NoSensitiveFeaturesWarning, SolverError
+from ..exceptions import SolverError
 from ..utils._convex import solve_problem
-from ..utils._validation import check_weights, keep_state_on_failure, split_sensitive
-from ._base import (
-    counterfactual_directions,
-    fit_worlds,
-    sensitive_argument,
-    sensitive_levels,
-)
+from ..utils._validation import keep_state_on_failure
+from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 
 __all__ = ["CounterfactuallyFairClassifier"]
 
 
-class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
+class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, BaseEstimator):
     """Logistic regression constrained to be counterfactually fair.
 
     Fits an L2-regularised (multinomial) logistic model whose linear score
@@ -247,12 +240,18 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Numeric features; may hold the sensitive column named by
-            ``sensitive_feature_ids``.
+            Features; may hold the sensitive column(s) named by
+            ``sensitive_feature_ids``. A DataFrame may hold categorical
+            (``category``, object or string) columns: they are one-hot encoded
+            inside. An array must be numeric, and a causal model over it must
+            name its columns by position (integer nodes).
         y : array-like of shape (n_samples,)
             Class labels (two or more classes).
-        sensitive_features : array-like of shape (n_samples,), default=None
-            The sensitive attribute, when not a column of ``X``. Requested by
+        sensitive_features : array-like of shape (n_samples,) or \
+                (n_samples, n_attributes), default=None
+            The sensitive attribute(s), when not columns of ``X``: a Series,
+            or a DataFrame with one column per attribute (intersected).
+            Labels of any dtype; numbers are levels, not doses. Requested by
             default under metadata routing. Without it (and without
             ``sensitive_feature_ids``) the model falls back to plain
             L2-regularised logistic regression and warns
@@ -265,13 +264,8 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         self : CounterfactuallyFairClassifier
             The fitted estimator.
         """
-        features, y, sensitive, sensitive_name, names = split_sensitive(
-            self,
-            X,
-            y,
-            sensitive_features=sensitive_features,
-            sensitive_feature_ids=self.sensitive_feature_ids,
-            reset=True,
+        features, y, attribute, raw, sw, inputs = self._fit_inputs(
+            X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
         )
         check_classification_targets(y)
@@ -283,32 +277,22 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
                 "of at least 2 classes."
             )
         y_codes = encoder.transform(y)
-        sw = check_weights(sample_weight, features)
 
-        if sensitive is None:
-            warnings.warn(
-                "CounterfactuallyFairClassifier was fitted without sensitive "
-                "features (neither sensitive_features nor sensitive_feature_ids): "
-                "it falls back to unconstrained L2-regularised logistic regression.",
-                NoSensitiveFeaturesWarning,
-                stacklevel=4,
+        if attribute is None:
+            self._fallback_warning(
+                "it falls back to unconstrained L2-regularised logistic regression."
             )
-            scms, node, levels = [], None, None
+            worlds = None
             directions = np.zeros((0, 1, features.shape[1]))
         else:
-            levels = sensitive_levels(
-                sensitive, sensitive_argument(self.sensitive_feature_ids, sensitive_name)
-            )
-            scms, node = fit_worlds(
-                self.causal_model, features, names, sensitive, sensitive_name, sw
-            )
-            directions = counterfactual_directions(scms, node, levels, names)
+            worlds = fit_worlds(self.causal_model, inputs, raw, attribute, sw)
+            directions = worlds.directions
+        n_free = free_directions(directions, features.shape[1], self.epsilon,
+                                 type(self).__name__)
 
         n_rows = 1 if classes.size == 2 else classes.size
-        result = self._solve(features, y_codes, sw, directions, n_rows,
-                             scms, node, levels, names, sensitive)
-
-        coef, intercept, info = result
+        coef, intercept, info = self._solve(features, y_codes, sw, directions, n_rows,
+                                            worlds)
         if n_rows > 1:
             # Softmax is invariant to a common shift of the intercepts: centre
             # them so that every solver reports the same ones.
@@ -326,10 +310,9 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.coef_ = coef
         self.intercept_ = intercept
-        self.scms_ = scms
-        self.sensitive_node_ = node
-        self.sensitive_levels_ = levels
-        self.counterfactual_directions_ = directions
+        self._set_world_attributes(worlds, features.shape[1])
+        self.input_features_ = np.asarray(inputs.names, dtype=object)
+        self.n_free_directions_ = n_free
         self.counterfactual_gap_ = scores_gap
         self.solver_path_ = info["path"]
         self.solver_ = info["solver"]
@@ -341,8 +324,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # -- solvers ------------------------------------------------------------
-    def _solve(self, features, y, sw, directions, n_rows, scms, node, levels,
-               names, sensitive):
+    def _solve(self, features, y, sw, directions, n_rows, worlds):
         n_features = features.shape[1]
         if directions.shape[0] == 0 or not np.any(directions):
             path = "unconstrained"
@@ -354,8 +336,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
             T = directions.reshape(-1, n_features).T  # (p, n_worlds * (K - 1))
         solver = self.solver
         if solver == "cvxpy":
-            return self._solve_cvxpy(features, y, sw, n_rows, scms, node, levels,
-                                     names, sensitive, path or "cvxpy")
+            return self._solve_cvxpy(features, y, sw, n_rows, worlds, path or "cvxpy")
         if path == "unconstrained" or self.epsilon == 0:
             return self._solve_eliminated(features, y, sw, T, n_rows, path or "fast")
         rank = np.linalg.matrix_rank(T)
@@ -367,8 +348,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
                     f"causal_model have rank {rank} (duplicate worlds, or more "
                     "constraints than features). Use solver='cvxpy' or 'auto'."
                 )
-            return self._solve_cvxpy(features, y, sw, n_rows, scms, node, levels,
-                                     names, sensitive, "cvxpy")
+            return self._solve_cvxpy(features, y, sw, n_rows, worlds, "cvxpy")
         n_levels = directions.shape[1] + 1
         return self._solve_box(features, y, sw, T, n_rows, directions.shape[0],
                                n_levels)
@@ -490,8 +470,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
                 "n_iter": int(res.nit)}
         return coef, b.copy(), info
 
-    def _solve_cvxpy(self, features, y, sw, n_rows, scms, node, levels, names,
-                     sensitive, path):
+    def _solve_cvxpy(self, features, y, sw, n_rows, worlds, path):
         """The reference program: one constraint per sample, level and world."""
         n, p = features.shape
         W = cp.Variable((n_rows, p))
@@ -508,25 +487,12 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
             )
         objective = cp.Minimize((loss + cp.sum_squares(W) / (2.0 * self.C)) / sw.sum())
         constraints = []
-        if scms:
-            frame = pd.DataFrame(features, columns=names)
-            frame[node] = sensitive
-            for scm in scms:
-                idx = scm.design_index(names)
-                for level in levels:
-                    rows = np.flatnonzero(sensitive != level)
-                    if rows.size == 0:
-                        continue
-                    sub = frame.iloc[rows]
-                    twins = scm.counterfactual_design(sub, {node: level})[:, idx]
-                    diff = _distinct_rows(twins - features[rows])
-                    if diff.shape[0] == 0:
-                        continue
-                    change = diff @ W.T
-                    if self.epsilon == 0:
-                        constraints.append(change == 0)
-                    else:
-                        constraints.append(cp.abs(change) <= self.epsilon)
+        for diff in _constraint_rows(worlds):
+            change = diff @ W.T
+            if self.epsilon == 0:
+                constraints.append(change == 0)
+            else:
+                constraints.append(cp.abs(change) <= self.epsilon)
         problem = cp.Problem(objective, constraints)
         name = solve_problem(
             problem, what="the counterfactual fairness program (solver='cvxpy')"
@@ -538,12 +504,24 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(W.value), intercept, info
 
     # -- prediction ---------------------------------------------------------
-    def _features(self, X):
-        check_is_fitted(self)
-        features, *_ = split_sensitive(
-            self, X, sensitive_feature_ids=self.sensitive_feature_ids, reset=False
-        )
-        return features
+    def _scores(self, Z):
+        scores = Z @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def _proba(self, scores):
+        if scores.ndim == 1:
+            p1 = expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(scores, axis=1)
+
+    def _labels(self, scores):
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _respond_inputs(self, Z, kind):
+        scores = self._scores(np.asarray(Z, dtype=float))
+        return self._proba(scores) if kind == "probability" else self._labels(scores)
 
     def decision_function(self, X):
         """Linear scores.
@@ -559,8 +537,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
             Log-odds of ``classes_[1]`` for binary targets; class logits
             otherwise.
         """
-        scores = self._features(X) @ self.coef_.T + self.intercept_
-        return scores[:, 0] if scores.shape[1] == 1 else scores
+        return self._scores(self._predict_inputs(X))
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -574,11 +551,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            p1 = expit(scores)
-            return np.column_stack([1.0 - p1, p1])
-        return softmax(scores, axis=1)
+        return self._proba(self.decision_function(X))
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
@@ -598,10 +571,7 @@ class CounterfactuallyFairClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+        return self._labels(self.decision_function(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -625,6 +595,25 @@ def _distinct_rows(diff):
     _, first = np.unique(rounded, axis=0, return_index=True)
     rows = diff[np.sort(first)]
     return rows[np.any(rows != 0.0, axis=1)]
+
+
+def _constraint_rows(worlds):
+    """The reference program's constraints: for every world, sample and other
+    combination of sensitive levels, the change of the inputs from the
+    sample to its twin (abduction, action, prediction per sample), each
+    distinct change stated once."""
+    if worlds is None:
+        return []
+    rows_out = []
+    for world in worlds.worlds:
+        for k, combo in enumerate(worlds.combos):
+            rows = np.flatnonzero(worlds.codes != k)
+            if rows.size == 0:
+                continue
+            diff = _distinct_rows(world.twin_changes(rows, combo))
+            if diff.shape[0]:
+                rows_out.append(diff)
+    return rows_out
 
 
 def _objective(scores, y, sw, coef, C):

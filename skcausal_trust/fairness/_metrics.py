@@ -1,11 +1,16 @@
-"""Counterfactual unfairness of any fitted classifier under an SCM."""
+"""Counterfactual unfairness of any fitted classifier or regressor under an
+SCM, and fairness scorers for model selection."""
+
+import itertools
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_classifier, is_regressor
+from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 
+from ..base import SENSITIVE, resolve_row_attribute
 from ..causal import LinearSCM
-from ..utils._validation import _resolve_column, check_sensitive_features
 
 __all__ = [
     "counterfactual_unfairness",
@@ -13,16 +18,311 @@ __all__ = [
     "make_group_fairness_scorer",
 ]
 
-_KINDS = ("probability", "flip")
+_KINDS = ("auto", "probability", "flip", "prediction")
 
 
 def _as_frame(X):
+    """``X`` as a DataFrame; arrays get integer column names (positions)."""
     if isinstance(X, pd.DataFrame):
         return X, True
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-dimensional; got shape {X.shape}.")
-    return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]), False
+    return pd.DataFrame(X), False
+
+
+def _resolve_kind(estimator, kind):
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS!r}; got {kind!r}.")
+    regressor, classifier = is_regressor(estimator), is_classifier(estimator)
+    name = type(estimator).__name__
+    if kind == "auto":
+        if regressor:
+            return "prediction"
+        if classifier:
+            return "probability" if hasattr(estimator, "predict_proba") else "flip"
+        raise ValueError(
+            f"cannot tell whether {name} is a classifier or a regressor (its "
+            "scikit-learn tags say neither); pass kind='probability' or 'flip' for a "
+            "classifier, kind='prediction' for a regressor."
+        )
+    if regressor and kind != "prediction":
+        raise ValueError(
+            f"{name} is a regressor: its counterfactual unfairness is the mean "
+            "absolute change of its prediction over the twins, in units of y "
+            f"(kind='prediction' or 'auto'); kind={kind!r} compares classes."
+        )
+    if kind == "prediction" and classifier:
+        raise ValueError(
+            f"{name} is a classifier: kind='prediction' averages the change of a "
+            "real-valued prediction; use kind='probability' (or 'flip')."
+        )
+    if kind == "probability" and not hasattr(estimator, "predict_proba"):
+        raise ValueError(
+            f"kind='probability' needs predict_proba, which {name} lacks; use "
+            "kind='flip' (the share of decisions that change)."
+        )
+    return kind
+
+
+def _set_column(frame, column, values):
+    """Assign ``values`` to ``frame[column]`` keeping a categorical dtype
+    when every value is one of its categories."""
+    current = frame[column]
+    if isinstance(current.dtype, pd.CategoricalDtype):
+        values = np.asarray(values, dtype=object)
+        if np.isin(values, np.asarray(current.cat.categories, dtype=object)).all():
+            frame[column] = pd.Categorical(values, dtype=current.dtype)
+            return
+        frame[column] = current.astype(object)
+    frame[column] = values
+
+
+class _InputSpace:
+    """Where a fitted model's input lives, for exact counterfactual twins.
+
+    ``encode(frame)`` maps raw rows (X's columns) to the model's input;
+    ``respond(inputs, kind)`` gives the model's output from its input. A
+    categorical descendant's counterfactual under a linear SCM is a vector
+    of real-valued indicators, not a level: it can be fed to the model only
+    after its column is encoded, where it is the same linear combination of
+    the levels' encodings.
+    """
+
+    def __init__(self, encode, respond, where):
+        self.encode = encode
+        self.respond = respond
+        self.where = where
+
+
+def _respond(estimator, inputs, kind):
+    if kind == "probability":
+        return np.asarray(estimator.predict_proba(inputs), dtype=float)
+    return np.asarray(estimator.predict(inputs))
+
+
+def _identity_space(estimator, is_frame):
+    def encode(frame):
+        return frame if is_frame else frame.to_numpy()
+
+    return _InputSpace(encode, lambda inputs, kind: _respond(estimator, inputs, kind),
+                       "raw columns")
+
+
+def _candidate_spaces(estimator, is_frame):
+    """Input spaces to try, from the rawest to the last step's input: the
+    output of each pipeline step in turn, then the one-hot encoding inside
+    an estimator of this package."""
+    as_input = (lambda f: f) if is_frame else (lambda f: f.to_numpy())
+    final, prefix, where = estimator, None, ""
+    if isinstance(estimator, Pipeline):
+        steps = estimator.steps
+        for k in range(1, len(steps)):
+            head, rest = estimator[:k], estimator[k:]
+            yield _InputSpace(
+                lambda f, head=head: head.transform(as_input(f)),
+                lambda z, kind, rest=rest: _respond(rest, z, kind),
+                f"the output of pipeline step {k - 1} ({steps[k - 1][0]!r})",
+            )
+        final = steps[-1][1]
+        prefix = estimator[:-1] if len(steps) > 1 else None
+        where = " (the last step of the pipeline)"
+    inner = getattr(final, "_encoded_input_space", None)
+    spaces = inner() if inner is not None else None
+    if spaces is not None:
+        encode_final, respond_final = spaces
+        yield _InputSpace(
+            lambda f: encode_final(
+                prefix.transform(as_input(f)) if prefix is not None else as_input(f)),
+            respond_final,
+            f"the one-hot encoding inside {type(final).__name__}{where}",
+        )
+
+
+class _NotEncodedHere(Exception):
+    """A candidate step's output still holds a soft node's raw labels."""
+
+
+def _table(out):
+    return out if isinstance(out, pd.DataFrame) else pd.DataFrame(np.asarray(out))
+
+
+def _float_column(series):
+    try:
+        return np.asarray(series, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def _probe_blocks(space, probe, soft, scm):
+    """Per soft node ``v``: the output columns that encode it and the change
+    of those columns when ``v`` moves from its first level to each level.
+
+    Raises ``_NotEncodedHere`` when a column that changes with ``v`` is not
+    numeric (the step passes the raw labels on), and ``ValueError`` when the
+    change depends on the rest of the row or two soft nodes share a column
+    (the encoding mixes columns: no exact linear extension).
+    """
+    blocks = {}
+    for v in soft:
+        levels = list(scm.categories_[v])
+        outputs = []
+        for level in levels:
+            moved = probe.copy()
+            _set_column(moved, v, np.repeat(np.asarray([level], dtype=object), len(probe)))
+            outputs.append(_table(space.encode(moved)))
+        reference = outputs[0]
+        changed = set()
+        for out in outputs[1:]:
+            for j in range(out.shape[1]):
+                if not np.array_equal(out.iloc[:, j].to_numpy(),
+                                      reference.iloc[:, j].to_numpy()):
+                    changed.add(j)
+        changed = sorted(changed)
+        base = {}
+        for j in changed:
+            values = _float_column(reference.iloc[:, j])
+            if values is None:
+                raise _NotEncodedHere(v)
+            base[j] = values
+        deltas = np.zeros((len(levels), len(changed)))
+        for k, out in enumerate(outputs):
+            for i, j in enumerate(changed):
+                values = _float_column(out.iloc[:, j])
+                if values is None:
+                    raise _NotEncodedHere(v)
+                delta = values - base[j]
+                scale = max(1.0, float(np.abs(delta).max()))
+                if not np.allclose(delta, delta[0], rtol=0, atol=1e-9 * scale):
+                    raise ValueError(
+                        f"at {space.where}, the encoding of {v!r} depends on the "
+                        "other columns of the row, so the real-valued counterfactual "
+                        "of this categorical descendant cannot be encoded exactly. "
+                        "Encode each categorical column on its own (OneHotEncoder in "
+                        "a ColumnTransformer) before any step that mixes columns."
+                    )
+                deltas[k, i] = delta[0]
+        blocks[v] = (changed, deltas)
+    for i, v in enumerate(soft):
+        for w in soft[i + 1:]:
+            if set(blocks[v][0]) & set(blocks[w][0]):
+                _check_additive(space, probe, v, w, blocks, scm)
+    return blocks
+
+
+#: Level pairs tried per pair of soft nodes whose encodings share columns.
+MAX_INTERACTION_PROBES = 12
+
+
+def _check_additive(space, probe, v, w, blocks, scm):
+    """Two soft nodes whose encodings share output columns (a step that
+    reads both, such as a residualizer) must act additively there: the
+    change from moving both equals the sum of the changes from moving each."""
+    lv, lw = list(scm.categories_[v]), list(scm.categories_[w])
+    pairs = [(i, j) for i in range(1, len(lv)) for j in range(1, len(lw))]
+    step = max(1, len(pairs) // MAX_INTERACTION_PROBES)
+    reference = probe.copy()
+    _set_column(reference, v, np.repeat(np.asarray([lv[0]], dtype=object), len(probe)))
+    _set_column(reference, w, np.repeat(np.asarray([lw[0]], dtype=object), len(probe)))
+    base = _table(space.encode(reference))
+    for i, j in pairs[::step]:
+        moved = reference.copy()
+        _set_column(moved, v, np.repeat(np.asarray([lv[i]], dtype=object), len(probe)))
+        _set_column(moved, w, np.repeat(np.asarray([lw[j]], dtype=object), len(probe)))
+        out = _table(space.encode(moved))
+        expected = np.zeros(out.shape[1])
+        for node, k in ((v, i), (w, j)):
+            positions, deltas = blocks[node]
+            expected[positions] += deltas[k]
+        for c in sorted(set(blocks[v][0]) | set(blocks[w][0])):
+            delta = _float_column(out.iloc[:, c]) - _float_column(base.iloc[:, c])
+            scale = max(1.0, float(np.abs(delta).max()))
+            if not np.allclose(delta, expected[c], rtol=0, atol=1e-9 * scale):
+                raise ValueError(
+                    f"at {space.where}, the encodings of {v!r} and {w!r} interact, so "
+                    "their real-valued counterfactuals cannot be encoded exactly; "
+                    "encode each categorical column on its own."
+                )
+
+
+def _find_space(estimator, data, columns, is_frame, soft, scm):
+    rows = data[columns].drop_duplicates().iloc[:5]
+    for space in _candidate_spaces(estimator, is_frame):
+        try:
+            space.encode(rows)
+        except Exception:  # noqa: BLE001 - a prefix that cannot take these rows
+            continue
+        try:
+            return space, _probe_blocks(space, rows, soft, scm)
+        except _NotEncodedHere:
+            continue
+    raise ValueError(
+        f"the categorical descendants {soft!r} of the sensitive attribute have "
+        "real-valued (linear-probability) counterfactuals under the SCM, which are "
+        f"not levels, and {type(estimator).__name__} takes raw columns without an "
+        "encoding step this function can see. Put the encoder in a Pipeline before "
+        "the model (ColumnTransformer with OneHotEncoder), use an estimator of this "
+        "package (they encode raw columns themselves), or fit the SCM on one-hot "
+        "columns. Counterfactuals are never rounded to a level."
+    )
+
+
+def _add_soft(inputs, soft, blocks, scm, twin, factual_design):
+    """Add each soft node's real-valued indicators, as the same linear
+    combination of its levels' encodings, to the encoded twin rows."""
+    table = _table(inputs).copy()
+    for v in soft:
+        positions, deltas = blocks[v]
+        if not positions:
+            continue
+        idx = scm._index[v]
+        soft_twin = np.column_stack([1.0 - twin[:, idx].sum(axis=1), twin[:, idx]])
+        hard = np.column_stack([1.0 - factual_design[:, idx].sum(axis=1),
+                                factual_design[:, idx]])
+        change = (soft_twin - hard) @ deltas
+        for i, j in enumerate(positions):
+            table.isetitem(j, np.asarray(table.iloc[:, j], dtype=float) + change[:, i])
+    if isinstance(inputs, pd.DataFrame):
+        return table
+    return table.to_numpy(dtype=np.asarray(inputs).dtype)
+
+
+def _sensitive_of_scm(scm, attribute, columns):
+    """The SCM's sensitive nodes and their levels, checked."""
+    nodes_in = scm.graph_.nodes
+    names = attribute.names
+    if all(n is not None and n in scm.graph_ for n in names):
+        nodes = list(names)
+    else:
+        others = [v for v in nodes_in if v not in set(columns)]
+        if attribute.n_attributes == 1 and len(others) == 1:
+            nodes = others
+        else:
+            raise ValueError(
+                "cannot tell which node of scm is the sensitive attribute; its name "
+                f"is {names!r} and the nodes that are not columns of X are {others!r}."
+            )
+    levels = []
+    for j, node in enumerate(nodes):
+        if node not in scm.categories_:
+            raise ValueError(
+                f"the sensitive attribute {node!r} is a numeric node of scm, which "
+                "treats it as a dose (linear in its value) and extrapolates to unseen "
+                "values; refit the SCM with the attribute as a categorical column "
+                "(pandas 'category' dtype)."
+            )
+        known = np.asarray(scm.categories_[node], dtype=object)
+        values = attribute.column(j)
+        unseen = ~np.isin(values, known)
+        if unseen.any():
+            raise ValueError(
+                f"{attribute.argument_of(j)} has value(s) "
+                f"{sorted({repr(v) for v in values[unseen]})} never seen when scm was "
+                f"fitted; its levels are {[v for v in known]!r}. A counterfactual "
+                "to or from them would extrapolate."
+            )
+        levels.append(known)
+    return nodes, levels
 
 
 def counterfactual_unfairness(
@@ -32,55 +332,78 @@ def counterfactual_unfairness(
     scm,
     sensitive_features=None,
     sensitive_feature_ids=None,
-    kind="probability",
+    kind="auto",
     sample_weight=None,
 ):
-    """Counterfactual unfairness of a fitted classifier under a causal model.
+    """Counterfactual unfairness of a fitted classifier or regressor.
 
     For every sample and every other level :math:`a'` of the sensitive
-    attribute, builds the counterfactual twin :math:`x^{(a')}` with ``scm``
-    (abduction, action, prediction) and compares the classifier's output on
-    the sample and on its twin. ``kind="probability"`` averages the total
+    attribute (every other combination of levels, for several attributes),
+    builds the counterfactual twin :math:`x^{(a')}` with ``scm`` (abduction,
+    action, prediction) and compares the model's output on the sample and on
+    its twin [1]_. For a classifier, ``kind="probability"`` averages the total
     variation distance between the predicted class distributions
-    (:math:`|p(x) - p(x^{(a')})|` for binary targets); ``kind="flip"`` is the
-    share of pairs whose predicted class changes. Both are 0 for a
-    counterfactually fair classifier [1]_.
+    (:math:`|p(x) - p(x^{(a')})|` for binary targets) and ``kind="flip"`` the
+    share of pairs whose predicted class changes; for a regressor
+    (``kind="prediction"``) it is the mean :math:`|f(x) - f(x^{(a')})|`, in
+    units of ``y``. All are 0 for a counterfactually fair model.
+
+    Twins are exact. A categorical descendant of the attribute has, under a
+    linear SCM, a real-valued ("soft") counterfactual indicator vector that is
+    not a level; it is fed to the model where its input lives: after the
+    pipeline step that encodes it (found by trying each step, checking that
+    it encodes each such column on its own), or after the one-hot encoding
+    inside this package's estimators, as the same linear combination of the
+    levels' encodings. The raw route, a ColumnTransformer route and a
+    pre-encoded route (one-hot columns and a graph over them) give the same
+    value. Where no such step exists, an error says so: counterfactuals are
+    never rounded.
+
+    Read more in the :ref:`User Guide <your_graph_your_columns>`.
 
     Parameters
     ----------
-    estimator : fitted classifier
-        Anything with ``predict`` (and ``predict_proba`` for
-        ``kind="probability"``), for example a Pipeline. It receives ``X``
-        and the twins with the same columns.
+    estimator : fitted estimator
+        A classifier (``predict``, and ``predict_proba`` for
+        ``kind="probability"``) or a regressor, for example a Pipeline. It
+        receives ``X``'s columns.
     X : {array-like, DataFrame} of shape (n_samples, n_features)
-        The samples. Arrays get the column names ``"x0"``, ``"x1"``, ...
+        The samples, raw columns (strings, categories, numbers) or encoded
+        ones, as the estimator takes them. An array's columns are the
+        positions 0, 1, ...: the SCM must then name its nodes by position.
     scm : LinearSCM
         A fitted model whose nodes are columns of ``X`` plus the sensitive
-        attribute; columns of ``X`` outside the model are copied to the twins
-        unchanged.
-    sensitive_features : array-like of shape (n_samples,), default=None
-        The attribute, when it is not a column of ``X``. Its node is the
-        Series' name if that is a node, else the one node that is not a
-        column of ``X``.
-    sensitive_feature_ids : str or int, default=None
-        The column of ``X`` holding the attribute (kept in ``X``: the
-        estimator sees it, and the twins change it).
-    kind : {"probability", "flip"}, default="probability"
-        What to average (see above).
+        attribute(s), each a categorical node; columns of ``X`` outside the
+        model are copied to the twins unchanged.
+    sensitive_features : array-like of shape (n_samples,) or \
+            (n_samples, n_attributes), default=None
+        The attribute(s), when not columns of ``X``. A node is the Series'
+        name (a DataFrame's column names) if that is a node, else the one node
+        that is not a column of ``X``.
+    sensitive_feature_ids : str, int or list of them, default=None
+        The column(s) of ``X`` holding the attribute(s) (kept in ``X``: the
+        estimator sees them, and the twins change them).
+    kind : {"auto", "probability", "flip", "prediction"}, default="auto"
+        What to average (see above); ``"auto"``: ``"prediction"`` for a
+        regressor, ``"probability"`` for a classifier with
+        ``predict_proba``, else ``"flip"``.
     sample_weight : array-like of shape (n_samples,), default=None
         Weights of the samples.
 
     Returns
     -------
     unfairness : float
-        In [0, 1].
+        In [0, 1] for classifiers; in units of ``y`` for regressors.
 
     Raises
     ------
     ValueError
-        If ``scm`` is not fitted, the attribute is missing, given twice or has
-        one level, ``kind`` is unknown, or the estimator lacks
-        ``predict_proba`` for ``kind="probability"``.
+        If ``scm`` is not fitted; the attribute is missing, given twice, a
+        numeric node of ``scm``, or has a value ``scm`` never saw; ``kind``
+        does not fit the estimator (``"flip"`` for a regressor, or
+        ``"probability"`` without ``predict_proba``); ``X`` is an array while
+        ``scm`` names its nodes; or a categorical descendant's counterfactual
+        cannot be encoded exactly (see above).
 
     See Also
     --------
@@ -102,77 +425,86 @@ def counterfactual_unfairness(
     >>> round(counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a), 3)
     0.132
     """
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS!r}; got {kind!r}.")
     if not isinstance(scm, LinearSCM) or not hasattr(scm, "equations_"):
         raise ValueError("scm must be a fitted LinearSCM.")
-    if kind == "probability" and not hasattr(estimator, "predict_proba"):
-        raise ValueError(
-            f"kind='probability' needs predict_proba, which "
-            f"{type(estimator).__name__} lacks; use kind='flip'."
-        )
+    kind = _resolve_kind(estimator, kind)
     frame, is_frame = _as_frame(X)
     n = frame.shape[0]
     columns = list(frame.columns)
-    if sensitive_feature_ids is not None and sensitive_features is not None:
-        raise ValueError(
-            "pass the sensitive attribute either as sensitive_features or through "
-            "sensitive_feature_ids, not both."
-        )
-    if sensitive_feature_ids is not None:
-        idx = _resolve_column(sensitive_feature_ids, columns, len(columns))
-        node = columns[idx]
-        sensitive, _ = check_sensitive_features(frame[node], n, argument=f"X[{node!r}]")
-        data = frame
-    elif sensitive_features is not None:
-        sensitive, name = check_sensitive_features(sensitive_features, n)
-        nodes = scm.graph_.nodes
-        if name is not None and name in nodes:
-            node = name
-        else:
-            others = [v for v in nodes if v not in set(columns)]
-            if len(others) != 1:
-                raise ValueError(
-                    "cannot tell which node of scm is the sensitive attribute; "
-                    f"nodes that are not columns of X: {others!r}."
-                )
-            node = others[0]
-        data = frame.copy()
-        data[node] = sensitive
-    else:
+    attribute, _ = resolve_row_attribute(
+        frame if is_frame else X, frame.to_numpy() if not is_frame else frame,
+        sensitive_features, sensitive_feature_ids, SENSITIVE,
+        names=[str(c) for c in columns] if is_frame else None,
+    )
+    if attribute is None:
         raise ValueError(
             "counterfactual_unfairness needs the sensitive attribute: pass "
             "sensitive_features or sensitive_feature_ids."
         )
-    if node not in scm.graph_:
-        raise ValueError(f"the sensitive attribute {node!r} is not a node of scm.")
-    levels = scm.categories_.get(node, np.unique(sensitive))
-    if len(levels) < 2:
-        raise ValueError("the sensitive attribute needs at least two levels.")
+    nodes, levels = _sensitive_of_scm(scm, attribute, columns)
+    feature_nodes = [v for v in scm.graph_.nodes if v not in set(nodes)]
+    if not is_frame and any(not isinstance(v, (int, np.integer)) for v in feature_nodes):
+        raise ValueError(
+            "X is an array without column names but scm names its nodes "
+            f"({feature_nodes[:5]!r}...); matching them to positions would be a "
+            "guess. Pass X as a DataFrame with those columns, or an SCM whose nodes "
+            "are column positions."
+        )
+    data = frame.copy()
+    if not attribute.columns:
+        for j, node in enumerate(nodes):
+            data[node] = attribute.column(j)
+    scm._check_frame(data, scm.graph_, argument="X")
     weights = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     if weights.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},); got {weights.shape}.")
 
-    def to_input(rows_frame):
-        rows_frame = rows_frame[columns]
-        return rows_frame if is_frame else rows_frame.to_numpy()
-
-    if kind == "probability":
-        factual = np.asarray(estimator.predict_proba(to_input(data)))
-    else:
-        factual = np.asarray(estimator.predict(to_input(data)))
-    total, mass = 0.0, 0.0
-    for level in levels:
-        rows = np.flatnonzero(sensitive != level)
+    design = scm.encode(data)
+    combos = list(itertools.product(*levels))
+    factual_codes = [tuple(row) for row in attribute.values]
+    twins_by_combo, soft = [], set()
+    for combo in combos:
+        rows = np.flatnonzero([c != combo for c in factual_codes])
         if rows.size == 0:
             continue
-        twins = scm.counterfactual(data.iloc[rows], {node: level})
+        twin = scm._intervene_design(design[rows], dict(zip(nodes, combo)), rows.size)
+        for v in scm.categories_:
+            if v in set(nodes):
+                continue
+            idx = scm._index[v]
+            if np.any(np.abs(twin[:, idx] - design[np.ix_(rows, idx)]) > 1e-12):
+                soft.add(v)
+        twins_by_combo.append((combo, rows, twin))
+    soft = [v for v in scm.variables_ if v in soft]
+
+    if soft:
+        space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm)
+    else:
+        space, blocks = _identity_space(estimator, is_frame), {}
+    factual_inputs = space.encode(data[columns])
+    factual = space.respond(factual_inputs, kind)
+    total, mass = 0.0, 0.0
+    for combo, rows, twin in twins_by_combo:
+        raw = data.iloc[rows].copy()
+        for j, node in enumerate(nodes):
+            _set_column(raw, node, np.repeat(np.asarray([combo[j]], dtype=object), rows.size))
+        for v in scm.variables_:
+            if v in scm.categories_ or v in set(nodes):
+                continue
+            idx = scm._index[v][0]
+            if np.any(twin[:, idx] != design[rows, idx]):
+                raw[v] = twin[:, idx]
+        inputs = space.encode(raw[columns])
+        if soft:
+            inputs = _add_soft(inputs, soft, blocks, scm, twin, design[rows])
+        out = space.respond(inputs, kind)
         if kind == "probability":
-            twin_out = np.asarray(estimator.predict_proba(to_input(twins)))
-            change = 0.5 * np.abs(twin_out - factual[rows]).sum(axis=1)
+            change = 0.5 * np.abs(out - factual[rows]).sum(axis=1)
+        elif kind == "flip":
+            change = (out != factual[rows]).astype(float)
         else:
-            twin_out = np.asarray(estimator.predict(to_input(twins)))
-            change = (twin_out != factual[rows]).astype(float)
+            change = np.abs(np.asarray(out, dtype=float).ravel()
+                            - np.asarray(factual, dtype=float).ravel()[rows])
         total += np.dot(weights[rows], change)
         mass += weights[rows].sum()
     return float(total / mass)
@@ -214,7 +546,7 @@ class _CounterfactualUnfairnessScorer(_MetadataRequester):
         )
 
 
-def make_counterfactual_unfairness_scorer(scm, *, kind="probability",
+def make_counterfactual_unfairness_scorer(scm, *, kind="auto",
                                           sensitive_feature_ids=None):
     """Make a scorer of counterfactual unfairness for model selection.
 
@@ -225,10 +557,12 @@ def make_counterfactual_unfairness_scorer(scm, *, kind="probability",
     ----------
     scm : LinearSCM
         A fitted model (the auditor's, shared by every candidate).
-    kind : {"probability", "flip"}, default="probability"
-        See :func:`counterfactual_unfairness`.
-    sensitive_feature_ids : str or int, default=None
-        The column of ``X`` with the attribute. Without it, the scorer needs
+    kind : {"auto", "probability", "flip", "prediction"}, default="auto"
+        See :func:`counterfactual_unfairness` (``"auto"`` picks the kind from
+        the scored estimator, so one scorer serves classifiers and
+        regressors).
+    sensitive_feature_ids : str, int or list of them, default=None
+        The column(s) of ``X`` with the attribute(s). Without it, the scorer needs
         ``sensitive_features`` of the test rows, which scikit-learn routes to
         it when metadata routing is enabled (the scorer requests it by
         default).
@@ -278,22 +612,21 @@ class _GroupFairnessScorer(_MetadataRequester):
 
     def score(self, estimator, X, y, *, sample_weight=None, sensitive_features=None):
         """Minus the disparity of ``estimator``'s predictions on ``X``."""
-        frame, _ = _as_frame(X)
-        if self.sensitive_feature_ids is not None:
-            if sensitive_features is not None:
-                raise ValueError(
-                    "pass the sensitive attribute either as sensitive_features or "
-                    "through sensitive_feature_ids, not both."
-                )
-            columns = list(frame.columns)
-            idx = _resolve_column(self.sensitive_feature_ids, columns, len(columns))
-            sensitive_features = frame.iloc[:, idx]
-        if sensitive_features is None:
+        frame, is_frame = _as_frame(X)
+        attribute, _ = resolve_row_attribute(
+            frame if is_frame else X, frame if is_frame else frame.to_numpy(),
+            sensitive_features, self.sensitive_feature_ids, SENSITIVE,
+            names=[str(c) for c in frame.columns] if is_frame else None,
+        )
+        if attribute is None:
             raise ValueError(
                 "the group fairness scorer needs the sensitive attribute: route "
                 "sensitive_features to it or set sensitive_feature_ids."
             )
-        sensitive, _ = check_sensitive_features(sensitive_features, frame.shape[0])
+        # fairlearn intersects several sensitive columns itself.
+        sensitive = (attribute.column(0) if attribute.n_attributes == 1
+                     else pd.DataFrame(attribute.values,
+                                       columns=[str(n) for n in attribute.names]))
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         y_pred = estimator.predict(X)
         return -float(self.metric(y, y_pred, sensitive_features=sensitive, **kwargs))
@@ -318,8 +651,9 @@ def make_group_fairness_scorer(metric, *, sensitive_feature_ids=None):
     ----------
     metric : callable
         The fairlearn metric (0 means no disparity).
-    sensitive_feature_ids : str or int, default=None
-        The column of ``X`` with the attribute. Without it, the scorer needs
+    sensitive_feature_ids : str, int or list of them, default=None
+        The column(s) of ``X`` with the attribute(s) (several are intersected,
+        as fairlearn does). Without it, the scorer needs
         ``sensitive_features`` of the test rows, routed to it under metadata
         routing (requested by default).
 

@@ -1,7 +1,5 @@
 """Counterfactual residualisation: Kusner et al.'s "level 3" features."""
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -9,18 +7,13 @@ from sklearn.utils._param_validation import Integral
 from sklearn.utils.validation import check_is_fitted
 
 from ..causal import CausalGraph, LinearSCM
-from ..exceptions import NoSensitiveFeaturesWarning
-from ..utils._validation import check_weights, keep_state_on_failure, split_sensitive
-from ._base import (
-    fit_worlds,
-    sensitive_argument,
-    sensitive_levels,
-)
+from ..utils._validation import keep_state_on_failure
+from ._base import CounterfactualModelMixin, fit_worlds
 
 __all__ = ["CounterfactualResidualizer"]
 
 
-class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
+class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, BaseEstimator):
     """Replace the descendants of the sensitive attribute by their residuals.
 
     Fits a linear additive-noise SCM on the features and the sensitive
@@ -91,8 +84,11 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
     ['x0_residual', 'x1_residual', 'x2_residual']
     """
 
-    __metadata_request__fit = {"sensitive_features": True}
-    __metadata_request__transform = {"sensitive_features": True}
+    # Not requested by default (unlike the estimators): transform needs the
+    # attribute again, and scikit-learn's scorers call predict with X alone,
+    # so a routed attribute would make every candidate of a search score NaN.
+    # The column route (sensitive_feature_ids) works with any scorer; routing
+    # is an explicit choice (set_fit_request and set_transform_request).
 
     _parameter_constraints = {
         "causal_model": [CausalGraph, LinearSCM, None],
@@ -111,44 +107,55 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Numeric features, possibly with the sensitive column.
+            Features, possibly with the sensitive column(s). A DataFrame may
+            hold categorical columns: they are one-hot encoded inside, and
+            each indicator of a descendant is residualised.
         y : None
             Ignored.
-        sensitive_features : array-like of shape (n_samples,), default=None
-            The attribute, when not a column of ``X``.
+        sensitive_features : array-like of shape (n_samples,) or \
+                (n_samples, n_attributes), default=None
+            The attribute(s), when not columns of ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights for the SCM's least squares.
 
         Returns
         -------
         self : CounterfactualResidualizer
+
+        Raises
+        ------
+        ValueError
+            As :class:`CounterfactuallyFairClassifier` for bad input.
         """
-        features, _, sensitive, sensitive_name, names = split_sensitive(
-            self, X, sensitive_features=sensitive_features,
-            sensitive_feature_ids=self.sensitive_feature_ids, reset=True,
+        features, _, attribute, raw, sw, inputs = self._fit_inputs(
+            X, sensitive_features=sensitive_features, sample_weight=sample_weight
         )
-        sw = check_weights(sample_weight, features)
-        if sensitive is None:
-            warnings.warn(
-                "CounterfactualResidualizer was fitted without sensitive features: "
-                "it passes the features through unchanged.",
-                NoSensitiveFeaturesWarning,
-                stacklevel=4,
-            )
-            scm, node, levels, descendants = None, None, None, []
+        if attribute is None:
+            self._fallback_warning("it passes the features through unchanged.")
+            worlds, descendants, needs = None, [], False
         else:
-            levels = sensitive_levels(
-                sensitive, sensitive_argument(self.sensitive_feature_ids, sensitive_name)
+            worlds = fit_worlds(self.causal_model, inputs, raw, attribute, sw)
+            world = worlds.worlds[0]
+            graph = world.scm.graph_
+            below = set()
+            for node in worlds.nodes:
+                below |= set(graph.descendants(node))
+            M = world.M
+            residual_cols = [
+                j for j in range(M.shape[1])
+                if np.any(M[world.scm.design_index([v for v in below]), j])
+            ] if below else []
+            descendants = [inputs.names[j] for j in residual_cols]
+            needs = any(
+                node in world.scm.equations_[v]["parents"]
+                for v in below for node in worlds.nodes
             )
-            (scm,), node = fit_worlds(
-                self.causal_model, features, names, sensitive, sensitive_name, sw
-            )
-            descendants = [f for f in scm.graph_.descendants(node) if f in names]
-        self.scm_ = scm
-        self.sensitive_node_ = node
-        self.sensitive_levels_ = levels
+        self._set_world_attributes(worlds, features.shape[1])
+        self.scm_ = None if worlds is None else worlds.scms[0]
         self.descendants_ = descendants
-        self._feature_names = names
+        self._worlds = worlds
+        self._needs_attribute = needs
+        self._feature_names = list(inputs.names)
         return self
 
     def transform(self, X, *, sensitive_features=None):
@@ -157,15 +164,17 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-        sensitive_features : array-like of shape (n_samples,), default=None
-            The attribute, when not a column of ``X``; needed when it is a
+        sensitive_features : array-like of shape (n_samples,) or \
+                (n_samples, n_attributes), default=None
+            The attribute(s), when not columns of ``X``; needed when one is a
             parent of a descendant.
 
         Returns
         -------
         X_out : ndarray of shape (n_samples, n_features_out)
-            Features in their input order, descendants replaced by residuals;
-            the sensitive column dropped.
+            The model's input columns (categorical columns one-hot encoded)
+            in order, descendants replaced by residuals; the sensitive
+            columns dropped.
 
         Raises
         ------
@@ -174,42 +183,58 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
             fit.
         """
         check_is_fitted(self)
-        features, _, sensitive, sensitive_name, names = split_sensitive(
-            self, X, sensitive_features=sensitive_features,
-            sensitive_feature_ids=self.sensitive_feature_ids, reset=False,
+        if self._worlds is None:
+            return self._predict_inputs(X)
+        features, _, attribute, _ = self._validate_sensitive(
+            X, sensitive_features=sensitive_features, reset=False
         )
+        Z = self._inputs.transform(features)
+        if not np.isfinite(Z).all():
+            raise ValueError("Input X contains NaN or infinity.")
         if not self.descendants_:
-            return features
-        node = self.sensitive_node_
-        needs_attribute = any(
-            node in self.scm_.equations_[d]["parents"] for d in self.descendants_
-        )
-        if sensitive is None:
-            if needs_attribute:
+            return Z
+        worlds = self._worlds
+        world = worlds.worlds[0]
+        n = Z.shape[0]
+        if attribute is None:
+            if self._needs_attribute:
                 raise ValueError(
-                    f"transform needs the sensitive attribute {node!r} (a parent of "
-                    f"{self.descendants_!r}); pass sensitive_features or keep its "
-                    "column in X with sensitive_feature_ids."
+                    f"transform needs the sensitive attribute {self.sensitive_node_!r} "
+                    f"(a parent of {self.descendants_[:5]!r}); pass "
+                    "sensitive_features or keep its column in X with "
+                    "sensitive_feature_ids."
                 )
-            sensitive = np.repeat(self.sensitive_levels_[:1], features.shape[0])
-        # A numeric attribute is a numeric node of the SCM, which would
-        # extrapolate to unseen values silently.
-        unseen = ~np.isin(np.asarray(sensitive, dtype=object),
-                          np.asarray(self.sensitive_levels_, dtype=object))
-        if unseen.any():
-            argument = sensitive_argument(self.sensitive_feature_ids, sensitive_name)
-            raise ValueError(
-                f"{argument} has level(s) "
-                f"{sorted({str(v) for v in np.asarray(sensitive)[unseen]})!r} unseen "
-                f"in fit; the levels seen in fit are "
-                f"{[str(v) for v in self.sensitive_levels_]!r}."
-            )
-        frame = pd.DataFrame(features, columns=names)
-        frame[node] = sensitive
-        noise = self.scm_.abduct(frame)
-        out = features.copy()
-        for d in self.descendants_:
-            out[:, names.index(d)] = noise[self.scm_.design_columns_[d][0]].to_numpy()
+            values = np.tile(np.asarray([lv[0] for lv in worlds.levels], dtype=object),
+                             (n, 1))
+        else:
+            if attribute.n_attributes != len(worlds.nodes):
+                raise ValueError(
+                    f"{attribute.argument} has {attribute.n_attributes} attribute(s); "
+                    f"fit had {len(worlds.nodes)}."
+                )
+            values = attribute.values
+            for j, levels in enumerate(worlds.levels):
+                unseen = ~np.isin(values[:, j], levels)
+                if unseen.any():
+                    raise ValueError(
+                        f"{attribute.argument_of(j)} has level(s) "
+                        f"{sorted({str(v) for v in values[unseen, j]})!r} unseen in "
+                        f"fit; the levels seen in fit are {[str(v) for v in levels]!r}."
+                    )
+        frame = features if self._inputs.is_raw else pd.DataFrame(Z, columns=self._inputs.names)
+        frame = frame.copy()
+        frame.columns = self._inputs.raw_names if self._inputs.is_raw else self._inputs.names
+        for j, node in enumerate(worlds.nodes):
+            frame[node] = values[:, j]
+        design = world.scm.encode(frame)
+        # Noise of every design column (0 for roots), mapped to the inputs:
+        # an encoded column is an affine image of its node's design columns.
+        full = world.scm._noise_design(design)
+        residuals = full @ world.M
+        out = Z.copy()
+        for j, name in enumerate(self._feature_names):
+            if name in set(self.descendants_):
+                out[:, j] = residuals[:, j]
         return out
 
     def fit_transform(self, X, y=None, *, sensitive_features=None, sample_weight=None):
@@ -220,7 +245,8 @@ class CounterfactualResidualizer(TransformerMixin, BaseEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
         y : None
             Ignored.
-        sensitive_features : array-like of shape (n_samples,), default=None
+        sensitive_features : array-like of shape (n_samples,) or \
+                (n_samples, n_attributes), default=None
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns

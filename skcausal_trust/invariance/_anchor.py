@@ -5,26 +5,22 @@ from numbers import Integral, Real
 
 import cvxpy as cp
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.linear_model import ElasticNet, Ridge
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from ..base import EnvironmentsMixin, column_positions, environment_codes, numeric_features
 from ..exceptions import NoEnvironmentsWarning
 from ..utils._convex import solve_problem
-from ..utils._validation import (
-    keep_state_on_failure,
-    _resolve_column,
-    kept_columns,
-    check_sensitive_features,
-    check_weights,
-)
+from ..utils._validation import check_weights, keep_state_on_failure, kept_columns
 
 __all__ = ["AnchorRegression"]
 
 
-class AnchorRegression(RegressorMixin, BaseEstimator):
+class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     """Linear regression made robust to shifts along anchor variables.
 
     Minimises the least-squares loss plus ``gamma - 1`` times the squared
@@ -199,45 +195,28 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
             environment columns, an environment column given twice, or a
             single environment.
         """
-        Xv, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False,
-                              y_numeric=True)
-        n, n_columns = Xv.shape
-        names = (
-            [str(c) for c in self.feature_names_in_]
-            if hasattr(self, "feature_names_in_") else None
-        )
-        parts, removed, env_levels = [], set(), None
-        env_values = environments
-        if self.environment_column is not None:
-            if environments is not None:
-                raise ValueError("pass either environments or environment_column, not both.")
-            idx = _resolve_column(self.environment_column, names, n_columns,
-                                  argument="environment_column")
-            env_values = Xv[:, idx]
-            removed.add(idx)
-            env_argument = (
-                f"X[:, {names[idx] if names else f'x{idx}'!r}] (environment_column)"
-            )
-        else:
-            env_argument = "environments"
-        if env_values is not None:
-            env_values, _ = check_sensitive_features(
-                env_values, n, argument=env_argument)
-            env_levels, codes = np.unique(env_values.astype(str), return_inverse=True)
-            if env_levels.size < 2:
-                raise ValueError(
-                    f"{env_argument} has a single environment {str(env_levels[0])!r}; "
-                    "the anchors must vary."
-                )
+        features, y, env, names = self._validate_environments(
+            X, y, environments=environments, require_y=True, y_numeric=True)
+        Xv = features
+        n = len(y)
+        all_names = getattr(self, "feature_names_in_", None)
+        all_names = None if all_names is None else [str(c) for c in all_names]
+        n_columns = self.n_features_in_
+        parts, removed, env_levels = [], set(env.columns if env is not None else []), None
+        if env is not None:
+            env_levels, codes = environment_codes(env, what="anchor regression")
             parts.append(np.eye(env_levels.size)[codes])
+        keep = [j for j in range(n_columns) if j not in removed]
         if self.anchor_columns is not None:
-            idx = [_resolve_column(c, names, n_columns, argument="anchor_columns")
-                   for c in self.anchor_columns]
+            idx = column_positions(self.anchor_columns, all_names, n_columns,
+                                   "anchor_columns")
             if removed & set(idx):
                 raise ValueError("anchor_columns repeats the environment_column.")
-            columns = [names[j] if names else f"x{j}" for j in idx]
-            parts.append(
-                _check_anchors(Xv[:, idx], f"X[:, {columns!r}] (anchor_columns)"))
+            columns = [all_names[j] if all_names else f"x{j}" for j in idx]
+            local = [keep.index(j) for j in idx]
+            source = (Xv.iloc[:, local] if isinstance(Xv, pd.DataFrame)
+                      else np.asarray(Xv)[:, local])
+            parts.append(_check_anchors(source, f"X[{columns!r}] (anchor_columns)"))
             removed |= set(idx)
         if anchors is not None:
             A = _check_anchors(anchors, "anchors")
@@ -245,9 +224,15 @@ class AnchorRegression(RegressorMixin, BaseEstimator):
             if A.shape[0] != n:
                 raise ValueError(f"anchors has {A.shape[0]} rows but X has {n}.")
             parts.append(A)
-        keep = [j for j in range(n_columns) if j not in removed]
-        features = check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X",
-                               ensure_min_features=1)
+        predictors = [j for j in keep if j not in removed]
+        local = [keep.index(j) for j in predictors]
+        kept = Xv.iloc[:, local] if isinstance(Xv, pd.DataFrame) else np.asarray(Xv)[:, local]
+        kept_names = [all_names[j] if all_names else f"x{j}" for j in predictors]
+        if not predictors:
+            raise ValueError("X has no predictor left after removing the environment "
+                             "and anchor columns.")
+        features = numeric_features(kept, kept_names)
+        keep = predictors
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         A = np.hstack(parts) if parts else np.zeros((n, 0))
         if not np.isfinite(A).all():

@@ -16,34 +16,26 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ModelRejectedWarning, NoEnvironmentsWarning
-from ..utils._validation import keep_state_on_failure, split_sensitive
+from ..base import EnvironmentsMixin, environment_codes, numeric_features
+from ..utils._validation import keep_state_on_failure
 from ._stats import EnvironmentStatistics
 
 __all__ = ["InvariantCausalPrediction"]
 
 
-def check_environments(environments, n_features, *, min_rows=None,
-                       argument="environments"):
-    """Environment codes; errors for a single environment or small ones."""
-    levels, codes = np.unique(np.asarray(environments, dtype=object).astype(str),
-                              return_inverse=True)
-    if levels.size < 2:
-        raise ValueError(
-            f"{argument} has a single environment {str(levels[0])!r}; invariance "
-            "needs data from at least two."
-        )
-    counts = np.bincount(codes)
-    if min_rows is not None and counts.min() < min_rows:
+def check_environments(codes, levels, n_features, *, min_rows, argument="environments"):
+    """Raise when an environment has fewer than ``min_rows`` rows."""
+    counts = np.bincount(codes, minlength=len(levels))
+    if counts.min() < min_rows:
         small = {str(lvl): int(c) for lvl, c in zip(levels, counts) if c < min_rows}
         raise ValueError(
             f"{argument}: environments {small!r} have fewer than {min_rows} rows "
             f"(predictors + 2, with subsets of up to {n_features} predictors); "
             "merge or drop them, or bound max_subset_size."
         )
-    return levels, codes
 
 
-class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
+class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator):
     """Select the causal parents of the target by invariant causal prediction.
 
     Tests, for every subset ``S`` of predictors (up to ``max_subset_size``),
@@ -232,12 +224,10 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
             infinite values, or too many subsets without a bound (the message
             gives their number).
         """
-        X_, y, env, env_name, names = split_sensitive(
-            self, X, y, sensitive_features=environments,
-            sensitive_feature_ids=self.environment_column, reset=True,
-            require_y=True, values_argument="environments",
-            ids_argument="environment_column",
-        )
+        features, y, env, names = self._validate_environments(
+            X, y, environments=environments, require_y=True)
+        names = [n if isinstance(n, str) else f"x{n}" for n in names]
+        X_ = numeric_features(features, names)
         if env is None:
             warnings.warn(
                 "InvariantCausalPrediction was fitted without environments "
@@ -273,18 +263,15 @@ class InvariantCausalPrediction(SelectorMixin, BaseEstimator):
                 f"X has constant columns {constant!r}: their coefficient is not "
                 "identified next to the intercept; drop them."
             )
-        env_argument = (
-            "environments" if self.environment_column is None
-            else f"X[:, {env_name!r}] (environment_column)"
-        )
-        levels, codes = check_environments(env, X_.shape[1], argument=env_argument)
+        levels, codes = environment_codes(env)
         keep = self._screen(X_, y, names)
         Xs = X_[:, keep]
         screened = [names[i] for i in keep]
         max_size = len(keep) if self.max_subset_size is None else min(
             self.max_subset_size, len(keep))
         # Every tested subset needs its per-environment fit and variance.
-        check_environments(env, max_size, min_rows=max_size + 2, argument=env_argument)
+        check_environments(codes, levels, max_size, min_rows=max_size + 2,
+                           argument=env.argument)
         n_envs = levels.size
         if classification:
             pvals = self._logistic_pvalues(

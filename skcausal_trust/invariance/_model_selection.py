@@ -1,10 +1,11 @@
 """Model selection for the worst environment rather than the pooled data."""
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import mean_squared_error
 from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 
-from ..utils._validation import _resolve_column, check_sensitive_features
+from ..base import ENVIRONMENTS, attribute_levels, resolve_row_attribute
 
 __all__ = ["make_worst_environment_scorer", "worst_fold_refit"]
 
@@ -24,27 +25,20 @@ class _WorstEnvironmentScorer(_MetadataRequester):
 
     def score(self, estimator, X, y, *, environments=None):
         """Worst per-environment value of the metric, signed to maximise."""
-        n = len(y)
-        if self.environment_column is not None:
-            if environments is not None:
-                raise ValueError(
-                    "pass either environments or environment_column, not both."
-                )
-            names = list(getattr(X, "columns", range(np.shape(X)[1])))
-            names = [str(c) for c in names] if hasattr(X, "columns") else None
-            idx = _resolve_column(self.environment_column, names, np.shape(X)[1],
-                                  argument="environment_column")
-            environments = X.iloc[:, idx] if hasattr(X, "iloc") else np.asarray(X)[:, idx]
-        if environments is None:
+        Xv = X if isinstance(X, pd.DataFrame) else np.asarray(X)
+        names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+        attribute, _ = resolve_row_attribute(
+            X, Xv, environments, self.environment_column, ENVIRONMENTS, names=names)
+        if attribute is None:
             raise ValueError(
                 "the worst-environment scorer needs environments: route them to "
                 "it (metadata routing) or set environment_column."
             )
-        env, _ = check_sensitive_features(environments, n, argument="environments")
+        env = attribute.column(0)
         y = np.asarray(y)
         y_pred = np.asarray(estimator.predict(X))
         values = [
-            self.metric(y[env == e], y_pred[env == e]) for e in np.unique(env)
+            self.metric(y[env == e], y_pred[env == e]) for e in attribute_levels(env)
         ]
         worst = min(values) if self.greater_is_better else max(values)
         return float(worst if self.greater_is_better else -worst)

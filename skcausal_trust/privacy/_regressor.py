@@ -8,18 +8,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from ..base import EnvironmentsMixin, environment_codes, numeric_features
 from ..causal import CausalGraph
 from ..exceptions import ModelRejectedWarning, PrivacyLeakWarning
 from ..invariance._icp import linear_subset_pvalues
 from ..invariance._stats import EnvironmentStatistics
-from ..utils._validation import (
-    _resolve_column,
-    check_sensitive_features,
-    keep_state_on_failure,
-    kept_columns,
-)
+from ..utils._validation import keep_state_on_failure, kept_columns
 from ._mechanisms import gaussian_noise_scale, release_gaussian
 
 __all__ = ["DPCausalRegressor"]
@@ -180,7 +176,7 @@ def eigenvalue_floor(grams, noise_scale, gamma=1.0, fit_intercept=True,
     return float(np.quantile(norms, 1.0 - failure_probability))
 
 
-class DPCausalRegressor(RegressorMixin, BaseEstimator):
+class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     """Differentially private linear regression on causal features.
 
     Releases, once, the Gram matrix of ``[1, x / B_x, y / B_y]`` (clipped to
@@ -408,35 +404,26 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
             ``causal_features="icp"`` without environments; an environment
             with fewer than 2 rows.
         """
-        Xv, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False,
-                              y_numeric=True)
-        n, n_columns = Xv.shape
-        all_names = (
-            [str(c) for c in self.feature_names_in_]
-            if hasattr(self, "feature_names_in_")
-            else [f"x{i}" for i in range(n_columns)]
-        )
-        env_values, keep = environments, list(range(n_columns))
-        if self.environment_column is not None:
-            if environments is not None:
-                raise ValueError("pass either environments or environment_column, not both.")
-            idx = _resolve_column(
-                self.environment_column,
-                getattr(self, "feature_names_in_", None), n_columns,
-                argument="environment_column",
-            )
-            env_values = Xv[:, idx]
-            keep.remove(idx)
-        features = check_array(np.asarray(Xv[:, keep]), dtype=np.float64, input_name="X")
+        features, y, env, names = self._validate_environments(
+            X, y, environments=environments, require_y=True, y_numeric=True)
+        n = len(y)
+        names = [c if isinstance(c, str) else f"x{c}" for c in names]
+        keep = [j for j in range(self.n_features_in_)
+                if j not in set(env.columns if env is not None else [])]
+        features = numeric_features(features, names)
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        names = [all_names[i] for i in keep]
-        if env_values is not None:
-            env_values, _ = check_sensitive_features(env_values, n, argument="environments")
-            levels, codes = np.unique(env_values.astype(str), return_inverse=True)
-            counts = np.bincount(codes)
+        icp = isinstance(self.causal_features, str) and self.causal_features == "icp"
+        if env is not None:
+            # One contract with the other estimators: a single environment is
+            # an error wherever environments are compared.
+            levels, codes = environment_codes(
+                env, min_levels=2 if (icp or self.gamma != 1.0) else 1,
+                what="comparing environments")
+            counts = np.bincount(codes, minlength=len(levels))
             if counts.min() < 2:
                 small = [str(lv) for lv, c in zip(levels, counts) if c < 2]
-                raise ValueError(f"environments {small!r} have fewer than 2 rows.")
+                raise ValueError(f"{env.argument}: environments {small!r} have fewer "
+                                 "than 2 rows.")
         else:
             levels, codes = None, np.zeros(n, dtype=int)
         n_envs = 1 if levels is None else levels.size
@@ -446,7 +433,6 @@ class DPCausalRegressor(RegressorMixin, BaseEstimator):
                 "need environments: pass environments= or environment_column."
             )
         selected_idx = self._resolve_causal_features(names)
-        icp = isinstance(self.causal_features, str) and self.causal_features == "icp"
         by_environment = levels is not None and (icp or self.gamma != 1.0)
         # Only the predictors the model may use enter the release: a list or
         # a graph restricts it to them, and feature_bound bounds their norm.
