@@ -25,6 +25,22 @@ def csv_task(tmp_path_factory):
     return path, graph
 
 
+@pytest.fixture(scope="module")
+def adult_audit(tmp_path_factory):
+    """One audit of an Adult subsample with every section (invariance across
+    race, privacy, decomposition), shared by the tests that read a section."""
+    out = tmp_path_factory.mktemp("adult_audit")
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["audit", "--max-rows", "6000", "--epsilons", "0", "--cv", "2",
+                       "--environment", "race", "--privacy-epsilon", "2",
+                       "--audit-runs", "400", "--quiet", "--output", str(out)])
+    return status, out, printed.getvalue()
+
+
 def test_audit_on_a_csv_writes_table_json_and_plot(csv_task, tmp_path, capsys):
     data, graph = csv_task
     out = tmp_path / "out"
@@ -63,11 +79,10 @@ def test_default_graph_for_a_csv_is_attribute_causes_everything(csv_task, tmp_pa
     assert sorted(v for u, v in meta["graph_edges"]) == [f"x{i}" for i in range(6)]
 
 
-def test_audit_on_bundled_adult_subsample(tmp_path):
-    status = main(["audit", "--max-rows", "4000", "--epsilons", "0", "--cv", "2",
-                   "--quiet", "--output", str(tmp_path)])
+def test_audit_on_bundled_adult_subsample(adult_audit):
+    status, out, _ = adult_audit
     assert status == 0
-    table = pd.read_csv(tmp_path / "audit.csv")
+    table = pd.read_csv(out / "audit.csv")
     base, fair = table.iloc[0], table.iloc[1]
     assert fair["cf_unfairness"] < base["cf_unfairness"] / 5
     assert 0.75 < fair["accuracy"] < 0.9
@@ -75,7 +90,9 @@ def test_audit_on_bundled_adult_subsample(tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["--data", "nope.csv", "--target", "y", "--sensitive", "s"], "--data: no such file"),
-    (["--sensitive", "race"], "--sensitive='race' needs --data"),
+    (["--sensitive", "planet"], "--sensitive='planet': ['planet'] are not nodes of the "
+                                "Adult graph"),
+    (["--target", "age"], "--target='age' needs --data"),
     (["--epsilons", "-1"], "--epsilons='-1'"),
     (["--epsilons", "a,b"], "--epsilons='a,b'"),
     (["--cv", "1"], "--cv=1"),
@@ -83,6 +100,22 @@ def test_audit_on_bundled_adult_subsample(tmp_path):
 def test_bad_options_exit_2_naming_the_option(argv, message, capsys):
     assert main(["audit", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_two_sensitive_attributes_are_intersected(tmp_path, capsys):
+    status = main(["audit", "--max-rows", "4000", "--epsilons", "0,1", "--cv", "2",
+                   "--sensitive", "race,sex", "--quiet", "--output", str(tmp_path)])
+    assert status == 0
+    meta = json.loads((tmp_path / "audit.json").read_text())
+    assert meta["sensitive"] == ["race", "sex"]
+    # The decomposition compares two groups of one attribute: skipped, saying why.
+    assert "two groups of one attribute" in meta["decomposition"]["skipped"]
+    assert "skipped" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "audit.csv")
+    base, fair0, fair1 = table.iloc[0], table.iloc[1], table.iloc[2]
+    # Twins over every combination of race and sex.
+    assert fair0["cf_unfairness"] < base["cf_unfairness"] / 5
+    assert fair0["cf_unfairness"] < fair1["cf_unfairness"]
 
 
 def test_unknown_column_and_nonbinary_target(csv_task, tmp_path, capsys):
@@ -107,11 +140,10 @@ def test_python_dash_m_entry_point():
     assert "--sensitive" in result.stdout and "--graph" in result.stdout
 
 
-def test_environment_adds_the_invariance_section(tmp_path, capsys):
-    status = main(["audit", "--max-rows", "6000", "--epsilons", "0", "--cv", "2",
-                   "--environment", "race", "--quiet", "--output", str(tmp_path)])
+def test_environment_adds_the_invariance_section(adult_audit):
+    status, out, printed = adult_audit
     assert status == 0
-    section = json.loads((tmp_path / "audit.json").read_text())["invariance"]
+    section = json.loads((out / "audit.json").read_text())["invariance"]
     assert section["environment"] == "race" and section["n_environments"] == 5
     # race's own indicators are never predictors of the invariance section.
     assert not any(c.startswith("race_") for c in section["icp_screened"])
@@ -121,7 +153,7 @@ def test_environment_adds_the_invariance_section(tmp_path, capsys):
     best = anchor.loc[anchor["worst_heldout_mse"].idxmin(), "gamma"]
     assert section["anchor_chosen_gamma"] == best
     assert (anchor["worst_heldout_mse"] >= anchor["mean_heldout_mse"]).all()
-    assert "Invariance across 'race'" in capsys.readouterr().out
+    assert "Invariance across 'race'" in printed
 
 
 def test_unknown_environment_column_exits_2(capsys):
@@ -129,18 +161,16 @@ def test_unknown_environment_column_exits_2(capsys):
     assert "--environment='planet' is not a column" in capsys.readouterr().err
 
 
-def test_privacy_section_reports_private_twin_and_audit(tmp_path, capsys):
-    status = main(["audit", "--max-rows", "6000", "--epsilons", "0", "--cv", "2",
-                   "--privacy-epsilon", "2", "--audit-runs", "400", "--quiet",
-                   "--output", str(tmp_path)])
+def test_privacy_section_reports_private_twin_and_audit(adult_audit):
+    status, out, printed = adult_audit
     assert status == 0
-    section = json.loads((tmp_path / "audit.json").read_text())["privacy"]
+    section = json.loads((out / "audit.json").read_text())["privacy"]
     assert section["epsilon"] == 2.0 and section["delta"] == 1e-6
     # Privacy costs utility but keeps some; the audit does not refute epsilon=2.
     assert 0.0 < section["private_test_r2"] < section["nonprivate_test_r2"] + 0.02
     assert section["audit_epsilon_lower_bound"] <= 2.0
     assert not section["audit_flagged"]
-    assert "empirical audit" in capsys.readouterr().out
+    assert "empirical audit" in printed
 
 
 def test_privacy_epsilon_must_be_positive(capsys):
@@ -149,11 +179,10 @@ def test_privacy_epsilon_must_be_positive(capsys):
     assert "--privacy-epsilon=0.0" in capsys.readouterr().err
 
 
-def test_decomposition_section_for_outcome_and_models(tmp_path):
-    status = main(["audit", "--max-rows", "5000", "--epsilons", "0", "--cv", "2",
-                   "--quiet", "--output", str(tmp_path)])
+def test_decomposition_section_for_outcome_and_models(adult_audit):
+    status, out, _ = adult_audit
     assert status == 0
-    section = json.loads((tmp_path / "audit.json").read_text())["decomposition"]
+    section = json.loads((out / "audit.json").read_text())["decomposition"]
     assert section["confounders"] == ["age", "race", "native-country"]
     rows = pd.DataFrame(section["rows"])
     assert set(rows["label"]) == {"outcome", "baseline", "CF eps=0"}
@@ -163,7 +192,7 @@ def test_decomposition_section_for_outcome_and_models(tmp_path):
     ie = rows[rows.measure == "IE"].set_index("label")["estimate"]
     # The counterfactually fair model removes the causal (indirect) path.
     assert abs(ie["CF eps=0"]) < abs(ie["baseline"])
-    assert (tmp_path / "decomposition.png").stat().st_size > 10_000
+    assert (out / "decomposition.png").stat().st_size > 10_000
 
 
 def test_unknown_mediator_exits_2(capsys):

@@ -320,23 +320,24 @@ STATISTIC = release_projection([1.0], 1.0, 1.0, 1.0)
 def test_audit_lower_bound_stays_below_the_claim():
     reg = DPCausalRegressor(epsilon=3.0, delta=1e-5, feature_bound=1.0, target_bound=1.0)
     result = empirical_epsilon_lower_bound(
-        reg, (AUDIT_X, AUDIT_Y), NEIGHBOUR, statistic=STATISTIC, n_runs=5000)
-    # Measured ~1.2-1.5; with infinitely many runs the best test would reach
-    # the claim, 3.0, exactly (the release is tightly calibrated).
-    assert 0.5 < result.epsilon_lower_bound <= 3.0 and not result.flagged
+        reg, (AUDIT_X, AUDIT_Y), NEIGHBOUR, statistic=STATISTIC, n_runs=1500)
+    # Measured 0.74-1.0 over 3 repetitions with 1,500 runs (1.2-1.5 with
+    # 5,000); with infinitely many runs the best test would reach the claim,
+    # 3.0, exactly (the release is tightly calibrated).
+    assert 0.3 < result.epsilon_lower_bound <= 3.0 and not result.flagged
 
 
-def test_audit_flags_a_mechanism_with_half_the_noise():
+def test_audit_flags_a_mechanism_with_a_quarter_of_the_noise():
     reg = DPCausalRegressor(epsilon=3.0, delta=1e-5, feature_bound=1.0, target_bound=1.0)
-    halve = _regressor.gaussian_noise_scale
+    scale = _regressor.gaussian_noise_scale
     with mock.patch.object(_regressor, "gaussian_noise_scale",
-                           lambda e, d, s: halve(e, d, s) / 2):
+                           lambda e, d, s: scale(e, d, s) / 4):
         result = empirical_epsilon_lower_bound(
-            reg, (AUDIT_X, AUDIT_Y), NEIGHBOUR, statistic=STATISTIC, n_runs=30_000,
-            n_threshold_runs=2000)
-    # Simulated with the same Gaussian statistic: with 30,000 runs the bound
-    # exceeds 3 in 100 of 100 repetitions (min 3.22, median 3.64), while the
-    # correct mechanism's never does (max 2.23). ~90 s: the slowest test.
+            reg, (AUDIT_X, AUDIT_Y), NEIGHBOUR, statistic=STATISTIC, n_runs=1500)
+    # With 1,500 runs the bound was 4.33-4.75 in 4 repetitions (the correct
+    # mechanism's, above, at most 1.0). Half the noise needs ~30,000 runs to
+    # be flagged every time: that experiment (and 20% under-noise) is
+    # benchmarks/bench_privacy_audit.py, too slow for the suite.
     assert result.flagged and result.epsilon_lower_bound > 3.0
 
 

@@ -224,7 +224,7 @@ def expand_graph(graph, columns, owners):
     return graph.expand(groups)
 
 
-def design_to_columns(scm, encoder=None, columns=None):
+def design_to_columns(scm, encoder=None, columns=None, owner_map=None):
     """Linear map from the SCM's design changes to input-column changes.
 
     Parameters
@@ -235,6 +235,9 @@ def design_to_columns(scm, encoder=None, columns=None):
         The encoding of raw columns (the SCM's nodes) into the input.
     columns : list, default=None
         Without ``encoder``: the input columns, each an SCM node (numeric).
+    owner_map : dict, default=None
+        With ``encoder``: the node of each raw column, when the names differ
+        (a ColumnTransformer prefix).
 
     Returns
     -------
@@ -252,7 +255,9 @@ def design_to_columns(scm, encoder=None, columns=None):
     """
     n_design = len(scm.get_design_columns())
     if encoder is not None:
-        owners, levels, names = encoder.owners_, encoder.levels_, encoder.names_out_
+        owner_map = owner_map or {}
+        owners = [owner_map.get(o, o) for o in encoder.owners_]
+        levels, names = encoder.levels_, encoder.names_out_
     else:
         owners, levels, names = list(columns), [None] * len(columns), list(columns)
     M = np.zeros((n_design, len(names)))

@@ -1,12 +1,16 @@
 """``skcausal-trust audit``: the fairness trade-off analysis of a tabular task."""
 
+import contextlib
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..exceptions import UnknownCategoryWarning
 
 __all__ = ["run_audit", "add_audit_arguments"]
 
@@ -30,7 +34,11 @@ def add_audit_arguments(parser):
         help="positive class of the target (default: the last in sorted order; "
              "'>50K' for Adult)",
     )
-    parser.add_argument("--sensitive", help="sensitive attribute column")
+    parser.add_argument(
+        "--sensitive",
+        help="sensitive attribute column, or several separated by commas (their "
+             "combinations are intersected; default for Adult: sex)",
+    )
     parser.add_argument(
         "--graph", metavar="EDGES",
         help="causal graph over the features and the sensitive attribute, one "
@@ -104,57 +112,72 @@ def _load(args):
     from ..datasets import adult_causal_graph, load_adult
 
     if args.data is None:
-        for option in ("target", "sensitive"):
-            value = getattr(args, option)
-            default = {"target": "income", "sensitive": "sex"}[option]
-            if value is not None and value != default:
-                raise AuditError(
-                    f"--{option}={value!r} needs --data: the bundled Adult audit "
-                    f"uses {default!r}."
-                )
+        if args.target is not None and args.target != "income":
+            raise AuditError(
+                f"--target={args.target!r} needs --data: the bundled Adult audit uses "
+                "'income'."
+            )
         bunch = load_adult()
         frame = bunch.frame
         graph = CausalGraph.from_csv(args.graph) if args.graph else adult_causal_graph()
-        return frame, "income", "sex", graph, args.positive or ">50K", "UCI Adult (bundled)"
+        sensitive = _split(args.sensitive) if args.sensitive else ["sex"]
+        unknown = [c for c in sensitive if c not in graph]
+        if unknown:
+            raise AuditError(
+                f"--sensitive={args.sensitive!r}: {unknown!r} are not nodes of the "
+                f"Adult graph; its nodes are {graph.nodes!r}. Other columns need "
+                "--data and --graph."
+            )
+        return frame, "income", sensitive, graph, args.positive or ">50K", "UCI Adult (bundled)"
     path = Path(args.data)
     if not path.exists():
         raise AuditError(f"--data: no such file {str(path)!r}.")
     frame = pd.read_csv(path)
     for option in ("target", "sensitive"):
-        value = getattr(args, option)
-        if value is None:
+        if getattr(args, option) is None:
             raise AuditError(f"--{option} is required with --data.")
-        if value not in frame.columns:
-            raise AuditError(
-                f"--{option}={value!r} is not a column of {path.name}; its columns "
-                f"are {list(frame.columns)!r}."
-            )
-    if args.target == args.sensitive:
+    sensitive = _split(args.sensitive)
+    for option, values in (("target", [args.target]), ("sensitive", sensitive)):
+        for value in values:
+            if value not in frame.columns:
+                raise AuditError(
+                    f"--{option}={value!r} is not a column of {path.name}; its "
+                    f"columns are {list(frame.columns)!r}."
+                )
+    if args.target in sensitive:
         raise AuditError("--target and --sensitive name the same column.")
     if args.graph:
         graph = CausalGraph.from_csv(args.graph)
     else:
-        others = [c for c in frame.columns if c not in (args.target, args.sensitive)]
-        graph = CausalGraph([(args.sensitive, c) for c in others], nodes=[args.sensitive])
-    return frame, args.target, args.sensitive, graph, args.positive, str(path)
+        others = [c for c in frame.columns if c != args.target and c not in sensitive]
+        graph = CausalGraph([(s_, c) for s_ in sensitive for c in others], nodes=sensitive)
+    return frame, args.target, sensitive, graph, args.positive, str(path)
+
+
+def _split(value):
+    return [c.strip() for c in str(value).split(",") if c.strip()]
 
 
 def _prepare(frame, target, sensitive, graph, positive, environment=None):
-    from ..causal import one_hot_encode
+    """The raw inputs of the fairness grid (features and sensitive columns as
+    they are, the attributes categorical), the target, and a one-hot,
+    standardised copy for the invariance and privacy sections."""
+    from ..causal import CausalGraph, one_hot_encode
 
     if target in graph:
         raise AuditError(
             f"--graph: the target {target!r} is a node; the graph is over the "
             "classifier's inputs (features and the sensitive attribute) only."
         )
-    if sensitive not in graph:
-        raise AuditError(f"--graph: the sensitive attribute {sensitive!r} is not a node.")
+    absent = [s_ for s_ in sensitive if s_ not in graph]
+    if absent:
+        raise AuditError(f"--graph: the sensitive attributes {absent!r} are not nodes.")
     missing = [n for n in graph.nodes if n not in frame.columns]
     if missing:
         raise AuditError(f"--graph: nodes {missing!r} are not columns of the data.")
-    features = [n for n in graph.nodes if n != sensitive]
+    features = [n for n in graph.nodes if n not in sensitive]
     extra = [environment] if environment is not None and environment not in graph else []
-    used = frame[features + [sensitive, target] + extra]
+    used = frame[features + sensitive + [target] + extra]
     n_before = len(used)
     used = used.dropna()
     dropped = n_before - len(used)
@@ -168,17 +191,24 @@ def _prepare(frame, target, sensitive, graph, positive, environment=None):
         positive = labels[-1]
     if str(positive) not in {str(lbl) for lbl in labels}:
         raise AuditError(f"--positive={positive!r} is not a class of {target!r}: {labels!r}.")
+    for s_ in sensitive:
+        levels = pd.unique(used[s_])
+        if len(levels) < 2:
+            raise AuditError(
+                f"--sensitive {s_!r} has a single level {levels[0]!r} in the rows "
+                "audited; counterfactual fairness compares levels."
+            )
     y = (used[target].astype(str) == str(positive)).astype(int).to_numpy()
-    inputs = used[features + [sensitive]].copy()
-    if isinstance(inputs[sensitive].dtype, pd.CategoricalDtype):
-        inputs[sensitive] = inputs[sensitive].astype(str)
-    numeric = [c for c in features if pd.api.types.is_numeric_dtype(inputs[c])]
-    encoded, expanded = one_hot_encode(inputs, graph, exclude=[sensitive])
-    encoded = encoded.loc[:, [c for c in encoded.columns if encoded[c].nunique() > 1 or c == sensitive]]
-    constant = [n for n in expanded.nodes if n not in encoded.columns]
-    if constant:
-        from ..causal import CausalGraph
-
+    raw = used[features + sensitive].reset_index(drop=True)
+    for s_ in sensitive:
+        # A sensitive attribute is categorical whatever its dtype.
+        raw[s_] = pd.Categorical(raw[s_])
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(raw[c])]
+    categorical = [c for c in features if c not in numeric]
+    encoded, expanded = one_hot_encode(raw, graph, exclude=sensitive)
+    encoded = encoded.loc[:, [c for c in encoded.columns
+                              if encoded[c].nunique() > 1 or c in sensitive]]
+    if [n for n in expanded.nodes if n not in encoded.columns]:
         keep = [n for n in expanded.nodes if n in encoded.columns]
         expanded = CausalGraph(
             [(u, v) for u, v in expanded.edges if u in keep and v in keep], nodes=keep
@@ -188,8 +218,7 @@ def _prepare(frame, target, sensitive, graph, positive, environment=None):
         std = encoded[c].std()
         encoded[c] = (encoded[c] - encoded[c].mean()) / (std if std > 0 else 1.0)
     env = None if environment is None else used[environment].astype(str).to_numpy()
-    raw = used[features + [sensitive]]
-    return encoded, y, expanded, dropped, positive, env, numeric, raw
+    return raw, encoded, y, expanded, dropped, positive, env, numeric, categorical
 
 
 def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
@@ -206,10 +235,11 @@ def _invariance_section(X, y, sensitive, environment, env, graph, args, start):
     env_nodes = {environment} | {
         n for n in graph.nodes if str(n).startswith(f"{environment}_")
     }
-    predictors = X.drop(columns=[c for c in X.columns if c in env_nodes or c == sensitive])
-    predictors = predictors.join(
-        pd.get_dummies(X[sensitive], prefix=sensitive, drop_first=True, dtype=float)
-    )
+    predictors = X.drop(columns=[c for c in X.columns if c in env_nodes or c in sensitive])
+    for s_ in sensitive:
+        if s_ != environment:
+            predictors = predictors.join(
+                pd.get_dummies(X[s_], prefix=s_, drop_first=True, dtype=float))
     _progress(args, f"invariance: {predictors.shape[1]} predictors, environments "
                     f"{environment!r} ({len(set(env))} levels)", start)
     icp = InvariantCausalPrediction(
@@ -265,8 +295,10 @@ def _privacy_section(X, y, sensitive, numeric, env, args, start):
     from ..privacy.audit import empirical_epsilon_lower_bound, release_projection
 
     epsilon, delta = float(args.privacy_epsilon), 1e-6
-    features = X.drop(columns=[sensitive]).join(
-        pd.get_dummies(X[sensitive], prefix=sensitive, drop_first=True, dtype=float))
+    features = X.drop(columns=list(sensitive))
+    for s_ in sensitive:
+        features = features.join(
+            pd.get_dummies(X[s_], prefix=s_, drop_first=True, dtype=float))
     # Public bounds by construction: standardised numeric columns clipped to
     # [-3, 3], indicators in [0, 1] with at most one per group, target 0/1
     # centred at 1/2.
@@ -342,7 +374,7 @@ def _roles(graph, sensitive, raw_columns, args):
     return Z, W
 
 
-def _decomposition_section(X, y, raw, sensitive, graph, search, args, start):
+def _decomposition_section(y, raw, sensitive, graph, search, args, start):
     """Decompose the outcome and each candidate's held-out predictions."""
     from sklearn.base import clone
     from sklearn.model_selection import train_test_split
@@ -352,13 +384,8 @@ def _decomposition_section(X, y, raw, sensitive, graph, search, args, start):
     Z, W = _roles(graph, sensitive, list(raw.columns), args)
     idx_train, idx_test = train_test_split(
         np.arange(len(y)), test_size=0.25, stratify=y, random_state=args.random_state)
-    test_raw = raw.iloc[idx_test]
-    levels = sorted(pd.unique(raw[sensitive]), key=str)
-    if len(levels) != 2:
-        raise AuditError(
-            f"the decomposition compares two groups; {sensitive!r} has {len(levels)} "
-            "levels. Use --no-decomposition."
-        )
+    test_raw = raw.iloc[idx_test].assign(**{sensitive: raw[sensitive].iloc[idx_test]
+                                            .astype(object).to_numpy()})
     _progress(args, f"decomposition: Z={Z}, W={W} on {len(idx_test)} held-out rows",
               start)
     common = dict(n_folds=3, random_state=args.random_state)
@@ -367,8 +394,8 @@ def _decomposition_section(X, y, raw, sensitive, graph, search, args, start):
         **common)]
     for params in search.cv_results_["params"]:
         model = clone(search.estimator).set_params(**params)
-        model.fit(X.iloc[idx_train], y[idx_train])
-        pred = model.predict_proba(X.iloc[idx_test])[:, 1]
+        model.fit(raw.iloc[idx_train], y[idx_train])
+        pred = model.predict_proba(raw.iloc[idx_test])[:, 1]
         name = (f"CF eps={params['clf__epsilon']:g}" if "clf__epsilon" in params
                 else "baseline")
         results.append(causal_fairness_decomposition(
@@ -414,7 +441,11 @@ def _print_invariance(section, anchor):
     print(anchor.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
 
 
-def _build_search(X, graph, sensitive, epsilons, cv, n_jobs, scm, random_state):
+def _build_search(numeric, categorical, graph, sensitive, epsilons, cv, n_jobs, scm,
+                  random_state):
+    """One GridSearchCV over the baseline and the counterfactually fair
+    classifier, both from the raw columns: the fair model takes the graph on
+    raw columns and encodes the categorical ones itself."""
     from fairlearn.metrics import (
         demographic_parity_difference,
         equalized_odds_difference,
@@ -423,6 +454,7 @@ def _build_search(X, graph, sensitive, epsilons, cv, n_jobs, scm, random_state):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from ..fairness import (
         CounterfactuallyFairClassifier,
@@ -430,31 +462,39 @@ def _build_search(X, graph, sensitive, epsilons, cv, n_jobs, scm, random_state):
         make_group_fairness_scorer,
     )
 
-    prep = ColumnTransformer(
-        [("sensitive", "passthrough", [sensitive])],
-        remainder="passthrough",
+    ids = sensitive[0] if len(sensitive) == 1 else list(sensitive)
+    # Scale the numeric columns; everything else (categories, the sensitive
+    # columns) passes through raw.
+    scale = ColumnTransformer(
+        [("scale", StandardScaler(), numeric)], remainder="passthrough",
         verbose_feature_names_out=False,
     ).set_output(transform="pandas")
-    fair = CounterfactuallyFairClassifier(graph, sensitive_feature_ids=sensitive)
-    pipe = Pipeline([("prep", prep), ("clf", fair)])
+    # The baseline does not see the sensitive columns.
+    baseline_prep = ColumnTransformer(
+        [("scale", StandardScaler(), numeric),
+         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+          categorical)],
+        remainder="drop",
+    )
+    fair = CounterfactuallyFairClassifier(graph, sensitive_feature_ids=ids, max_iter=2000)
+    pipe = Pipeline([("prep", scale), ("clf", fair)])
     grid = [
-        # The baseline does not see the sensitive column.
-        {"prep__sensitive": ["drop"], "clf": [LogisticRegression(max_iter=2000)]},
+        {"prep": [baseline_prep], "clf": [LogisticRegression(max_iter=2000)]},
         {"clf": [fair], "clf__epsilon": list(epsilons)},
     ]
     scoring = {
         "accuracy": "accuracy",
         "cf_unfairness": make_counterfactual_unfairness_scorer(
-            scm, sensitive_feature_ids=sensitive
+            scm, sensitive_feature_ids=ids
         ),
         "cf_flip_rate": make_counterfactual_unfairness_scorer(
-            scm, kind="flip", sensitive_feature_ids=sensitive
+            scm, kind="flip", sensitive_feature_ids=ids
         ),
         "dp_difference": make_group_fairness_scorer(
-            demographic_parity_difference, sensitive_feature_ids=sensitive
+            demographic_parity_difference, sensitive_feature_ids=ids
         ),
         "eo_difference": make_group_fairness_scorer(
-            equalized_odds_difference, sensitive_feature_ids=sensitive
+            equalized_odds_difference, sensitive_feature_ids=ids
         ),
     }
     return GridSearchCV(
@@ -544,46 +584,71 @@ def run_audit(args):
             f"--environment={args.environment!r} is not a column of the data; its "
             f"columns are {list(frame.columns)!r}."
         )
-    if args.environment in (target, sensitive):
+    if args.environment == target or args.environment in sensitive:
         raise AuditError("--environment must differ from --target and --sensitive.")
-    X, y, expanded, dropped, positive, env, numeric, raw = _prepare(
+    raw, X, y, expanded, dropped, positive, env, numeric, categorical = _prepare(
         frame, target, sensitive, graph, positive, args.environment)
+    # The decomposition compares two groups of one attribute: say so before
+    # fitting anything.
+    decomposition_skipped = None
+    if not args.no_decomposition:
+        levels = pd.unique(raw[sensitive[0]])
+        if len(sensitive) > 1 or len(levels) != 2:
+            decomposition_skipped = (
+                "the causal fairness decomposition compares two groups of one "
+                f"attribute; the audit has {len(sensitive)} attribute(s) "
+                f"{sensitive!r} with {len(levels)} level(s) in {sensitive[0]!r}"
+            )
+    groups = raw[sensitive].astype(str).agg(" & ".join, axis=1).value_counts()
     _progress(
         args,
-        f"{source}: {len(X)} rows ({dropped} with missing values dropped), "
-        f"{X.shape[1] - 1} encoded features, sensitive {sensitive!r} "
-        f"({', '.join(f'{k}: {v}' for k, v in X[sensitive].value_counts().items())}), "
+        f"{source}: {len(raw)} rows ({dropped} with missing values dropped), "
+        f"{len(numeric)} numeric and {len(categorical)} categorical features, "
+        f"sensitive {', '.join(sensitive)} "
+        f"({', '.join(f'{k}: {v}' for k, v in groups.items())}), "
         f"target {target!r} = {positive!r} for {y.mean():.1%}",
         start,
     )
-    # The auditor's model: the linear SCM over the graph, fitted on all rows,
-    # makes the counterfactual twins every candidate is measured on.
-    scm = LinearSCM(expanded).fit(X)
-    search = _build_search(X, expanded, sensitive, epsilons, args.cv, args.n_jobs,
-                           scm, args.random_state)
+    if decomposition_skipped:
+        _progress(args, f"decomposition skipped: {decomposition_skipped}", start)
+    elif not args.no_decomposition:
+        _roles(graph, sensitive[0], list(raw.columns), args)  # fail before fitting
+    # The auditor's model: the linear SCM over the graph on the raw columns,
+    # fitted on all rows, makes the counterfactual twins every candidate is
+    # measured on (categorical descendants' twins exact, through each
+    # candidate's own encoding).
+    scm = LinearSCM(graph).fit(raw)
+    search = _build_search(numeric, categorical, graph, sensitive, epsilons, args.cv,
+                           args.n_jobs, scm, args.random_state)
     n_fits = args.cv * (1 + len(epsilons))
     _progress(args, f"GridSearchCV: {1 + len(epsilons)} candidates x {args.cv} folds "
                     f"= {n_fits} fits", start)
-    with sklearn.config_context(enable_metadata_routing=False):
-        if args.quiet:
-            search.fit(X, y)
-        else:
+    with sklearn.config_context(enable_metadata_routing=False), \
+            warnings.catch_warnings():
+        # A rare level absent from a training fold is all zeros at test.
+        warnings.simplefilter("ignore", UnknownCategoryWarning)
+        warnings.filterwarnings("ignore", message="Found unknown categories")
+        if not args.quiet:
             search.set_params(verbose=2)
-            search.fit(X, y)
+        # Progress (scikit-learn's [CV] lines included) goes to stderr, results
+        # to stdout.
+        with contextlib.redirect_stdout(sys.stderr):
+            search.fit(raw, y)
     table = _table(search)
     invariance = None
     if args.environment is not None:
         invariance, anchor = _invariance_section(
             X, y, sensitive, args.environment, env, expanded, args, start)
     decomposition = None
-    if not args.no_decomposition:
+    if not args.no_decomposition and not decomposition_skipped:
         from threadpoolctl import threadpool_limits
 
         # Gradient boosting's OpenMP threads oversubscribe a busy 2-core
         # machine (measured: 300 s instead of 5 s); one thread is robust.
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownCategoryWarning)
             decomposition, decomposition_frames = _decomposition_section(
-                X, y, raw, sensitive, graph, search, args, start)
+                y, raw, sensitive[0], graph, search, args, start)
     privacy = None
     if args.privacy_epsilon is not None:
         privacy = _privacy_section(X, y, sensitive, numeric, env, args, start)
@@ -594,6 +659,9 @@ def run_audit(args):
             index=False, float_format=lambda v: f"{v:.4f}"))
     if decomposition is not None:
         _print_decomposition(decomposition, decomposition_frames)
+    elif decomposition_skipped:
+        print()
+        print(f"Causal fairness decomposition: skipped ({decomposition_skipped}).")
     if invariance is not None:
         _print_invariance(invariance, anchor)
     if privacy is not None:
@@ -608,7 +676,7 @@ def run_audit(args):
             "rows_dropped_missing": int(dropped),
             "target": target,
             "positive_class": str(positive),
-            "sensitive": sensitive,
+            "sensitive": sensitive[0] if len(sensitive) == 1 else sensitive,
             "graph_edges": [[str(u), str(v)] for u, v in graph.edges],
             "epsilons": epsilons,
             "cv_folds": args.cv,
@@ -616,7 +684,8 @@ def run_audit(args):
             "results": json.loads(table.to_json(orient="records", double_precision=15)),
             "invariance": invariance,
             "privacy": privacy,
-            "decomposition": decomposition,
+            "decomposition": decomposition if decomposition is not None else (
+                {"skipped": decomposition_skipped} if decomposition_skipped else None),
         }
         (out / "audit.json").write_text(json.dumps(meta, indent=2))
         _plot(table, out / "tradeoff.png")
@@ -626,7 +695,7 @@ def run_audit(args):
 
             display = FairnessDecompositionDisplay.from_decompositions(
                 decomposition_frames["results"])
-            display.ax_.set_title(f"Causal fairness decomposition ({sensitive}: "
+            display.ax_.set_title(f"Causal fairness decomposition ({sensitive[0]}: "
                                   f"{decomposition['x0']} -> {decomposition['x1']})")
             display.figure_.tight_layout()
             display.figure_.savefig(out / "decomposition.png", dpi=120)

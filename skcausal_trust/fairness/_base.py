@@ -141,11 +141,13 @@ def _is_numeric(series):
 class World:
     """One fitted causal model, seen from the model's input columns."""
 
-    def __init__(self, scm, nodes, M, frame):
+    def __init__(self, scm, nodes, M, frame, column_nodes=None):
         self.scm = scm
         self.nodes = list(nodes)
         self.M = M
         self.frame = frame
+        #: raw column of X -> its node (raw input only)
+        self.column_nodes = column_nodes or {}
 
     def direction(self, combo_from, combo_to):
         """Change of the inputs from ``do(nodes=combo_from)`` to ``combo_to``."""
@@ -330,23 +332,20 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
             "whose nodes are column positions (0, 1, ...)."
         )
     if raw:
-        frame = features.copy()
-        frame.columns = inputs.raw_names
-        owned = set(inputs.raw_names)
-        missing = [c for c in inputs.raw_names if c not in graph]
-        if missing:
-            raise ValueError(
-                f"columns {missing!r} of X are not nodes of {label}; add them (as "
-                "isolated nodes if the sensitive attribute does not cause them). "
-                f"The graph's nodes: {graph.nodes!r}."
-            )
+        # Raw columns are the graph's nodes (a ColumnTransformer prefix such
+        # as "remainder__" aside, by the same name rule).
+        owners_try = match_columns(inputs.raw_names, graph.nodes, argument=label)
+        owned = {o for o in owners_try if o is not None}
         nodes = default_nodes or _sensitive_nodes(graph, attribute, owned, label)
-        unobserved = [v for v in graph.nodes if v not in owned and v not in nodes]
-        if unobserved:
+        owners = node_owners(inputs.raw_names, graph, nodes, argument=label)
+        repeated = sorted({str(o) for o in owners if owners.count(o) > 1})
+        if repeated:
             raise ValueError(
-                f"{label} has nodes {unobserved!r} that are neither columns of X nor "
-                "the sensitive attribute; every node must be observed."
+                f"several raw columns of X map to the nodes {repeated!r} of {label}; "
+                "each node is one raw column."
             )
+        frame = features.copy()
+        frame.columns = owners
     else:
         owners_try = match_columns(inputs.names, graph.nodes, argument=label)
         owned = {o for o in owners_try if o is not None}
@@ -381,10 +380,11 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
         frame = _sensitive_frame(frame, nodes, attribute, levels)
         scm = LinearSCM(graph).fit(frame, sample_weight=sw)
     if raw:
-        M = design_to_columns(scm, encoder=inputs.encoder)
+        M = design_to_columns(scm, encoder=inputs.encoder,
+                              owner_map=dict(zip(inputs.raw_names, owners)))
     else:
         M = design_to_columns(scm, columns=inputs.names)
-    return World(scm, nodes, M, frame)
+    return World(scm, nodes, M, frame, dict(zip(inputs.raw_names, owners)))
 
 
 class CounterfactualModelMixin(SensitiveFeaturesMixin):

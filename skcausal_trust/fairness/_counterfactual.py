@@ -30,32 +30,50 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
     Fits an L2-regularised (multinomial) logistic model whose linear score
     (log-odds, or each class's logit) changes by at most ``epsilon`` when the
     sensitive attribute of a sample is counterfactually set to any other
-    level, under each of one or several candidate linear structural causal
-    models ("worlds"). ``epsilon=0`` is counterfactual fairness under the
-    model [1]_; several worlds enforce it in all of them at once [2]_.
+    level (with several sensitive attributes, to any other combination of
+    their levels), under each of one or several candidate linear structural
+    causal models ("worlds"). ``epsilon=0`` is counterfactual fairness under
+    the model [1]_; several worlds enforce it in all of them at once [2]_.
 
-    The sensitive attribute itself is never an input of the model: it is
-    taken from a column of ``X`` (``sensitive_feature_ids``, which is then
-    removed from the features) or routed to :meth:`fit` as
-    ``sensitive_features``. Features must be numeric: one-hot encode
-    categorical columns first (:meth:`~skcausal_trust.causal.CausalGraph.expand` maps a graph over
-    variables to one over their indicator columns).
+    The causal model is declared on the user's raw columns and the
+    estimator takes them as they are:
 
-    Read more in the :ref:`User Guide <counterfactual_fairness>`.
+    - a raw DataFrame: categorical columns (``category``, object or string
+      dtype) are one-hot encoded inside with scikit-learn's
+      :class:`~sklearn.preprocessing.OneHotEncoder` (every level kept; a
+      level unseen in fit is all zeros at predict, with an
+      :class:`~skcausal_trust.exceptions.UnknownCategoryWarning`);
+    - a ColumnTransformer's pandas output: each input column is mapped to
+      the graph node it encodes by its name (``"onehot__occupation_Sales"``
+      belongs to ``occupation``: the name is the node or starts with
+      ``"<node>_"``, after an optional ``"<transformer>__"`` prefix), and the
+      SCM is fitted on the encoded columns;
+    - a numeric array: the graph names columns by position (integer nodes);
+      named nodes on an array are an error, never a guess.
+
+    The sensitive attribute(s) are never inputs of the model: taken from
+    columns of ``X`` (``sensitive_feature_ids``, removed from the features)
+    or routed to :meth:`fit` as ``sensitive_features``. A sensitive
+    attribute is categorical whatever its dtype: its levels are those seen
+    in fit, and an integer code is a level, not a dose.
+
+    Read more in the :ref:`User Guide <your_graph_your_columns>`.
 
     Parameters
     ----------
     causal_model : CausalGraph, LinearSCM, list of them, or None, default=None
         The world(s). A :class:`~skcausal_trust.causal.CausalGraph` or an
         unfitted :class:`~skcausal_trust.causal.LinearSCM` is fitted on the
-        training data (features plus the sensitive attribute); a fitted
-        ``LinearSCM`` (for example a true model from a simulator) is used as
-        it is. Its nodes are the feature names (``X``'s column names, or
-        ``"x0"``, ``"x1"``, ... for arrays) and one node for the sensitive
-        attribute: the column named by ``sensitive_feature_ids``, the name of
-        a routed ``sensitive_features`` Series, or else the single node that
-        is not a feature. ``None`` uses the graph in which the sensitive
-        attribute causes every feature directly.
+        training data (features plus the sensitive attributes, as
+        categorical nodes); a fitted ``LinearSCM`` (for example a true model
+        from a simulator) is used as it is, on raw columns or on numeric
+        columns that are its own nodes (in its units: after a scaler, pass
+        the graph instead). Its nodes are ``X``'s raw column names (integer
+        positions for arrays) and one node per sensitive attribute: the
+        columns named by ``sensitive_feature_ids``, the names of a routed
+        ``sensitive_features`` Series or DataFrame, or else the single node
+        that is not a feature. ``None`` uses the graph in which the
+        sensitive attributes cause every feature directly.
     epsilon : float, default=0.0
         Largest allowed change of the linear score (log-odds units, >= 0)
         between a sample and any of its counterfactual twins. A change of
@@ -66,9 +84,13 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         :class:`~sklearn.linear_model.LogisticRegression`: the program
         minimises ``sum_i s_i * logloss_i + ||W||^2 / (2 C)`` (the same
         minimiser as ``C * sum_i s_i * logloss_i + ||W||^2 / 2``).
-    sensitive_feature_ids : str, int or list of one of them, default=None
-        Column of ``X`` (name or position) holding the sensitive attribute.
-        It is removed from the model's inputs at fit and predict.
+    sensitive_feature_ids : str, int or list of them, default=None
+        Column(s) of ``X`` (names or positions) holding the sensitive
+        attribute(s); several are intersected. They are removed from the
+        model's inputs at fit and ignored at predict (a missing value there
+        does not matter). A name that is not a column but prefixes one-hot
+        columns ``"<name>_<level>"`` (an encoder's output) names that block,
+        read back as one label per row.
     fit_intercept : bool, default=True
         Whether to fit an (unpenalised, unconstrained) intercept.
     solver : {"auto", "fast", "cvxpy"}, default="auto"
@@ -79,9 +101,11 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         rest; with ``epsilon>0`` the constrained part becomes a box and
         scipy's L-BFGS-B solves the problem. ``"cvxpy"`` states the program
         with one constraint per sample, level and world, and solves it with
-        Clarabel: the reference. ``"auto"`` takes the fast path where it
-        applies and the cvxpy path otherwise (``epsilon>0`` with linearly
-        dependent constraint directions, e.g. two identical worlds).
+        Clarabel: the reference. When the directions are linearly dependent
+        (several attributes, whose combinations' directions are sums;
+        duplicate worlds) the constraints with ``epsilon>0`` are a polytope
+        and the fast path solves the same objective by SLSQP. ``"auto"`` is
+        ``"fast"``.
     max_iter : int, default=1000
         Iteration limit of the fast path's optimiser.
     tol : float, default=1e-4
@@ -96,25 +120,39 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     coef_ : ndarray of shape (1, n_features_used) or (n_classes, n_features_used)
-        Weights of the features (the sensitive column excluded); one row for
-        binary targets.
+        Weights of the model's input columns (``input_features_``); one row
+        for binary targets.
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts.
+    input_features_ : ndarray of shape (n_features_used,)
+        The model's input columns: ``X``'s feature columns, each raw
+        categorical column replaced by its one-hot indicators
+        ``"<column>_<level>"``.
     n_features_in_ : int
-        Number of columns of ``X`` seen in fit (the sensitive column
+        Number of columns of ``X`` seen in fit (the sensitive columns
         included).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, if it had string names.
     scms_ : list of LinearSCM
-        The fitted world(s); empty when fitted without sensitive features.
-    sensitive_node_ : hashable or None
-        The sensitive attribute's node in the worlds.
+        The fitted world(s), on raw columns for raw input and on the input
+        columns otherwise; empty when fitted without sensitive features.
+    sensitive_node_ : hashable, tuple or None
+        The sensitive attribute's node in the worlds (a tuple of nodes for
+        several attributes).
     sensitive_levels_ : ndarray or None
-        Levels of the sensitive attribute seen in fit.
+        Levels seen in fit (for several attributes, every combination of
+        their levels as a tuple); the first is the reference of
+        ``counterfactual_directions_``.
     counterfactual_directions_ : ndarray of shape (n_worlds, n_levels - 1, \
             n_features_used)
-        Change of the features when the attribute moves from the first level
-        to each other level, in each world.
+        Change of the inputs when the attribute moves from the first level
+        (combination) to each other one, in each world.
+    n_free_directions_ : int
+        Dimension of the input space the constraints do not touch
+        (``n_features_used`` minus the rank of the directions); with
+        ``epsilon=0`` and none left, the model is constant (intercepts only)
+        and a :class:`~skcausal_trust.exceptions.DegenerateConstraintWarning`
+        says so.
     counterfactual_gap_ : float
         Largest change of a class score between a training sample and one of
         its twins, over worlds and levels (``<= epsilon`` up to the solver's
@@ -123,8 +161,8 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         Which path ran; ``"unconstrained"`` when fitted without sensitive
         features.
     solver_ : str
-        The optimiser: ``"lbfgs"`` (scikit-learn), ``"L-BFGS-B"`` (scipy) or
-        the cvxpy solver name.
+        The optimiser: ``"lbfgs"`` (scikit-learn), ``"L-BFGS-B"`` or
+        ``"SLSQP"`` (scipy), or the cvxpy solver name.
     solver_status_ : str
         The optimiser's final status.
     objective_ : float
@@ -135,9 +173,13 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
     Raises
     ------
     ValueError
-        From :meth:`fit`: NaN or infinite features, wrong shapes, an unknown
-        sensitive column, a sensitive attribute with one level, a graph that
-        misses feature columns or holds unobserved nodes, a single class.
+        From :meth:`fit`: NaN or infinite features, a missing value in a
+        categorical column, wrong shapes, an unknown sensitive column, a
+        sensitive attribute with one level or with zero total weight on a
+        level, a graph that misses feature columns or holds unobserved nodes,
+        an input column that maps to no node or to two, named nodes on an
+        array, a fitted SCM in which a sensitive attribute is numeric, a
+        single class.
     skcausal_trust.exceptions.InfeasibleConstraintError
         Never for linear SCMs (zero weights are always feasible); kept for
         the solver's report.
@@ -341,14 +383,10 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
             return self._solve_eliminated(features, y, sw, T, n_rows, path or "fast")
         rank = np.linalg.matrix_rank(T)
         if rank < T.shape[1]:
-            if solver == "fast":
-                raise ValueError(
-                    f"solver='fast' needs linearly independent counterfactual "
-                    f"directions when epsilon > 0; the {T.shape[1]} directions of "
-                    f"causal_model have rank {rank} (duplicate worlds, or more "
-                    "constraints than features). Use solver='cvxpy' or 'auto'."
-                )
-            return self._solve_cvxpy(features, y, sw, n_rows, worlds, "cvxpy")
+            # Several attributes (their combinations' directions are sums),
+            # duplicate worlds, more levels than features: the constraints
+            # are a polytope, not a box, in the constrained coordinates.
+            return self._solve_polytope(features, y, sw, directions, n_rows)
         n_levels = directions.shape[1] + 1
         return self._solve_box(features, y, sw, T, n_rows, directions.shape[0],
                                n_levels)
@@ -469,6 +507,78 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         info = {"path": "fast", "solver": "L-BFGS-B", "status": str(res.message),
                 "n_iter": int(res.nit)}
         return coef, b.copy(), info
+
+    def _solve_polytope(self, features, y, sw, directions, n_rows):
+        """epsilon > 0 with dependent directions: the same smooth objective
+        under |(t_k - t_j) . w_c| <= epsilon for every world, pair of levels
+        and class row, by SLSQP (a few dozen iterations, each one pass over
+        the rows)."""
+        eps = float(self.epsilon)
+        n, p = features.shape
+        rows = []
+        for world in directions:
+            full = np.vstack([np.zeros((1, p)), world])
+            i, j = np.triu_indices(full.shape[0], k=1)
+            rows.append(full[j] - full[i])
+        D = _distinct_rows(np.vstack(rows))
+        n_b = 1 if self.fit_intercept else 0
+        width = p + n_b
+        total_w = sw.sum()
+        reg = 1.0 / (self.C * total_w)
+        onehot = None
+        if n_rows > 1:
+            onehot = np.zeros((n, n_rows))
+            onehot[np.arange(n), y] = 1.0
+        sign = 2.0 * y - 1.0
+
+        def unpack(theta):
+            theta = theta.reshape(n_rows, width)
+            return theta[:, :p], (theta[:, p] if n_b else np.zeros(n_rows))
+
+        def fun(theta):
+            W, b = unpack(theta)
+            scores = features @ W.T + b
+            if n_rows == 1:
+                s_ = scores[:, 0]
+                loss = -np.dot(sw, log_expit(sign * s_))
+                dscore = (-sign * expit(-sign * s_) * sw)[:, None]
+            else:
+                lse = logsumexp(scores, axis=1)
+                loss = np.dot(sw, lse - np.sum(onehot * scores, axis=1))
+                dscore = (softmax(scores, axis=1) - onehot) * sw[:, None]
+            value = loss / total_w + 0.5 * reg * np.sum(W * W)
+            grad_w = (dscore.T @ features) / total_w + reg * W
+            grad = grad_w if not n_b else np.column_stack(
+                [grad_w, dscore.sum(axis=0) / total_w])
+            return value, grad.ravel()
+
+        # The constraint rows act on each class row's weights.
+        block = np.zeros((n_rows * D.shape[0], n_rows * width))
+        for c in range(n_rows):
+            block[c * D.shape[0]:(c + 1) * D.shape[0], c * width:c * width + p] = D
+        constraints = [
+            {"type": "ineq", "fun": lambda th: eps - block @ th, "jac": lambda th: -block},
+            {"type": "ineq", "fun": lambda th: eps + block @ th, "jac": lambda th: block},
+        ]
+        res = minimize(fun, np.zeros(n_rows * width), jac=True, method="SLSQP",
+                       constraints=constraints,
+                       options={"maxiter": self.max_iter, "ftol": 1e-14})
+        violation = float(np.max(np.abs(block @ res.x)) - eps) if block.size else 0.0
+        # SLSQP's mode 8 (no descent along its line search) is where ftol is
+        # below the objective's precision: the point is optimal.
+        converged = res.success or res.status == 8
+        if not converged or violation > 1e-7:
+            warnings.warn(
+                f"SLSQP did not converge in max_iter={self.max_iter} iterations "
+                f"({res.message}; largest constraint violation {violation:.2e}); "
+                "increase max_iter or use solver='cvxpy'.",
+                ConvergenceWarning,
+                stacklevel=6,
+            )
+        W, b = unpack(res.x)
+        info = {"path": "fast", "solver": "SLSQP", "status": str(res.message),
+                "n_iter": int(res.nit)}
+        return W.copy(), b.copy(), info
 
     def _solve_cvxpy(self, features, y, sw, n_rows, worlds, path):
         """The reference program: one constraint per sample, level and world."""

@@ -154,55 +154,61 @@ def _float_column(series):
         return None
 
 
+def _probe(space, probe, settings):
+    """Encode the probe rows under each setting ``{node: level}`` in one
+    call; return the float values (settings, rows, columns), which columns
+    are numeric, and the raw values of the others."""
+    frames = []
+    for setting in settings:
+        moved = probe.copy()
+        for node, level in setting.items():
+            _set_column(moved, node, np.repeat(np.asarray([level], dtype=object),
+                                               len(probe)))
+        frames.append(moved)
+    out = _table(space.encode(pd.concat(frames, ignore_index=True)))
+    shape = (len(settings), len(probe), out.shape[1])
+    try:
+        values = out.to_numpy(dtype=float)
+        numeric = np.ones(out.shape[1], dtype=bool)
+    except (TypeError, ValueError):
+        values = np.zeros(out.shape)
+        numeric = np.zeros(out.shape[1], dtype=bool)
+        for j in range(out.shape[1]):
+            column = _float_column(out.iloc[:, j])
+            if column is not None:
+                values[:, j], numeric[j] = column, True
+    others = out.loc[:, ~numeric].to_numpy(dtype=object).reshape(shape[:2] + (-1,))
+    return values.reshape(shape), numeric, others
+
+
 def _probe_blocks(space, probe, soft, scm):
     """Per soft node ``v``: the output columns that encode it and the change
     of those columns when ``v`` moves from its first level to each level.
 
     Raises ``_NotEncodedHere`` when a column that changes with ``v`` is not
     numeric (the step passes the raw labels on), and ``ValueError`` when the
-    change depends on the rest of the row or two soft nodes share a column
-    (the encoding mixes columns: no exact linear extension).
+    change depends on the rest of the row (the encoding mixes columns: no
+    exact linear extension) or two soft nodes interact.
     """
     blocks = {}
     for v in soft:
         levels = list(scm.categories_[v])
-        outputs = []
-        for level in levels:
-            moved = probe.copy()
-            _set_column(moved, v, np.repeat(np.asarray([level], dtype=object), len(probe)))
-            outputs.append(_table(space.encode(moved)))
-        reference = outputs[0]
-        changed = set()
-        for out in outputs[1:]:
-            for j in range(out.shape[1]):
-                if not np.array_equal(out.iloc[:, j].to_numpy(),
-                                      reference.iloc[:, j].to_numpy()):
-                    changed.add(j)
-        changed = sorted(changed)
-        base = {}
-        for j in changed:
-            values = _float_column(reference.iloc[:, j])
-            if values is None:
-                raise _NotEncodedHere(v)
-            base[j] = values
-        deltas = np.zeros((len(levels), len(changed)))
-        for k, out in enumerate(outputs):
-            for i, j in enumerate(changed):
-                values = _float_column(out.iloc[:, j])
-                if values is None:
-                    raise _NotEncodedHere(v)
-                delta = values - base[j]
-                scale = max(1.0, float(np.abs(delta).max()))
-                if not np.allclose(delta, delta[0], rtol=0, atol=1e-9 * scale):
-                    raise ValueError(
-                        f"at {space.where}, the encoding of {v!r} depends on the "
-                        "other columns of the row, so the real-valued counterfactual "
-                        "of this categorical descendant cannot be encoded exactly. "
-                        "Encode each categorical column on its own (OneHotEncoder in "
-                        "a ColumnTransformer) before any step that mixes columns."
-                    )
-                deltas[k, i] = delta[0]
-        blocks[v] = (changed, deltas)
+        values, numeric, others = _probe(space, probe, [{v: lvl} for lvl in levels])
+        if others.size and np.any(others != others[:1]):
+            raise _NotEncodedHere(v)
+        delta = values - values[:1]
+        changed = np.flatnonzero(numeric & np.any(delta != 0, axis=(0, 1)))
+        delta = delta[:, :, changed]
+        scale = np.maximum(1.0, np.abs(delta).max(axis=(0, 1), initial=0.0))
+        if not np.all(np.abs(delta - delta[:, :1]) <= 1e-9 * scale):
+            raise ValueError(
+                f"at {space.where}, the encoding of {v!r} depends on the other "
+                "columns of the row, so the real-valued counterfactual of this "
+                "categorical descendant cannot be encoded exactly. Encode each "
+                "categorical column on its own (OneHotEncoder in a "
+                "ColumnTransformer) before any step that mixes columns."
+            )
+        blocks[v] = (list(changed), delta[:, 0, :])
     for i, v in enumerate(soft):
         for w in soft[i + 1:]:
             if set(blocks[v][0]) & set(blocks[w][0]):
@@ -220,29 +226,23 @@ def _check_additive(space, probe, v, w, blocks, scm):
     change from moving both equals the sum of the changes from moving each."""
     lv, lw = list(scm.categories_[v]), list(scm.categories_[w])
     pairs = [(i, j) for i in range(1, len(lv)) for j in range(1, len(lw))]
-    step = max(1, len(pairs) // MAX_INTERACTION_PROBES)
-    reference = probe.copy()
-    _set_column(reference, v, np.repeat(np.asarray([lv[0]], dtype=object), len(probe)))
-    _set_column(reference, w, np.repeat(np.asarray([lw[0]], dtype=object), len(probe)))
-    base = _table(space.encode(reference))
-    for i, j in pairs[::step]:
-        moved = reference.copy()
-        _set_column(moved, v, np.repeat(np.asarray([lv[i]], dtype=object), len(probe)))
-        _set_column(moved, w, np.repeat(np.asarray([lw[j]], dtype=object), len(probe)))
-        out = _table(space.encode(moved))
-        expected = np.zeros(out.shape[1])
-        for node, k in ((v, i), (w, j)):
+    pairs = pairs[::max(1, len(pairs) // MAX_INTERACTION_PROBES)]
+    settings = [{v: lv[0], w: lw[0]}] + [{v: lv[i], w: lw[j]} for i, j in pairs]
+    values, _, _ = _probe(space, probe, settings)
+    columns = sorted(set(blocks[v][0]) | set(blocks[w][0]))
+    for k, (i, j) in enumerate(pairs, start=1):
+        expected = np.zeros(values.shape[2])
+        for node, level in ((v, i), (w, j)):
             positions, deltas = blocks[node]
-            expected[positions] += deltas[k]
-        for c in sorted(set(blocks[v][0]) | set(blocks[w][0])):
-            delta = _float_column(out.iloc[:, c]) - _float_column(base.iloc[:, c])
-            scale = max(1.0, float(np.abs(delta).max()))
-            if not np.allclose(delta, expected[c], rtol=0, atol=1e-9 * scale):
-                raise ValueError(
-                    f"at {space.where}, the encodings of {v!r} and {w!r} interact, so "
-                    "their real-valued counterfactuals cannot be encoded exactly; "
-                    "encode each categorical column on its own."
-                )
+            expected[positions] += deltas[level]
+        delta = values[k][:, columns] - values[0][:, columns]
+        scale = max(1.0, float(np.abs(delta).max(initial=0.0)))
+        if not np.allclose(delta, expected[columns], rtol=0, atol=1e-9 * scale):
+            raise ValueError(
+                f"at {space.where}, the encodings of {v!r} and {w!r} interact, so "
+                "their real-valued counterfactuals cannot be encoded exactly; "
+                "encode each categorical column on its own."
+            )
 
 
 def _find_space(estimator, data, columns, is_frame, soft, scm):
@@ -267,21 +267,20 @@ def _find_space(estimator, data, columns, is_frame, soft, scm):
     )
 
 
-def _add_soft(inputs, soft, blocks, scm, twin, factual_design):
-    """Add each soft node's real-valued indicators, as the same linear
-    combination of its levels' encodings, to the encoded twin rows."""
+def _add_soft(inputs, soft, blocks, scm, change):
+    """Add each soft node's change of indicators (every level's, the
+    baseline's being minus the others'), as the same linear combination of
+    its levels' encodings, to the encoded twin rows."""
     table = _table(inputs).copy()
     for v in soft:
         positions, deltas = blocks[v]
         if not positions:
             continue
         idx = scm._index[v]
-        soft_twin = np.column_stack([1.0 - twin[:, idx].sum(axis=1), twin[:, idx]])
-        hard = np.column_stack([1.0 - factual_design[:, idx].sum(axis=1),
-                                factual_design[:, idx]])
-        change = (soft_twin - hard) @ deltas
+        indicators = np.column_stack([-change[:, idx].sum(axis=1), change[:, idx]])
+        shift = indicators @ deltas
         for i, j in enumerate(positions):
-            table.isetitem(j, np.asarray(table.iloc[:, j], dtype=float) + change[:, i])
+            table.isetitem(j, np.asarray(table.iloc[:, j], dtype=float) + shift[:, i])
     if isinstance(inputs, pd.DataFrame):
         return table
     return table.to_numpy(dtype=np.asarray(inputs).dtype)
@@ -459,53 +458,59 @@ def counterfactual_unfairness(
     if weights.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},); got {weights.shape}.")
 
-    design = scm.encode(data)
+    # Under a linear additive-noise SCM a twin differs from its row by the
+    # total effect of the intervention, the same for every row with the same
+    # factual levels: no row needs encoding in the SCM's design (a rare
+    # level of a feature unseen when the SCM was fitted does not matter).
     combos = list(itertools.product(*levels))
-    factual_codes = [tuple(row) for row in attribute.values]
-    twins_by_combo, soft = [], set()
-    for combo in combos:
-        rows = np.flatnonzero([c != combo for c in factual_codes])
-        if rows.size == 0:
-            continue
-        twin = scm._intervene_design(design[rows], dict(zip(nodes, combo)), rows.size)
-        for v in scm.categories_:
-            if v in set(nodes):
-                continue
-            idx = scm._index[v]
-            if np.any(np.abs(twin[:, idx] - design[np.ix_(rows, idx)]) > 1e-12):
-                soft.add(v)
-        twins_by_combo.append((combo, rows, twin))
-    soft = [v for v in scm.variables_ if v in soft]
-
+    index = {combo: k for k, combo in enumerate(combos)}
+    factual_code = np.fromiter((index[tuple(row)] for row in attribute.values),
+                               dtype=np.intp, count=n)
+    present = np.unique(factual_code)
+    changes = {
+        (j, k): scm.intervention_effect(dict(zip(nodes, combos[j])),
+                                        dict(zip(nodes, combos[k])))
+        for j in present for k in range(len(combos)) if j != k
+    }
+    sensitive_nodes = set(nodes)
+    soft = [
+        v for v in scm.variables_
+        if v in scm.categories_ and v not in sensitive_nodes
+        and any(np.any(np.abs(c[scm._index[v]]) > 1e-12) for c in changes.values())
+    ]
+    moved = [
+        v for v in scm.variables_
+        if v not in scm.categories_ and v not in sensitive_nodes
+        and any(c[scm._index[v][0]] != 0 for c in changes.values())
+    ]
     if soft:
         space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm)
     else:
         space, blocks = _identity_space(estimator, is_frame), {}
-    factual_inputs = space.encode(data[columns])
-    factual = space.respond(factual_inputs, kind)
+    factual = space.respond(space.encode(data[columns]), kind)
     total, mass = 0.0, 0.0
-    for combo, rows, twin in twins_by_combo:
+    for k, combo in enumerate(combos):
+        rows = np.flatnonzero(factual_code != k)
+        if rows.size == 0:
+            continue
+        change = np.vstack([changes[(j, k)] for j in factual_code[rows]])
         raw = data.iloc[rows].copy()
         for j, node in enumerate(nodes):
             _set_column(raw, node, np.repeat(np.asarray([combo[j]], dtype=object), rows.size))
-        for v in scm.variables_:
-            if v in scm.categories_ or v in set(nodes):
-                continue
-            idx = scm._index[v][0]
-            if np.any(twin[:, idx] != design[rows, idx]):
-                raw[v] = twin[:, idx]
+        for v in moved:
+            raw[v] = raw[v].to_numpy(dtype=float) + change[:, scm._index[v][0]]
         inputs = space.encode(raw[columns])
         if soft:
-            inputs = _add_soft(inputs, soft, blocks, scm, twin, design[rows])
+            inputs = _add_soft(inputs, soft, blocks, scm, change)
         out = space.respond(inputs, kind)
         if kind == "probability":
-            change = 0.5 * np.abs(out - factual[rows]).sum(axis=1)
+            diff = 0.5 * np.abs(out - factual[rows]).sum(axis=1)
         elif kind == "flip":
-            change = (out != factual[rows]).astype(float)
+            diff = (out != factual[rows]).astype(float)
         else:
-            change = np.abs(np.asarray(out, dtype=float).ravel()
-                            - np.asarray(factual, dtype=float).ravel()[rows])
-        total += np.dot(weights[rows], change)
+            diff = np.abs(np.asarray(out, dtype=float).ravel()
+                          - np.asarray(factual, dtype=float).ravel()[rows])
+        total += np.dot(weights[rows], diff)
         mass += weights[rows].sum()
     return float(total / mass)
 

@@ -214,7 +214,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             categorical columns (one-hot encoded inside).
         y : array-like of shape (n_samples,)
             Continuous target.
-        sensitive_features : array-like of shape (n_samples,) or \\
+        sensitive_features : array-like of shape (n_samples,) or \
                 (n_samples, n_attributes), default=None
             The sensitive attribute(s), when not columns of ``X``. Requested
             by default under metadata routing. Without it (and without

@@ -24,7 +24,14 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
     estimator fitted on the output is counterfactually fair under the model:
     Kusner et al.'s "level 3" [1]_. The attribute itself is dropped.
 
-    Read more in the :ref:`User Guide <counterfactual_fairness>`.
+    It takes the same inputs as :class:`CounterfactuallyFairClassifier`: a
+    raw DataFrame (categorical columns one-hot encoded inside; each
+    indicator of a categorical descendant becomes its residual), a
+    ColumnTransformer's pandas output (columns mapped to the graph's nodes by
+    name), or an array with a graph over column positions; one or several
+    sensitive attributes.
+
+    Read more in the :ref:`User Guide <your_graph_your_columns>`.
 
     Parameters
     ----------
@@ -33,21 +40,25 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
         :class:`CounterfactuallyFairClassifier` (one world). ``None``: the
         attribute causes every feature directly, so every feature is
         residualised on the attribute.
-    sensitive_feature_ids : str, int or list of one of them, default=None
-        Column of ``X`` holding the sensitive attribute (dropped from the
-        output).
+    sensitive_feature_ids : str, int or list of them, default=None
+        Column(s) of ``X`` holding the sensitive attribute(s) (dropped from
+        the output). The route to use in a model search: the attribute stays
+        in ``X``, so ``transform`` finds it whatever the scorer.
 
     Attributes
     ----------
     scm_ : LinearSCM or None
         The fitted model (``None`` in the fallback without sensitive
         features).
-    sensitive_node_ : hashable or None
-        The attribute's node.
+    sensitive_node_ : hashable, tuple or None
+        The attribute's node (a tuple for several attributes).
     sensitive_levels_ : ndarray or None
-        Levels of the attribute seen in fit.
+        Levels seen in fit (combinations as tuples for several attributes).
+    counterfactual_directions_ : ndarray of shape (1, n_levels - 1, \
+            n_features_out)
+        Change of the (encoded) inputs from the first level to each other.
     descendants_ : list of str
-        Features replaced by residuals.
+        Input columns replaced by residuals.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -62,10 +73,17 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
     Fitted without sensitive features (as scikit-learn's checks do), the
     transformer warns
     :class:`~skcausal_trust.exceptions.NoSensitiveFeaturesWarning` and passes
-    the features through unchanged. At transform time the attribute is needed
-    again when it is a parent of a descendant: pass it as
-    ``sensitive_features`` (routed to ``transform`` under metadata routing) or
-    keep it in ``X``.
+    the features through unchanged (one-hot encoded, for raw input). At
+    transform time the attribute is needed again when it is a parent of a
+    descendant: keep it in ``X`` (``sensitive_feature_ids``), or pass it as
+    ``sensitive_features``. Unlike the estimators, the transformer does not
+    request ``sensitive_features`` under metadata routing by default:
+    scikit-learn's scorers call ``predict`` with ``X`` alone, so a routed
+    attribute could not reach ``transform`` and a model search would score
+    every candidate NaN. Routing it is an explicit choice,
+    ``set_fit_request(sensitive_features=True)`` and
+    ``set_transform_request(sensitive_features=True)``; it then works with
+    ``Pipeline.score`` (the default scoring) and with calls that pass it.
 
     References
     ----------
@@ -223,7 +241,8 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
                     )
         frame = features if self._inputs.is_raw else pd.DataFrame(Z, columns=self._inputs.names)
         frame = frame.copy()
-        frame.columns = self._inputs.raw_names if self._inputs.is_raw else self._inputs.names
+        frame.columns = ([world.column_nodes[c] for c in self._inputs.raw_names]
+                         if self._inputs.is_raw else self._inputs.names)
         for j, node in enumerate(worlds.nodes):
             frame[node] = values[:, j]
         design = world.scm.encode(frame)

@@ -1,6 +1,6 @@
-"""Convex-program helpers and validation of sensitive features."""
+"""Convex-program helpers, name matching, discovery and the plugin's estimator
+checks."""
 
 from ._convex import solve_problem
-from ._validation import check_sensitive_features
 
-__all__ = ["check_sensitive_features", "solve_problem"]
+__all__ = ["solve_problem"]
