@@ -263,8 +263,8 @@ def resolve_row_attribute(X, Xv, routed, column_ids, spec, *, names=None):
         labels, attr_names = [], []
         for column_id, block in zip(ids, blocks):
             name = names[block[0]] if names is not None else block[0]
-            argument = f"X[{name!r}] ({spec.ids})"
             if len(block) == 1:
+                argument = f"X[{name!r}] ({spec.ids})"
                 source = X.iloc[:, block[0]] if isinstance(X, pd.DataFrame) else Xv[:, block[0]]
                 labels.append(_as_labels(source, argument, n_samples))
                 attr_names.append(name)
@@ -272,7 +272,6 @@ def resolve_row_attribute(X, Xv, routed, column_ids, spec, *, names=None):
                 frame = pd.DataFrame(
                     Xv[:, block], columns=[names[j] for j in block]
                 ) if not isinstance(X, pd.DataFrame) else X.iloc[:, block]
-                argument = f"X[{[names[j] for j in block]!r}] ({spec.ids})"
                 labels.append(_decode_one_hot(frame, column_id, spec.ids))
                 attr_names.append(column_id)
         keep = [j for j in keep if j not in set(used)]
@@ -334,10 +333,9 @@ def validate_with_attribute(estimator, X, y=None, *, routed=None, column_ids=Non
     names = getattr(estimator, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
     attribute, keep = resolve_row_attribute(X, Xv, routed, column_ids, spec, names=names)
-    if isinstance(X, pd.DataFrame) and names is not None:
-        features = X.iloc[:, keep]
-    else:
-        features = Xv[:, keep]
+    # A DataFrame keeps its columns' dtypes (categories, strings), even when
+    # its column names are not strings (then the positions name them).
+    features = X.iloc[:, keep] if isinstance(X, pd.DataFrame) else Xv[:, keep]
     feature_names = [names[j] for j in keep] if names is not None else list(keep)
     return features, y, attribute, feature_names
 

@@ -487,3 +487,170 @@ def test_residualizer_on_raw_categorical_columns_makes_any_model_fair():
     with sklearn.config_context(enable_metadata_routing=False):
         out = pipe[0].transform(Xa)
     assert list(out.columns) == names
+
+
+# --------------------------------------------------------------------------
+# Levels unseen by the SCM or the encoder; the ignored sensitive column
+# --------------------------------------------------------------------------
+def test_a_feature_level_the_auditor_never_saw_does_not_matter():
+    """Twins differ from their rows by the total effect, whatever the row:
+    a level of a categorical feature that the auditor's SCM never saw needs
+    no encoding in the SCM (the model encodes it its own way)."""
+    X, y, a, scm = make_counterfactual_classification(
+        600, 5, n_categorical=2, n_levels=3, random_state=9)
+    Xa = pd.concat([X, a], axis=1)
+    auditor = LinearSCM(scm.graph_).fit(Xa.iloc[:500])
+    clf = CounterfactuallyFairClassifier(scm.graph_, sensitive_feature_ids="A").fit(Xa, y)
+    rare = Xa.iloc[500:].copy()
+    target = "x0"
+    rare[target] = rare[target].cat.add_categories(["c9"])
+    rare.iloc[:5, rare.columns.get_loc(target)] = "c9"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownCategoryWarning)
+        value = counterfactual_unfairness(clf, rare, scm=auditor, sensitive_feature_ids="A")
+    assert 0 <= value < 0.05
+
+
+def test_predict_ignores_the_sensitive_column_even_when_missing():
+    X, y, a, scm = make_counterfactual_classification(300, random_state=0)
+    Xa = X.assign(A=a.astype(float))
+    clf = CounterfactuallyFairClassifier(scm.graph_, sensitive_feature_ids="A").fit(Xa, y)
+    blank = Xa.copy()
+    blank.loc[:10, "A"] = np.nan
+    assert_allclose(clf.predict_proba(blank), clf.predict_proba(Xa))
+
+
+def test_unknown_category_at_predict_is_all_zeros_with_a_warning():
+    X, y, a, scm = make_counterfactual_classification(
+        400, 5, n_categorical=2, random_state=1)
+    clf = CounterfactuallyFairClassifier(scm.graph_).fit(X, y, sensitive_features=a)
+    new = X.copy()
+    new["x0"] = new["x0"].cat.add_categories(["zz"])
+    new.iloc[0, 0] = "zz"
+    with pytest.warns(UnknownCategoryWarning, match=r"'x0': 'zz'"):
+        proba = clf.predict_proba(new)
+    columns = list(clf.input_features_)
+    Z = pd.get_dummies(X, columns=["x0", "x1"], dtype=float, prefix_sep="_")
+    row = Z.iloc[[0]][columns].to_numpy()
+    row[0, [j for j, c in enumerate(columns) if c.startswith("x0_")]] = 0.0
+    expected = clf.intercept_ + row @ clf.coef_.T
+    assert proba[0, 1] == pytest.approx(1 / (1 + np.exp(-expected[0, 0])))
+
+
+def test_residualizer_reads_an_unseen_level_as_the_baseline_with_a_warning():
+    X, y, a, scm = make_counterfactual_classification(
+        500, 5, n_categorical=2, random_state=2)
+    Xa = pd.concat([X, a], axis=1)
+    res = CounterfactualResidualizer(scm.graph_, sensitive_feature_ids="A").fit(Xa)
+    new = Xa.copy()
+    new["x1"] = new["x1"].cat.add_categories(["zz"])
+    baseline = res.scm_.categories_["x1"][0]
+    new.iloc[0, new.columns.get_loc("x1")] = "zz"
+    with pytest.warns(UnknownCategoryWarning, match=rf"'x1': 'zz' \(read as its baseline "
+                                                    rf"'{baseline}'\)"):
+        out = res.transform(new)
+    # Every other row is transformed as before.
+    assert_allclose(out[1:], res.transform(Xa)[1:])
+
+
+# --------------------------------------------------------------------------
+# Encoders of every kind; names with prefixes; scale
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def soft_task():
+    X, y, a, scm = make_counterfactual_classification(
+        600, 5, n_categorical=2, n_levels=3, random_state=11)
+    return X, y, a, LinearSCM(scm.graph_).fit(pd.concat([X, a], axis=1))
+
+
+@pytest.mark.parametrize("variant", ["float", "int64", "sparse", "drop first"])
+def test_soft_twins_through_any_one_hot_encoder_give_the_same_value(soft_task, variant):
+    """An integer-typed or sparse encoder output, or a dropped first level,
+    must not change the value: the soft indicators are real-valued."""
+    X, y, a, scm = soft_task
+    numeric = ["x2", "x3", "x4"]
+    options = {"float": {}, "int64": {"dtype": np.int64}, "sparse": {},
+               "drop first": {"drop": "first"}}[variant]
+    encoder = OneHotEncoder(sparse_output=variant == "sparse", **options)
+    ct = ColumnTransformer([("oh", encoder, ["x0", "x1"]),
+                            ("num", "passthrough", numeric)],
+                           sparse_threshold=1.0 if variant == "sparse" else 0.0)
+    model = make_pipeline(ct, LogisticRegression()).fit(X, y)
+    dense = ColumnTransformer([("oh", OneHotEncoder(sparse_output=False, **(
+        {"drop": "first"} if variant == "drop first" else {})), ["x0", "x1"]),
+        ("num", "passthrough", numeric)]).fit(X)
+    # The same fitted model behind a dense float encoder.
+    reference = Pipeline([("ct", dense), ("clf", model[-1])])
+    expected = counterfactual_unfairness(reference, X, scm=scm, sensitive_features=a)
+    got = counterfactual_unfairness(model, X, scm=scm, sensitive_features=a)
+    assert got == pytest.approx(expected, abs=1e-12) and got > 0.01
+
+
+def test_an_encoding_crossed_with_the_attribute_is_an_error(soft_task):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, a, scm = soft_task
+    Xa = pd.concat([X, a.astype(str)], axis=1)
+    cross = FunctionTransformer(
+        lambda f: (f["x0"].astype(str) + ":" + f["A"].astype(str)).to_frame("cell"),
+        feature_names_out=lambda transformer, names: ["cell"])
+    ct = ColumnTransformer([
+        ("cell", make_pipeline(cross, OneHotEncoder(sparse_output=False,
+                                                    handle_unknown="ignore")),
+         ["x0", "A"]),
+        ("num", "passthrough", ["x2", "x3", "x4"])])
+    model = make_pipeline(ct, LogisticRegression()).fit(Xa.sort_values("A"), y)
+    scm_str = LinearSCM(scm.graph_).fit(Xa)
+    with pytest.raises(ValueError, match="the encoding of 'x0' depends on the other"):
+        counterfactual_unfairness(model, Xa.sort_values("A"), scm=scm_str,
+                                  sensitive_feature_ids="A")
+
+
+def test_two_attributes_behind_transformer_prefixes_are_found():
+    X, y, s, scm = make_counterfactual_classification(
+        500, 4, n_sensitive=2, n_categorical=1, random_state=12)
+    Xs = pd.concat([X, s], axis=1)
+    pipe = make_pipeline(
+        ColumnTransformer([("oh", OneHotEncoder(sparse_output=False), ["x0"])],
+                          remainder="passthrough").set_output(transform="pandas"),
+        CounterfactuallyFairClassifier(scm.graph_, sensitive_feature_ids=["A", "B"]),
+    ).fit(Xs, y)
+    # The attributes' columns are "remainder__A" and "remainder__B".
+    assert pipe[-1].sensitive_node_ == ("A", "B")
+    assert counterfactual_unfairness(pipe, Xs, scm=LinearSCM(scm.graph_).fit(Xs),
+                                     sensitive_feature_ids=["A", "B"]) < 1e-8
+
+
+def test_an_array_with_a_named_attribute_node_and_positional_features():
+    X, y, a, scm = make_counterfactual_classification(300, 3, random_state=13)
+    graph = CausalGraph([("A", 0), ("A", 1), (0, 2)])
+    routed = CounterfactuallyFairClassifier(graph).fit(X.to_numpy(), y,
+                                                        sensitive_features=a.to_numpy())
+    named = CounterfactuallyFairClassifier(graph).fit(X.to_numpy(), y,
+                                                       sensitive_features=a)
+    assert routed.sensitive_node_ == "A"
+    assert_allclose(routed.coef_, named.coef_)
+
+
+def test_a_dataframe_with_integer_column_names_keeps_its_dtypes():
+    X, y, a, scm = make_counterfactual_classification(
+        300, 3, n_categorical=1, random_state=14)
+    Xi = pd.concat([a, X], axis=1)
+    Xi.columns = [0, 1, 2, 3]
+    graph = CausalGraph([(0, 1), (0, 2), (1, 3)])
+    clf = CounterfactuallyFairClassifier(graph, sensitive_feature_ids=0).fit(Xi, y)
+    assert any(str(c).startswith("1_") for c in clf.input_features_)
+
+
+@pytest.mark.parametrize("solver", ["fast", "cvxpy"])
+def test_regressor_is_homogeneous_in_the_units_of_y(solver):
+    """Scaling y and epsilon by s scales the solution by s: the solvers'
+    tolerances must not depend on the units."""
+    X, _, a, scm = make_counterfactual_classification(300, 4, random_state=15)
+    y = 50.0 + X.to_numpy() @ np.array([1.0, 2.0, -1.0, 0.5])
+    fits = [CounterfactuallyFairRegressor(scm, epsilon=0.1 * s, alpha=0.0,
+                                          solver=solver).fit(X, s * y,
+                                                             sensitive_features=a)
+            for s in (1.0, 1e5)]
+    assert_allclose(fits[1].coef_ / 1e5, fits[0].coef_, rtol=1e-6, atol=1e-8)
+    assert fits[1].counterfactual_gap_ == pytest.approx(0.1 * 1e5, rel=1e-6)

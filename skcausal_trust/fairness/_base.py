@@ -34,7 +34,7 @@ from ..causal._columns import (
 )
 from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
-from ..utils._names import match_columns
+from ..utils._names import match_columns, node_of_name
 from ..utils._validation import check_weights
 
 __all__ = ["CounterfactualModelMixin", "Worlds", "fit_worlds"]
@@ -237,14 +237,22 @@ def _check_levels(attribute, sample_weight):
 
 
 def _sensitive_nodes(graph, attribute, owned, argument):
-    """Which nodes of ``graph`` are the sensitive attributes."""
-    names = attribute.names
-    if all(n is not None and n in graph for n in names):
-        return list(names)
+    """Which nodes of ``graph`` are the sensitive attributes: the nodes their
+    names stand for (a column's name, with or without a ColumnTransformer
+    prefix; a routed Series' or DataFrame's names), or else the single node
+    that owns no feature column."""
+    mapped = [None if n is None else node_of_name(n, graph.nodes) for n in attribute.names]
+    if all(m is not None for m in mapped):
+        if len(set(mapped)) != len(mapped):
+            raise ValueError(
+                f"{argument}: the sensitive attributes {attribute.names!r} name the "
+                f"same node twice ({mapped!r})."
+            )
+        return mapped
     others = [v for v in graph.nodes if v not in owned]
     if attribute.n_attributes == 1 and len(others) == 1:
         return others
-    named = [n for n in names if n is not None]
+    named = [n for n in attribute.names if n is not None]
     raise ValueError(
         f"{argument}: cannot tell which node is the sensitive attribute"
         f"{'s' if attribute.n_attributes > 1 else ''}; the attribute names are "
@@ -323,7 +331,9 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
     positional = not raw and all(isinstance(n, (int, np.integer)) for n in inputs.names)
     named_nodes = [v for v in graph.nodes
                    if isinstance(v, str) and v not in set(attribute.names)]
-    if positional and named_nodes and inputs.names:
+    # On an array only the sensitive nodes may have names (the routed
+    # attribute's node is the one node that is not a column position).
+    if positional and len(named_nodes) > attribute.n_attributes and inputs.names:
         raise ValueError(
             f"X has no column names (an array, or a DataFrame without string "
             f"names) but {label} names its nodes ({named_nodes[:6]!r}); matching them "
@@ -374,6 +384,19 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
         scm._check_frame(frame, scm.graph_, argument="X")
         for j, node in enumerate(nodes):
             scm._encode_column(node, attribute.column(j), argument=attribute.argument_of(j))
+        for v in scm.categories_:
+            if v in set(nodes):
+                continue
+            values = np.asarray(frame[v], dtype=object)
+            unseen = ~np.isin(values, np.asarray(scm.categories_[v], dtype=object))
+            if unseen.any():
+                raise ValueError(
+                    f"X[{v!r}] has level(s) {sorted(set(values[unseen]), key=str)!r} "
+                    f"that the fitted {label} never saw (its levels: "
+                    f"{list(scm.categories_[v])!r}). A fitted model is used as it is "
+                    "and must describe the training data: pass its graph to refit it, "
+                    "or drop those rows."
+                )
     else:
         if not raw:
             graph = expand_graph(graph, inputs.names, owners)
@@ -433,10 +456,7 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
 
         Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
         keep = [j for j in range(Xv.shape[1]) if j not in set(self._sensitive_columns)]
-        if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
-            features = X.iloc[:, keep]
-        else:
-            features = Xv[:, keep]
+        features = X.iloc[:, keep] if isinstance(X, pd.DataFrame) else Xv[:, keep]
         return features
 
     def _fallback_warning(self, what):

@@ -472,14 +472,7 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
             th, b = unpack(theta)
             scores = FP @ th.T + b
             W = th @ P.T
-            if n_rows == 1:
-                s = scores[:, 0]
-                loss = -np.dot(sw, log_expit(sign * s))
-                dscore = (-sign * expit(-sign * s) * sw)[:, None]
-            else:
-                lse = logsumexp(scores, axis=1)
-                loss = np.dot(sw, lse - np.sum(onehot * scores, axis=1))
-                dscore = (softmax(scores, axis=1) - onehot) * sw[:, None]
+            loss, dscore = _loss_and_score_gradient(scores, sign, onehot, sw)
             value = loss / total_w + 0.5 * reg * np.sum(W * W)
             grad_th = (dscore.T @ FP) / total_w + reg * (W @ P)
             grad = grad_th if not n_b else np.column_stack([grad_th, dscore.sum(axis=0) / total_w])
@@ -515,12 +508,7 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         the rows)."""
         eps = float(self.epsilon)
         n, p = features.shape
-        rows = []
-        for world in directions:
-            full = np.vstack([np.zeros((1, p)), world])
-            i, j = np.triu_indices(full.shape[0], k=1)
-            rows.append(full[j] - full[i])
-        D = _distinct_rows(np.vstack(rows))
+        D = pairwise_constraint_rows(directions)
         n_b = 1 if self.fit_intercept else 0
         width = p + n_b
         total_w = sw.sum()
@@ -538,14 +526,7 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         def fun(theta):
             W, b = unpack(theta)
             scores = features @ W.T + b
-            if n_rows == 1:
-                s_ = scores[:, 0]
-                loss = -np.dot(sw, log_expit(sign * s_))
-                dscore = (-sign * expit(-sign * s_) * sw)[:, None]
-            else:
-                lse = logsumexp(scores, axis=1)
-                loss = np.dot(sw, lse - np.sum(onehot * scores, axis=1))
-                dscore = (softmax(scores, axis=1) - onehot) * sw[:, None]
+            loss, dscore = _loss_and_score_gradient(scores, sign, onehot, sw)
             value = loss / total_w + 0.5 * reg * np.sum(W * W)
             grad_w = (dscore.T @ features) / total_w + reg * W
             grad = grad_w if not n_b else np.column_stack(
@@ -724,6 +705,30 @@ def _constraint_rows(worlds):
             if diff.shape[0]:
                 rows_out.append(diff)
     return rows_out
+
+
+def _loss_and_score_gradient(scores, sign, onehot, sw):
+    """Weighted logistic (binary: one score column, ``sign`` = 2y - 1) or
+    multinomial (``onehot`` targets) loss, and its gradient in the scores."""
+    if onehot is None:
+        s = scores[:, 0]
+        loss = -np.dot(sw, log_expit(sign * s))
+        return loss, (-sign * expit(-sign * s) * sw)[:, None]
+    lse = logsumexp(scores, axis=1)
+    loss = np.dot(sw, lse - np.sum(onehot * scores, axis=1))
+    return loss, (softmax(scores, axis=1) - onehot) * sw[:, None]
+
+
+def pairwise_constraint_rows(directions):
+    """Every world's constraint directions ``t_k - t_j`` over pairs of
+    levels (``t_0 = 0``), each distinct row once."""
+    p = directions.shape[2]
+    rows = []
+    for world in directions:
+        full = np.vstack([np.zeros((1, p)), world])
+        i, j = np.triu_indices(full.shape[0], k=1)
+        rows.append(full[j] - full[i])
+    return _distinct_rows(np.vstack(rows))
 
 
 def _objective(scores, y, sw, coef, C):

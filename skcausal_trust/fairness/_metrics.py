@@ -5,12 +5,14 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 
 from ..base import SENSITIVE, resolve_row_attribute
 from ..causal import LinearSCM
+from ..utils._names import node_of_name
 
 __all__ = [
     "counterfactual_unfairness",
@@ -144,7 +146,11 @@ class _NotEncodedHere(Exception):
 
 
 def _table(out):
-    return out if isinstance(out, pd.DataFrame) else pd.DataFrame(np.asarray(out))
+    if isinstance(out, pd.DataFrame):
+        return out
+    if sparse.issparse(out):
+        out = out.toarray()
+    return pd.DataFrame(np.asarray(out))
 
 
 def _float_column(series):
@@ -245,8 +251,20 @@ def _check_additive(space, probe, v, w, blocks, scm):
             )
 
 
-def _find_space(estimator, data, columns, is_frame, soft, scm):
-    rows = data[columns].drop_duplicates().iloc[:5]
+def _find_space(estimator, data, columns, is_frame, soft, scm, holders, combos):
+    # Probe a few distinct rows under each combination of sensitive levels
+    # (at most 16): the twins set the attribute, so an encoding that reads it
+    # together with a soft node must show up here.
+    base = data[columns].drop_duplicates().iloc[:3]
+    in_x = [(j, h) for j, h in enumerate(holders) if h in set(columns)]
+    parts = []
+    for combo in combos[:16] if in_x else combos[:1]:
+        part = base.copy()
+        for j, holder in in_x:
+            _set_column(part, holder, np.repeat(np.asarray([combo[j]], dtype=object),
+                                                len(part)))
+        parts.append(part)
+    rows = pd.concat(parts, ignore_index=True)
     for space in _candidate_spaces(estimator, is_frame):
         try:
             space.encode(rows)
@@ -283,15 +301,18 @@ def _add_soft(inputs, soft, blocks, scm, change):
             table.isetitem(j, np.asarray(table.iloc[:, j], dtype=float) + shift[:, i])
     if isinstance(inputs, pd.DataFrame):
         return table
-    return table.to_numpy(dtype=np.asarray(inputs).dtype)
+    # Real-valued indicators: never cast back to an integer encoding's dtype.
+    object_dtype = not sparse.issparse(inputs) and np.asarray(inputs).dtype == object
+    return table.to_numpy(dtype=object if object_dtype else float)
 
 
 def _sensitive_of_scm(scm, attribute, columns):
     """The SCM's sensitive nodes and their levels, checked."""
     nodes_in = scm.graph_.nodes
     names = attribute.names
-    if all(n is not None and n in scm.graph_ for n in names):
-        nodes = list(names)
+    mapped = [None if n is None else node_of_name(n, nodes_in) for n in names]
+    if all(m is not None for m in mapped):
+        nodes = mapped
     else:
         others = [v for v in nodes_in if v not in set(columns)]
         if attribute.n_attributes == 1 and len(others) == 1:
@@ -347,16 +368,20 @@ def counterfactual_unfairness(
     (``kind="prediction"``) it is the mean :math:`|f(x) - f(x^{(a')})|`, in
     units of ``y``. All are 0 for a counterfactually fair model.
 
-    Twins are exact. A categorical descendant of the attribute has, under a
-    linear SCM, a real-valued ("soft") counterfactual indicator vector that is
-    not a level; it is fed to the model where its input lives: after the
-    pipeline step that encodes it (found by trying each step, checking that
-    it encodes each such column on its own), or after the one-hot encoding
-    inside this package's estimators, as the same linear combination of the
-    levels' encodings. The raw route, a ColumnTransformer route and a
-    pre-encoded route (one-hot columns and a graph over them) give the same
-    value. Where no such step exists, an error says so: counterfactuals are
-    never rounded.
+    Twins are exact under the SCM: a linear additive-noise model moves
+    every row by the total effect of the intervention, whatever the row. A
+    categorical descendant of the attribute then has a real-valued ("soft")
+    counterfactual indicator vector that is not a level; it is fed to the
+    model where its input lives: after the first pipeline step that encodes
+    it into numeric columns, or after the one-hot encoding inside this
+    package's estimators, as the same linear combination of the levels'
+    encodings (real-valued, whatever the encoder's dtype). That step must
+    encode each such column on its own: this is checked on a few rows under
+    every combination of sensitive levels (at most 16), and an encoding that
+    mixes the column with others (a crossed feature, for example) is an
+    error. The raw route, a ColumnTransformer route and a pre-encoded route
+    (one-hot columns and a graph over them) give the same value. Where no
+    such step exists, an error says so: counterfactuals are never rounded.
 
     Read more in the :ref:`User Guide <your_graph_your_columns>`.
 
@@ -450,8 +475,19 @@ def counterfactual_unfairness(
             "are column positions."
         )
     data = frame.copy()
-    if not attribute.columns:
-        for j, node in enumerate(nodes):
+    # Where each attribute lives in X (the twins change that column), and
+    # its node's column for the SCM.
+    if attribute.columns and len(attribute.columns) != attribute.n_attributes:
+        raise ValueError(
+            f"{attribute.argument} names one-hot columns of the sensitive attribute; "
+            "counterfactual_unfairness sets the attribute to each other level in X, "
+            "which it does for a column of labels: pass X with the attribute's raw "
+            "column (before the encoder), or route sensitive_features."
+        )
+    holders = ([columns[j] for j in attribute.columns] if attribute.columns
+               else list(nodes))
+    for j, node in enumerate(nodes):
+        if not attribute.columns or holders[j] != node:
             data[node] = attribute.column(j)
     scm._check_frame(data, scm.graph_, argument="X")
     weights = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
@@ -484,7 +520,8 @@ def counterfactual_unfairness(
         and any(c[scm._index[v][0]] != 0 for c in changes.values())
     ]
     if soft:
-        space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm)
+        space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm,
+                                    holders, combos)
     else:
         space, blocks = _identity_space(estimator, is_frame), {}
     factual = space.respond(space.encode(data[columns]), kind)
@@ -495,8 +532,9 @@ def counterfactual_unfairness(
             continue
         change = np.vstack([changes[(j, k)] for j in factual_code[rows]])
         raw = data.iloc[rows].copy()
-        for j, node in enumerate(nodes):
-            _set_column(raw, node, np.repeat(np.asarray([combo[j]], dtype=object), rows.size))
+        for j, holder in enumerate(holders):
+            _set_column(raw, holder, np.repeat(np.asarray([combo[j]], dtype=object),
+                                               rows.size))
         for v in moved:
             raw[v] = raw[v].to_numpy(dtype=float) + change[:, scm._index[v][0]]
         inputs = space.encode(raw[columns])

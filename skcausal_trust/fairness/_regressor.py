@@ -14,7 +14,7 @@ from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._validation import keep_state_on_failure
 from ._base import CounterfactualModelMixin, fit_worlds, free_directions
-from ._counterfactual import _constraint_rows, _distinct_rows
+from ._counterfactual import _constraint_rows, pairwise_constraint_rows
 
 __all__ = ["CounterfactuallyFairRegressor"]
 
@@ -305,53 +305,61 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         """min w'Aw - 2 g'w s.t. |w'(t_k - t_j)| <= epsilon, every world and
         pair of levels: a QP in n_features variables, independent of n."""
         p = A.shape[0]
-        rows = []
-        for world in directions:
-            full = np.vstack([np.zeros((1, p)), world])
-            i, j = np.triu_indices(full.shape[0], k=1)
-            rows.append(full[j] - full[i])
-        D = _distinct_rows(np.vstack(rows))
+        D = pairwise_constraint_rows(directions)
         # ||R w - c||^2 = w'Aw - 2 g'w + const with A = R'R (g lies in A's
         # range: it is a combination of the centred rows).
         vals, vecs = np.linalg.eigh((A + A.T) / 2.0)
         keep = vals > vals.max() * 1e-12
         R = np.sqrt(vals[keep])[:, None] * vecs[:, keep].T
         c = (vecs[:, keep].T @ g) / np.sqrt(vals[keep])
-        scale = max(1.0, float(np.abs(c).max()))
-        w = cp.Variable(p)
-        problem = cp.Problem(cp.Minimize(cp.sum_squares(R @ w - c) / scale**2),
-                             [cp.abs(D @ w) <= self.epsilon])
+        # The problem is homogeneous in (y, epsilon, w): solve it for
+        # w = scale * v with v of order 1, and unit constraint rows, so that
+        # the solver's tolerances mean the same in any units of y and X.
+        unconstrained = np.linalg.lstsq(A, g, rcond=None)[0]
+        scale = float(np.abs(unconstrained).max())
+        if scale == 0.0:
+            return np.zeros(p), {"path": "fast", "solver": "closed form",
+                                 "status": "optimal"}
+        norms = np.linalg.norm(D, axis=1)
+        target = c / scale
+        weight = max(1.0, float(np.abs(target).max()))
+        v = cp.Variable(p)
+        problem = cp.Problem(
+            cp.Minimize(cp.sum_squares(R @ v - target) / weight**2),
+            [cp.abs((D / norms[:, None]) @ v) <= self.epsilon / (scale * norms)])
         name = solve_problem(
             problem, what="the counterfactually fair least-squares QP (solver='fast')")
-        if w.value is None:
+        if v.value is None:
             raise SolverError(f"cvxpy solver {name} returned no solution.")
-        return np.asarray(w.value).ravel(), {"path": "fast", "solver": name,
-                                             "status": problem.status}
+        return scale * np.asarray(v.value).ravel(), {
+            "path": "fast", "solver": name, "status": problem.status}
 
     def _solve_cvxpy(self, Z, y, sw, worlds, path):
         """The reference program: every row's residual, one constraint per
-        sample, level and world."""
+        sample, level and world. The problem is homogeneous in (y, epsilon,
+        w, b): it is solved for y in units of its root mean square, so that
+        Clarabel's tolerances mean the same in any units."""
         n, p = Z.shape
+        unit = float(np.sqrt(np.average(y**2, weights=sw))) or 1.0
         w = cp.Variable(p)
         b = cp.Variable() if self.fit_intercept else 0.0
-        residual = y - Z @ w - b
-        scale = float(np.dot(sw, y**2)) or 1.0
+        residual = y / unit - Z @ w - b
         objective = cp.Minimize(
             (cp.sum(cp.multiply(sw, cp.square(residual))) + self.alpha * cp.sum_squares(w))
-            / scale)
+            / sw.sum())
         constraints = []
         for diff in _constraint_rows(worlds):
             change = diff @ w
             constraints.append(change == 0 if self.epsilon == 0
-                               else cp.abs(change) <= self.epsilon)
+                               else cp.abs(change) <= self.epsilon / unit)
         problem = cp.Problem(objective, constraints)
         name = solve_problem(
             problem, what="the counterfactually fair least-squares program "
                           "(solver='cvxpy')")
         if w.value is None:
             raise SolverError(f"cvxpy solver {name} returned no solution.")
-        intercept = float(b.value) if self.fit_intercept else 0.0
-        return np.asarray(w.value).ravel(), intercept, {
+        intercept = float(b.value) * unit if self.fit_intercept else 0.0
+        return unit * np.asarray(w.value).ravel(), intercept, {
             "path": path, "solver": name, "status": problem.status}
 
     # -- prediction ---------------------------------------------------------

@@ -1,5 +1,7 @@
 """Counterfactual residualisation: Kusner et al.'s "level 3" features."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -7,6 +9,7 @@ from sklearn.utils._param_validation import Integral
 from sklearn.utils.validation import check_is_fitted
 
 from ..causal import CausalGraph, LinearSCM
+from ..exceptions import UnknownCategoryWarning
 from ..utils._validation import keep_state_on_failure
 from ._base import CounterfactualModelMixin, fit_worlds
 
@@ -245,6 +248,7 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
                          if self._inputs.is_raw else self._inputs.names)
         for j, node in enumerate(worlds.nodes):
             frame[node] = values[:, j]
+        frame = _baseline_for_unseen(frame, world.scm, worlds.nodes)
         design = world.scm.encode(frame)
         # Noise of every design column (0 for roots), mapped to the inputs:
         # an encoded column is an affine image of its node's design columns.
@@ -309,3 +313,30 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _baseline_for_unseen(frame, scm, sensitive_nodes):
+    """Read a feature level the causal model never saw as its baseline level,
+    with a warning naming it (the residual of a row with a rare level missing
+    from a training fold is then an approximation, not an error)."""
+    unseen = {}
+    for v, levels in scm.categories_.items():
+        if v in set(sensitive_nodes) or v not in frame.columns:
+            continue
+        values = np.asarray(frame[v], dtype=object)
+        mask = ~np.isin(values, np.asarray(levels, dtype=object))
+        if mask.any():
+            unseen[v] = (sorted({repr(x) for x in values[mask]})[:5], levels[0])
+            column = frame[v].astype(object).to_numpy().copy()
+            column[mask] = levels[0]
+            frame[v] = column
+    if unseen:
+        warnings.warn(
+            "X has levels unseen when the causal model was fitted: "
+            + "; ".join(f"{v!r}: {', '.join(lv)} (read as its baseline {base!r})"
+                        for v, (lv, base) in unseen.items())
+            + ". Their residuals are computed as for the baseline level.",
+            UnknownCategoryWarning,
+            stacklevel=3,
+        )
+    return frame

@@ -7,14 +7,14 @@ A causal graph is declared on the user's raw columns (``"sex"``,
 column, the raw column (graph node) it comes from.
 """
 
-__all__ = ["match_columns", "columns_of_node", "describe_rule"]
+__all__ = ["match_columns", "columns_of_node", "describe_rule", "node_of_name"]
 
 #: The rule, as the error messages and the docs state it.
 RULE = (
-    "a column belongs to node v if its name is v or starts with 'v_' "
-    "(OneHotEncoder's '<column>_<level>'), after removing a ColumnTransformer "
-    "prefix '<transformer>__' when the full name matches no node; an exact "
-    "name wins over a prefix"
+    "a column belongs to node v if, in this order, its name is v; its name "
+    "without a ColumnTransformer prefix '<transformer>__' is v; that name "
+    "starts with 'v_' (OneHotEncoder's '<column>_<level>'); its full name "
+    "starts with 'v_'"
 )
 
 
@@ -23,21 +23,24 @@ def describe_rule():
     return RULE
 
 
-def _candidates(column):
-    yield column
+def _stripped(column):
     if isinstance(column, str) and "__" in column:
-        yield column.split("__", 1)[1]
+        return column.split("__", 1)[1]
+    return None
 
 
 def _match_one(column, nodes, string_nodes):
-    for name in _candidates(column):
-        if name in nodes:
-            return [name]
-        if not isinstance(name, str):
-            continue
-        prefixed = [v for v in string_nodes if name.startswith(f"{v}_")]
-        if prefixed:
-            return prefixed
+    """The nodes of ``column`` at the first step of the rule that matches."""
+    stripped = _stripped(column)
+    if column in nodes:
+        return [column]
+    if stripped is not None and stripped in nodes:
+        return [stripped]
+    for name in (stripped, column):
+        if isinstance(name, str):
+            prefixed = [v for v in string_nodes if name.startswith(f"{v}_")]
+            if prefixed:
+                return prefixed
     return []
 
 
@@ -84,14 +87,23 @@ def match_columns(columns, nodes, *, argument="causal_model"):
 
 
 def columns_of_node(node, columns):
-    """Positions of the columns that ``node`` alone would own by the rule
-    (exact name first; else the ``'node_'`` prefixed ones)."""
-    exact = [j for j, c in enumerate(columns) if node in set(_candidates(c))]
+    """Positions of the columns that ``node`` alone would own by the rule:
+    the column named ``node`` (with or without a transformer prefix), else
+    the columns ``'node_'`` prefixes."""
+    exact = [j for j, c in enumerate(columns) if c == node or _stripped(c) == node]
     if exact:
         return exact[:1]
     if not isinstance(node, str):
         return []
-    return [
-        j for j, c in enumerate(columns)
-        if any(isinstance(n, str) and n.startswith(f"{node}_") for n in _candidates(c))
-    ]
+    return [j for j, c in enumerate(columns)
+            if (_stripped(c) or c).startswith(f"{node}_")]
+
+
+def node_of_name(name, nodes):
+    """The node a column name (an attribute's column) stands for: itself, or
+    itself without a transformer prefix; ``None`` if neither is a node."""
+    nodes = set(nodes)
+    if name in nodes:
+        return name
+    stripped = _stripped(name)
+    return stripped if stripped in nodes else None
