@@ -323,13 +323,14 @@ def validate_with_attribute(estimator, X, y=None, *, routed=None, column_ids=Non
         Names of the kept columns (``feature_names_in_``) or, without names,
         their positions in ``X`` (integers).
     """
+    check_column_labels(X)
     common = dict(dtype=None, ensure_all_finite=False, reset=reset)
     if y is not None or require_y:
         if y is not None:
             _check_lengths(X, y)
-        Xv, y = validate_data(estimator, X, y, y_numeric=y_numeric, **common)
+        Xv, y = validate_frame(estimator, X, y, y_numeric=y_numeric, **common)
     else:
-        Xv = validate_data(estimator, X, **common)
+        Xv = validate_frame(estimator, X, **common)
     names = getattr(estimator, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
     attribute, keep = resolve_row_attribute(X, Xv, routed, column_ids, spec, names=names)
@@ -338,6 +339,41 @@ def validate_with_attribute(estimator, X, y=None, *, routed=None, column_ids=Non
     features = X.iloc[:, keep] if isinstance(X, pd.DataFrame) else Xv[:, keep]
     feature_names = [names[j] for j in keep] if names is not None else list(keep)
     return features, y, attribute, feature_names
+
+
+def check_column_labels(X, argument="X"):
+    """A DataFrame's columns are read by name when every label is a string
+    (as scikit-learn does) and by position otherwise; then the labels must be
+    the positions, or matching a graph to them would be a guess."""
+    if not isinstance(X, pd.DataFrame):
+        return
+    labels = list(X.columns)
+    if all(isinstance(c, str) for c in labels):
+        return
+    if labels != list(range(len(labels))):
+        raise ValueError(
+            f"{argument}'s column labels {labels[:8]!r} are not all strings, so they "
+            "are read by position (as scikit-learn does), but they are not the "
+            "positions 0, 1, ...: give the columns string names, or reset them to "
+            "their positions."
+        )
+
+
+def validate_frame(estimator, X, *args, **kwargs):
+    """``validate_data`` that also takes DataFrames mixing pandas dtypes.
+
+    scikit-learn's ``check_array`` fails on some mixes (a ``category`` column
+    beside a ``bool`` or nullable ``Int64``/``boolean`` one: "Cannot cast str
+    dtype to float64"); validating an object-typed view of the same frame
+    checks the same things (shape, names, feature count). The caller keeps
+    using the original frame, with its dtypes.
+    """
+    try:
+        return validate_data(estimator, X, *args, **kwargs)
+    except (TypeError, ValueError):
+        if not isinstance(X, pd.DataFrame):
+            raise
+    return validate_data(estimator, X.astype(object), *args, **kwargs)
 
 
 def _check_lengths(X, y):

@@ -654,3 +654,129 @@ def test_regressor_is_homogeneous_in_the_units_of_y(solver):
             for s in (1.0, 1e5)]
     assert_allclose(fits[1].coef_ / 1e5, fits[0].coef_, rtol=1e-6, atol=1e-8)
     assert fits[1].counterfactual_gap_ == pytest.approx(0.1 * 1e5, rel=1e-6)
+
+
+# --------------------------------------------------------------------------
+# What a new user tries: dtypes, labels, partial encoders, name clashes
+# --------------------------------------------------------------------------
+def _small(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], n)
+    job = np.where(rng.uniform(size=n) < 0.3 + 0.4 * (sex == "M"), "a", "b")
+    hours = 30 + 5 * (sex == "M") + 3 * (job == "a") + rng.normal(0, 2, n)
+    y = (hours + rng.normal(0, 2, n) > 35).astype(int)
+    graph = CausalGraph([("sex", "job"), ("sex", "hours"), ("job", "hours")])
+    return pd.DataFrame({"job": job, "hours": hours}), y, pd.Series(sex, name="sex"), graph
+
+
+@pytest.mark.parametrize("dtype", ["bool", "Int64", "boolean"])
+def test_a_category_beside_a_bool_or_nullable_column_fits_and_predicts(dtype):
+    X, y, a, graph = _small()
+    X = X.assign(job=X["job"].astype("category"),
+                 flag=pd.Series(np.arange(len(X)) % 2 == 0).astype(dtype))
+    graph = CausalGraph(graph.edges, nodes=graph.nodes + ["flag"])
+    clf = CounterfactuallyFairClassifier(graph).fit(X, y, sensitive_features=a)
+    reference = CounterfactuallyFairClassifier(graph).fit(
+        X.assign(flag=X["flag"].astype(float)), y, sensitive_features=a)
+    assert_allclose(clf.predict_proba(X), reference.predict_proba(X), atol=1e-10)
+
+
+def test_a_one_level_categorical_column_is_a_constant_node():
+    X, y, a, graph = _small()
+    X = X.assign(region="north")
+    graph = CausalGraph(graph.edges + [("region", "hours")])
+    clf = CounterfactuallyFairClassifier(graph).fit(X, y, sensitive_features=a)
+    assert "region_north" in clf.input_features_
+    assert LinearSCM(graph).fit(X.assign(sex=a)).design_columns_["region"] == []
+
+
+def test_integer_labels_that_are_not_positions_are_refused():
+    X, y, a, graph = _small()
+    Xn = X.assign(job=(X["job"] == "a").astype(float))
+    Xi = Xn.copy()
+    Xi.columns = [1, 0]
+    positional = CausalGraph([("sex", 0), ("sex", 1), (0, 1)])
+    with pytest.raises(ValueError, match=r"column labels \[1, 0\] are not all strings"):
+        CounterfactuallyFairClassifier(positional).fit(Xi, y, sensitive_features=a)
+    Xi.columns = [0, 1]
+    clf = CounterfactuallyFairClassifier(positional).fit(Xi, y, sensitive_features=a)
+    assert clf.input_features_.tolist() == [0, 1]
+
+
+def test_a_columntransformer_encoding_some_categoricals_and_passing_others():
+    X, y, a, scm = make_counterfactual_classification(
+        500, 5, n_categorical=2, random_state=16)
+    ct = ColumnTransformer([("oh", OneHotEncoder(sparse_output=False), ["x0"])],
+                           remainder="passthrough").set_output(transform="pandas")
+    pipe = Pipeline([("ct", ct), ("clf", CounterfactuallyFairClassifier(scm.graph_,
+                                                                         tol=TOL))])
+    pipe.fit(X, y, clf__sensitive_features=a)
+    raw = CounterfactuallyFairClassifier(scm.graph_, tol=TOL).fit(X, y,
+                                                                  sensitive_features=a)
+    assert_allclose(pipe.predict_proba(X), raw.predict_proba(X), atol=1e-7)
+    auditor = LinearSCM(scm.graph_).fit(pd.concat([X, a], axis=1))
+    assert counterfactual_unfairness(pipe, X, scm=auditor, sensitive_features=a) < 1e-8
+
+
+def test_an_encoded_name_clashing_with_another_column_is_an_error():
+    X, y, a, graph = _small()
+    X = X.assign(job_a=np.linspace(0, 1, len(X)))  # "job" with level "a" -> "job_a"
+    graph = CausalGraph(graph.edges, nodes=graph.nodes + ["job_a"])
+    with pytest.raises(ValueError, match=r"would be named \['job_a'\], which are also "
+                                         "names of other columns"):
+        CounterfactualResidualizer(graph).fit(X, sensitive_features=a)
+    ct = ColumnTransformer([("oh", OneHotEncoder(sparse_output=False), ["job"])],
+                           remainder="passthrough").set_output(transform="pandas")
+    with pytest.raises(ValueError, match=r"columns \['oh__job_a', 'remainder__job_a'\] "
+                                         "of X are all named 'job_a'"):
+        make_pipeline(ct, CounterfactuallyFairClassifier(graph)).fit(
+            X, y, counterfactuallyfairclassifier__sensitive_features=a)
+
+
+def test_metric_refuses_an_encoder_that_cannot_take_a_level_the_scm_knows():
+    X, y, a, graph = _small()
+    auditor = LinearSCM(graph).fit(X.assign(sex=a).assign(
+        job=np.where(np.arange(len(X)) == 0, "c", X["job"])))
+    strict = make_pipeline(
+        ColumnTransformer([("oh", OneHotEncoder(sparse_output=False), ["job"])],
+                          remainder="passthrough"), LogisticRegression()).fit(X, y)
+    with pytest.raises(ValueError, match=r"fails on levels of \['job'\].*handle_unknown"):
+        counterfactual_unfairness(strict, X, scm=auditor, sensitive_features=a)
+
+
+def test_metric_refuses_a_boolean_descendant_modelled_as_a_number():
+    X, y, a, graph = _small()
+    X = X.assign(long=X["hours"] > 35)
+    graph = CausalGraph(graph.edges + [("hours", "long")])
+    auditor = LinearSCM(graph).fit(X.assign(sex=a))
+    model = make_pipeline(
+        ColumnTransformer([("oh", OneHotEncoder(sparse_output=False,
+                                                handle_unknown="ignore"), ["job", "long"])],
+                          remainder="passthrough"), LogisticRegression()).fit(X, y)
+    with pytest.raises(ValueError, match=r"\['long'\] are boolean but scm models them"):
+        counterfactual_unfairness(model, X, scm=auditor, sensitive_features=a)
+
+
+def test_metric_refuses_weights_that_sum_to_zero():
+    X, y, a, graph = _small()
+    clf = CounterfactuallyFairClassifier(graph).fit(X, y, sensitive_features=a)
+    scm = LinearSCM(graph).fit(X.assign(sex=a))
+    with pytest.raises(ValueError, match="non-zero"):
+        counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a,
+                                  sample_weight=np.zeros(len(X)))
+
+
+def test_residualizer_with_two_attributes_makes_any_model_fair():
+    X, y, s, scm = make_counterfactual_classification(
+        700, 5, n_sensitive=2, n_levels=[3, 2], n_categorical=1, random_state=17)
+    Xs = pd.concat([X, s], axis=1)
+    pipe = make_pipeline(
+        CounterfactualResidualizer(scm, sensitive_feature_ids=["A", "B"]),
+        LogisticRegression(),
+    ).fit(Xs, y)
+    assert pipe[0].sensitive_node_ == ("A", "B")
+    assert counterfactual_unfairness(pipe, Xs, scm=scm,
+                                     sensitive_feature_ids=["A", "B"]) < 1e-8
+    plain = make_pipeline(_ct(["x0"], ["x1", "x2", "x3", "x4"]), LogisticRegression())
+    plain.fit(X, y)
+    assert counterfactual_unfairness(plain, X, scm=scm, sensitive_features=s) > 0.01

@@ -95,6 +95,17 @@ class RawColumnEncoder:
                 self.names_out_.append(c)
                 self.owners_.append(c)
                 self.levels_.append(None)
+        seen, clashes = set(), []
+        for name in self.names_out_:
+            if name in seen:
+                clashes.append(name)
+            seen.add(name)
+        if clashes:
+            raise ValueError(
+                f"{argument}: the one-hot columns of a categorical column would be "
+                f"named {clashes!r}, which are also names of other columns (a "
+                "column 'v' with level 'l' becomes 'v_l'); rename the columns."
+            )
         return self
 
     def transform(self, frame, argument="X"):

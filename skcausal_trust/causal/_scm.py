@@ -384,6 +384,9 @@ class LinearSCM:
                     f"{argument}[{v!r}] has level(s) {unseen!r} unseen when the "
                     f"SCM was fitted; known levels: {[str(x) for x in levels]!r}."
                 )
+            if len(levels) == 1:
+                # A one-level variable is a constant: no design column.
+                return np.empty((len(values), 0))
             return np.column_stack([values == lvl for lvl in levels[1:]]).astype(
                 float
             ).reshape(len(values), len(levels) - 1)

@@ -28,7 +28,6 @@ from ..causal import CausalGraph, LinearSCM
 from ..causal._columns import (
     RawColumnEncoder,
     design_to_columns,
-    expand_graph,
     is_categorical_column,
     node_owners,
 )
@@ -129,6 +128,15 @@ class ModelInputs:
     def is_raw(self):
         return self.encoder is not None
 
+    def numeric_position(self, column):
+        """Position in the input matrix of a numeric raw column."""
+        if self.encoder is None:
+            return self.raw_names.index(column)
+        for j, (owner, level) in enumerate(zip(self.encoder.owners_, self.encoder.levels_)):
+            if owner == column and level is None:
+                return j
+        raise KeyError(column)
+
 
 def _is_numeric(series):
     try:
@@ -139,15 +147,45 @@ def _is_numeric(series):
 
 
 class World:
-    """One fitted causal model, seen from the model's input columns."""
+    """One fitted causal model, seen from the model's input columns.
+
+    Attributes
+    ----------
+    scm : LinearSCM
+    nodes : list
+        The sensitive nodes.
+    M : ndarray of shape (n_design_columns, n_inputs)
+        Design changes to input changes.
+    frame : DataFrame
+        The training rows in the SCM's variables.
+    column_nodes : dict
+        The SCM variable of each of ``X``'s feature columns.
+    """
 
     def __init__(self, scm, nodes, M, frame, column_nodes=None):
         self.scm = scm
         self.nodes = list(nodes)
         self.M = M
         self.frame = frame
-        #: raw column of X -> its node (raw input only)
         self.column_nodes = column_nodes or {}
+
+    def scm_frame(self, inputs, features):
+        """The rows in the SCM's variables: raw categorical columns as they
+        are, numeric ones from the input matrix, renamed to their variables."""
+        Z = inputs.transform(features)
+        data = {}
+        for j, column in enumerate(inputs.raw_names):
+            variable = self.column_nodes[column]
+            if inputs.is_raw and column in set(inputs.encoder.categorical_):
+                source = features[column] if isinstance(features, pd.DataFrame) else (
+                    pd.Series(np.asarray(features)[:, j]))
+                data[variable] = source.to_numpy()
+                if isinstance(source.dtype, pd.CategoricalDtype):
+                    data[variable] = pd.Categorical(source.to_numpy(),
+                                                    categories=source.cat.categories)
+            else:
+                data[variable] = Z[:, inputs.numeric_position(column)]
+        return pd.DataFrame(data)
 
     def direction(self, combo_from, combo_to):
         """Change of the inputs from ``do(nodes=combo_from)`` to ``combo_to``."""
@@ -321,19 +359,51 @@ def _sensitive_frame(frame, nodes, attribute, levels, categorical=True):
     return frame
 
 
+def _column_variables(columns, owners, categorical, label):
+    """The SCM variable of each input column: its node when the node has this
+    one column (renamed if need be), else the column itself (the node is
+    expanded into its columns, each a numeric node with the node's edges)."""
+    groups = {}
+    for column, owner in zip(columns, owners):
+        groups.setdefault(owner, []).append(column)
+    for node, cols in groups.items():
+        exact = [c for c in cols if c == node or _stripped(c) == node]
+        if len(exact) > 1:
+            raise ValueError(
+                f"columns {exact!r} of X are all named {node!r} (a column and a "
+                f"one-hot level of another column share a name?); each column "
+                f"must map to one node of {label}: rename the columns or nodes."
+            )
+        raw = [c for c in cols if c in categorical]
+        if raw and len(cols) > 1:
+            raise ValueError(
+                f"node {node!r} of {label} is the raw categorical column {raw[0]!r} "
+                f"and also the columns {[c for c in cols if c != raw[0]]!r}; a "
+                "categorical node is one raw column (encoded inside) or its encoded "
+                "columns, not both."
+            )
+    return {c: (o if len(groups[o]) == 1 else c) for c, o in zip(columns, owners)}
+
+
+def _stripped(column):
+    if isinstance(column, str) and "__" in column:
+        return column.split("__", 1)[1]
+    return None
+
+
 def _fit_world(world, inputs, features, attribute, levels, sw, label):
-    raw = inputs.is_raw
-    feature_nodes = inputs.raw_names if raw else inputs.names
+    columns = inputs.raw_names
+    categorical = set(inputs.encoder.categorical_) if inputs.is_raw else set()
     default_nodes = None
     if world is None:
-        world, default_nodes = _default_graph(feature_nodes, attribute)
+        world, default_nodes = _default_graph(columns, attribute)
     graph = graph_of(world, label)
-    positional = not raw and all(isinstance(n, (int, np.integer)) for n in inputs.names)
+    positional = all(isinstance(n, (int, np.integer)) for n in columns)
     named_nodes = [v for v in graph.nodes
                    if isinstance(v, str) and v not in set(attribute.names)]
     # On an array only the sensitive nodes may have names (the routed
     # attribute's node is the one node that is not a column position).
-    if positional and len(named_nodes) > attribute.n_attributes and inputs.names:
+    if positional and len(named_nodes) > attribute.n_attributes and columns:
         raise ValueError(
             f"X has no column names (an array, or a DataFrame without string "
             f"names) but {label} names its nodes ({named_nodes[:6]!r}); matching them "
@@ -341,34 +411,20 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
             "columns (set_output(transform='pandas') on the step before), or a graph "
             "whose nodes are column positions (0, 1, ...)."
         )
-    if raw:
-        # Raw columns are the graph's nodes (a ColumnTransformer prefix such
-        # as "remainder__" aside, by the same name rule).
-        owners_try = match_columns(inputs.raw_names, graph.nodes, argument=label)
-        owned = {o for o in owners_try if o is not None}
-        nodes = default_nodes or _sensitive_nodes(graph, attribute, owned, label)
-        owners = node_owners(inputs.raw_names, graph, nodes, argument=label)
-        repeated = sorted({str(o) for o in owners if owners.count(o) > 1})
-        if repeated:
-            raise ValueError(
-                f"several raw columns of X map to the nodes {repeated!r} of {label}; "
-                "each node is one raw column."
-            )
-        frame = features.copy()
-        frame.columns = owners
-    else:
-        owners_try = match_columns(inputs.names, graph.nodes, argument=label)
-        owned = {o for o in owners_try if o is not None}
-        nodes = default_nodes or _sensitive_nodes(graph, attribute, owned, label)
-        owners = node_owners(inputs.names, graph, nodes, argument=label)
-        frame = pd.DataFrame(features, columns=inputs.names)
+    owners_try = match_columns(columns, graph.nodes, argument=label)
+    owned = {o for o in owners_try if o is not None}
+    nodes = default_nodes or _sensitive_nodes(graph, attribute, owned, label)
+    owners = node_owners(columns, graph, nodes, argument=label)
+    variable_of = _column_variables(columns, owners, categorical, label)
+    world_ = World(None, nodes, None, None, variable_of)
+    frame = world_.scm_frame(inputs, features)
     if is_fitted_scm(world):
         scm = world
-        if not raw and any(o != c for o, c in zip(owners, inputs.names)):
-            encoded = [c for o, c in zip(owners, inputs.names) if o != c]
+        renamed = [c for c, o in zip(columns, owners) if o != c]
+        if renamed:
             raise ValueError(
                 f"{label} is a fitted LinearSCM, used in the units of its own columns, "
-                f"but X's columns {encoded[:5]!r} are encoded versions of its nodes. "
+                f"but X's columns {renamed[:5]!r} are encoded versions of its nodes. "
                 "Pass the raw columns (the estimator encodes them), or pass the "
                 "graph (scm.graph_) to refit the model on the encoded columns."
             )
@@ -398,16 +454,19 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
                     "or drop those rows."
                 )
     else:
-        if not raw:
-            graph = expand_graph(graph, inputs.names, owners)
+        groups = {}
+        for column, owner in zip(columns, owners):
+            if variable_of[column] == column and column != owner:
+                groups.setdefault(owner, []).append(column)
+        if groups:
+            graph = graph.expand(groups)
         frame = _sensitive_frame(frame, nodes, attribute, levels)
         scm = LinearSCM(graph).fit(frame, sample_weight=sw)
-    if raw:
-        M = design_to_columns(scm, encoder=inputs.encoder,
-                              owner_map=dict(zip(inputs.raw_names, owners)))
+    if inputs.is_raw:
+        M = design_to_columns(scm, encoder=inputs.encoder, owner_map=variable_of)
     else:
-        M = design_to_columns(scm, columns=inputs.names)
-    return World(scm, nodes, M, frame, dict(zip(inputs.raw_names, owners)))
+        M = design_to_columns(scm, columns=[variable_of[c] for c in columns])
+    return World(scm, nodes, M, frame, variable_of)
 
 
 class CounterfactualModelMixin(SensitiveFeaturesMixin):
@@ -452,9 +511,9 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
     def _drop_sensitive(self, X):
         """Validate ``X`` at predict time and drop the sensitive columns fit
         used, whatever their values (they are not inputs of the model)."""
-        from sklearn.utils.validation import validate_data
+        from ..base import validate_frame
 
-        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+        Xv = validate_frame(self, X, reset=False, dtype=None, ensure_all_finite=False)
         keep = [j for j in range(Xv.shape[1]) if j not in set(self._sensitive_columns)]
         features = X.iloc[:, keep] if isinstance(X, pd.DataFrame) else Xv[:, keep]
         return features

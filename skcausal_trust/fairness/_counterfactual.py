@@ -47,9 +47,12 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
       the graph node it encodes by its name (``"onehot__occupation_Sales"``
       belongs to ``occupation``: the name is the node or starts with
       ``"<node>_"``, after an optional ``"<transformer>__"`` prefix), and the
-      SCM is fitted on the encoded columns;
-    - a numeric array: the graph names columns by position (integer nodes);
-      named nodes on an array are an error, never a guess.
+      SCM is fitted on the encoded columns (the same counterfactuals as on the
+      raw columns for one-hot indicators and affine scalers; after a
+      non-linear transformer, a model linear in the transformed units);
+    - a numeric array: the graph names columns by position (integer nodes,
+      the positions of the array this estimator receives); named nodes on an
+      array are an error, never a guess.
 
     The sensitive attribute(s) are never inputs of the model: taken from
     columns of ``X`` (``sensitive_feature_ids``, removed from the features)

@@ -10,9 +10,10 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 
-from ..base import SENSITIVE, resolve_row_attribute
+from ..base import SENSITIVE, check_column_labels, resolve_row_attribute
 from ..causal import LinearSCM
 from ..utils._names import node_of_name
+from ..utils._validation import check_weights
 
 __all__ = [
     "counterfactual_unfairness",
@@ -26,6 +27,7 @@ _KINDS = ("auto", "probability", "flip", "prediction")
 def _as_frame(X):
     """``X`` as a DataFrame; arrays get integer column names (positions)."""
     if isinstance(X, pd.DataFrame):
+        check_column_labels(X)
         return X, True
     X = np.asarray(X)
     if X.ndim != 2:
@@ -171,7 +173,17 @@ def _probe(space, probe, settings):
             _set_column(moved, node, np.repeat(np.asarray([level], dtype=object),
                                                len(probe)))
         frames.append(moved)
-    out = _table(space.encode(pd.concat(frames, ignore_index=True)))
+    try:
+        out = _table(space.encode(pd.concat(frames, ignore_index=True)))
+    except Exception as exc:  # noqa: BLE001 - an encoder refusing a level
+        nodes = sorted({str(n) for setting in settings for n in setting})
+        raise ValueError(
+            f"at {space.where}, the model's encoding fails on levels of {nodes} that "
+            f"scm knows ({type(exc).__name__}: {exc}). Under a linear SCM a "
+            "categorical descendant's counterfactual puts weight on every level: "
+            "fit the encoder with handle_unknown='ignore' (a level it never saw "
+            "then has no effect of its own), or fit scm on the rows the model saw."
+        ) from exc
     shape = (len(settings), len(probe), out.shape[1])
     try:
         values = out.to_numpy(dtype=float)
@@ -490,9 +502,7 @@ def counterfactual_unfairness(
         if not attribute.columns or holders[j] != node:
             data[node] = attribute.column(j)
     scm._check_frame(data, scm.graph_, argument="X")
-    weights = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    if weights.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},); got {weights.shape}.")
+    weights = check_weights(sample_weight, np.empty((n, 0)))
 
     # Under a linear additive-noise SCM a twin differs from its row by the
     # total effect of the intervention, the same for every row with the same
@@ -519,6 +529,16 @@ def counterfactual_unfairness(
         if v not in scm.categories_ and v not in sensitive_nodes
         and any(c[scm._index[v][0]] != 0 for c in changes.values())
     ]
+    booleans = [v for v in moved if v in data and pd.api.types.is_bool_dtype(data[v].dtype)]
+    if booleans:
+        raise ValueError(
+            f"X's columns {booleans!r} are boolean but scm models them as numeric "
+            "descendants of the sensitive attribute, whose counterfactuals are real "
+            "numbers (0.6, say), not booleans. Make them categorical (category or "
+            "string dtype) in the data scm is fitted on, so that their twins are "
+            "exact indicator vectors, or cast them to float in X for a model that "
+            "reads them as numbers."
+        )
     if soft:
         space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm,
                                     holders, combos)

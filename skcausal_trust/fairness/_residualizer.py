@@ -3,7 +3,6 @@
 import warnings
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Integral
 from sklearn.utils.validation import check_is_fitted
@@ -242,10 +241,7 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
                         f"{sorted({str(v) for v in values[unseen, j]})!r} unseen in "
                         f"fit; the levels seen in fit are {[str(v) for v in levels]!r}."
                     )
-        frame = features if self._inputs.is_raw else pd.DataFrame(Z, columns=self._inputs.names)
-        frame = frame.copy()
-        frame.columns = ([world.column_nodes[c] for c in self._inputs.raw_names]
-                         if self._inputs.is_raw else self._inputs.names)
+        frame = world.scm_frame(self._inputs, features)
         for j, node in enumerate(worlds.nodes):
             frame[node] = values[:, j]
         frame = _baseline_for_unseen(frame, world.scm, worlds.nodes)
