@@ -12,6 +12,7 @@ __all__ = [
     "ModelRejectedWarning",
     "NoEnvironmentsWarning",
     "NoSensitiveFeaturesWarning",
+    "PositivityWarning",
     "PrivacyLeakWarning",
     "RoundedCounterfactualWarning",
     "SolverError",
@@ -81,6 +82,19 @@ class NoEnvironmentsWarning(UserWarning):
 class SolverFallbackWarning(UserWarning):
     """Warned when the preferred convex solver failed and a fallback solved
     the problem (the fitted ``solver_`` attribute names the one used)."""
+
+
+class PositivityWarning(UserWarning):
+    """Warned when the groups compared by a causal effect estimate barely
+    overlap.
+
+    Effect estimators that weight by propensities (the probability of the
+    attribute's level given the confounders) need every kind of person to
+    be possible in both groups. When many propensities are clipped, the
+    smallest is near 0, or the effective sample size collapses, the estimate
+    and its standard error rest on extrapolation; the diagnostics say how
+    much.
+    """
 
 
 class PrivacyLeakWarning(UserWarning):
