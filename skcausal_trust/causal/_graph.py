@@ -1,6 +1,8 @@
 """Directed acyclic causal graphs, stored on networkx."""
 
+import codecs
 import csv
+import os
 from collections.abc import Mapping
 
 import networkx as nx
@@ -8,6 +10,82 @@ import networkx as nx
 from ..exceptions import CyclicGraphError
 
 __all__ = ["CausalGraph"]
+
+
+class GraphFileNotFoundError(FileNotFoundError, ValueError):
+    """A missing graph file: a ``FileNotFoundError`` and, as every bad input
+    of this package, a ``ValueError``."""
+
+
+class GraphFileIsADirectoryError(IsADirectoryError, ValueError):
+    """A graph file path that is a directory; also a ``ValueError``."""
+
+
+def _decode_graph_file(raw, shown):
+    """Decode a graph file's bytes as UTF-8 (a byte-order mark dropped), or
+    raise a ValueError naming the file and the line of the first bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            raise ValueError(
+                f"graph file {shown!r} is UTF-16 text; save it as UTF-8."
+            ) from exc
+        lineno = exc.object[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"graph file {shown!r} line {lineno}: not UTF-8 text (byte "
+            f"{exc.object[exc.start]:#04x}); save the file as UTF-8."
+        ) from exc
+
+
+def _split_graph_line(line, shown, lineno):
+    """Split one line of a graph file into stripped names.
+
+    Returns the names and a description of the separator, for messages.
+    """
+    if "->" in line:
+        return [f.strip() for f in line.split("->")], "'->'"
+    if "\t" in line:
+        return [f.strip() for f in line.split("\t")], "tabs"
+    try:
+        fields = next(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        raise ValueError(
+            f"graph file {shown!r} line {lineno}: not a CSV line ({exc}): {line!r}."
+        ) from exc
+    return [f.strip() for f in fields], "commas"
+
+
+def _as_pair(edge, position):
+    """Return ``edge`` as ``(cause, effect)`` or raise a ValueError naming it.
+
+    A string is refused rather than unpacked: ``"xy"`` is a name, not the
+    edge ``x -> y``. Unordered containers (sets, mappings) are refused too,
+    since they cannot say which node is the cause.
+    """
+    what = f"edges[{position}] = {edge!r}"
+    if isinstance(edge, (str, bytes)):
+        raise ValueError(
+            f"{what}: an edge must be a (cause, effect) pair, not a string; "
+            "write ('x', 'y') for the edge x -> y."
+        )
+    if isinstance(edge, (set, frozenset, Mapping)):
+        raise ValueError(
+            f"{what}: an edge must be an ordered (cause, effect) pair; a "
+            f"{type(edge).__name__} does not say which node is the cause."
+        )
+    try:
+        pair = tuple(edge)
+    except TypeError:
+        raise ValueError(
+            f"{what}: an edge must be a (cause, effect) pair; a "
+            f"{type(edge).__name__} is not one."
+        ) from None
+    if len(pair) != 2:
+        raise ValueError(
+            f"{what}: an edge must be a (cause, effect) pair; got {len(pair)} items."
+        )
+    return pair
 
 
 class CausalGraph:
@@ -40,7 +118,9 @@ class CausalGraph:
     CyclicGraphError
         If the edges contain a directed cycle; the message lists one cycle.
     ValueError
-        If an edge is not a pair, or links a node to itself.
+        If ``edges`` is not one of the forms above, or an edge is not an
+        ordered ``(cause, effect)`` pair (a string such as ``"xy"`` is
+        refused, not unpacked) or has an unhashable node.
 
     See Also
     --------
@@ -78,16 +158,38 @@ class CausalGraph:
                 graph.add_node(child)
                 if isinstance(parents, (str, bytes)):
                     parents = [parents]
+                try:
+                    parents = list(parents)
+                except TypeError:
+                    raise ValueError(
+                        f"edges[{child!r}] must be an iterable of the parents of "
+                        f"{child!r}; got {parents!r}. Write [{parents!r}] for a "
+                        "single parent."
+                    ) from None
                 for parent in parents:
                     graph.add_edge(parent, child)
+        elif isinstance(edges, (str, bytes)):
+            raise ValueError(
+                f"edges must be an iterable of (cause, effect) pairs, a mapping "
+                f"or a networkx.DiGraph; got the string {edges!r}."
+            )
         elif edges is not None:
-            for edge in edges:
-                edge = tuple(edge)
-                if len(edge) != 2:
+            try:
+                edges = iter(edges)
+            except TypeError:
+                raise ValueError(
+                    "edges must be an iterable of (cause, effect) pairs, a mapping "
+                    f"or a networkx.DiGraph; got {type(edges).__name__}."
+                ) from None
+            for position, edge in enumerate(edges):
+                cause, effect = _as_pair(edge, position)
+                try:
+                    graph.add_edge(cause, effect)
+                except TypeError:  # an unhashable node
                     raise ValueError(
-                        f"edges must be (cause, effect) pairs; got {edge!r}."
-                    )
-                graph.add_edge(*edge)
+                        f"edges[{position}] = {edge!r}: a node must be hashable "
+                        "(a column name or position)."
+                    ) from None
         loops = list(nx.nodes_with_selfloops(graph))
         if loops:
             raise CyclicGraphError(
@@ -137,11 +239,17 @@ class CausalGraph:
 
     @classmethod
     def from_csv(cls, path):
-        """Read an edge list file: one ``cause,effect`` pair per line.
+        """Read a graph file: one edge, or one isolated node, per line.
 
-        A first line ``cause,effect`` (any case) is read as a header and
-        skipped; blank lines and lines starting with ``#`` are ignored; a line
-        holding a single name adds an isolated node.
+        An edge is written ``cause,effect`` (CSV, with its quoting rules, so
+        a quoted name may hold a comma), ``cause -> effect`` or
+        ``cause<TAB>effect``; the form is chosen line by line: ``->`` if the
+        line contains it, else a tab if it contains one, else a comma. A line
+        holding a single name adds an isolated node. Names are stripped of
+        surrounding spaces. Blank lines and lines starting with ``#`` are
+        ignored; the first other line is a header, and is skipped, if it reads
+        ``cause,effect`` (any case, any of the three separators). The file is
+        read as UTF-8; a byte-order mark (as written by Excel) is dropped.
 
         Parameters
         ----------
@@ -151,29 +259,102 @@ class CausalGraph:
         Returns
         -------
         graph : CausalGraph
+            The isolated nodes first, then the nodes of the edges in order of
+            appearance.
 
         Raises
         ------
+        FileNotFoundError
+            If ``path`` does not exist. The error is also a ``ValueError``.
+        IsADirectoryError
+            If ``path`` is a directory. The error is also a ``ValueError``.
         ValueError
-            If a line has more than two fields.
+            If the file is not UTF-8 text, holds no edge or node, or a line
+            has more than two fields, an empty name or unbalanced quotes; the
+            message names the file and the line.
+        CyclicGraphError
+            If a line links a node to itself or the edges form a directed
+            cycle; the message names the file and the lines.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from skcausal_trust.causal import CausalGraph
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(folder.name, "graph.txt")
+        >>> with open(path, "w", encoding="utf-8") as handle:
+        ...     _ = handle.write("cause,effect\\nsex -> education\\n"
+        ...                      "education\\tincome\\nsex,income\\n")
+        >>> graph = CausalGraph.from_csv(path)
+        >>> graph.edges
+        [('sex', 'education'), ('sex', 'income'), ('education', 'income')]
+        >>> folder.cleanup()
         """
-        edges, nodes = [], []
-        with open(path, newline="") as handle:
-            for lineno, row in enumerate(csv.reader(handle), start=1):
-                row = [field.strip() for field in row]
-                if not row or not row[0] or row[0].startswith("#"):
-                    continue
-                if lineno == 1 and [f.lower() for f in row] == ["cause", "effect"]:
-                    continue
-                if len(row) == 1:
-                    nodes.append(row[0])
-                elif len(row) == 2:
-                    edges.append((row[0], row[1]))
-                else:
-                    raise ValueError(
-                        f"graph file {str(path)!r} line {lineno}: expected "
-                        f"'cause,effect', got {len(row)} fields."
-                    )
+        shown = str(os.fspath(path))
+        if os.path.isdir(path):
+            raise GraphFileIsADirectoryError(
+                f"graph file {shown!r} is a directory; pass the path of an edge list "
+                "file."
+            )
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError as exc:
+            raise GraphFileNotFoundError(
+                f"graph file {shown!r} does not exist."
+            ) from exc
+        text = _decode_graph_file(raw, shown)
+        edges, nodes, lines = [], [], {}
+        header_possible = True
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            line = line.rstrip("\r")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            fields, separator = _split_graph_line(line, shown, lineno)
+            if header_possible and [f.lower() for f in fields] == ["cause", "effect"]:
+                header_possible = False
+                continue
+            header_possible = False
+            where = f"graph file {shown!r} line {lineno}"
+            if len(fields) > 2:
+                raise ValueError(
+                    f"{where}: expected one edge ('cause,effect', 'cause -> effect' "
+                    f"or 'cause<TAB>effect') or one node name; got {len(fields)} "
+                    f"fields separated by {separator} in {line!r}."
+                )
+            if not all(fields):
+                raise ValueError(
+                    f"{where}: a node name is empty in {line!r}; write "
+                    "'cause,effect' for an edge or a single name for an isolated "
+                    "node."
+                )
+            if len(fields) == 1:
+                nodes.append(fields[0])
+                continue
+            cause, effect = fields
+            if cause == effect:
+                raise CyclicGraphError(
+                    f"{where}: the edge {cause!r} -> {effect!r} links a node to "
+                    "itself; a causal graph is acyclic."
+                )
+            edges.append((cause, effect))
+            lines.setdefault((cause, effect), lineno)
+        if not edges and not nodes:
+            raise ValueError(
+                f"graph file {shown!r} holds no edge or node: it is empty or has "
+                "only a header, blank lines and comments."
+            )
+        digraph = nx.DiGraph(edges)
+        if not nx.is_directed_acyclic_graph(digraph):
+            cycle = nx.find_cycle(digraph)
+            path_ = [u for u, _ in cycle]
+            raise CyclicGraphError(
+                f"graph file {shown!r}: the edges on lines "
+                + ", ".join(str(lines[e]) for e in cycle)
+                + " form the directed cycle "
+                + " -> ".join(map(repr, path_ + path_[:1]))
+                + "; a causal graph must be acyclic."
+            )
         return cls(edges, nodes=nodes)
 
     # -- queries ----------------------------------------------------------

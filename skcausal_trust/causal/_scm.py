@@ -11,6 +11,7 @@ from sklearn.utils.validation import _check_sample_weight
 from sklearn.exceptions import NotFittedError
 
 from ..exceptions import RoundedCounterfactualWarning
+from ..utils._validation import keep_state_on_failure
 from ._graph import CausalGraph
 
 __all__ = ["LinearSCM"]
@@ -27,12 +28,102 @@ def _as_graph(graph, argument="graph"):
         raise type(exc)(f"{argument}: {exc}") from exc
 
 
+def _check_unique_columns(data, variables, argument):
+    """Refuse a frame where a variable's column label appears more than once:
+    ``data[v]`` would then be a frame, not the variable's column."""
+    columns = pd.Index(data.columns)
+    if columns.is_unique:
+        return
+    duplicated = set(columns[columns.duplicated()])
+    clash = [v for v in variables if v in duplicated]
+    if clash:
+        counts = {v: int((columns == v).sum()) for v in clash}
+        raise ValueError(
+            f"{argument} has duplicated column(s) "
+            + ", ".join(f"{v!r} ({k} times)" for v, k in counts.items())
+            + "; each variable of the SCM needs exactly one column. Rename or "
+            "drop the copies."
+        )
+
+
 def _is_categorical(series):
     return (
         isinstance(series.dtype, pd.CategoricalDtype)
         or pd.api.types.is_object_dtype(series.dtype)
         or pd.api.types.is_string_dtype(series.dtype)
     )
+
+
+def _scaling_exponents(design):
+    """Per column, the exponent ``e`` with ``2**e <= max|column| < 2**(e + 1)``
+    (0 for an all-zero column): dividing by ``2**e`` is exact and brings every
+    column's largest magnitude into [1, 2)."""
+    peak = np.abs(design).max(axis=0) if design.shape[0] else np.zeros(design.shape[1])
+    _, exponent = np.frexp(peak)
+    return np.where(peak > 0, exponent - 1, 0).astype(int)
+
+
+def _least_squares(zz, zy, yy, shift_z, shift_y):
+    """Solve the normal equations of power-of-two scaled columns, unscaled.
+
+    ``zz``, ``zy`` and ``yy`` (the diagonal of the outcome block) are blocks
+    of the Gram matrix of the scaled columns; the column ``j`` of the data is
+    the scaled one times ``2**shift[j]``.
+
+    Returns
+    -------
+    beta : ndarray of shape (n_regressors, n_outcomes)
+        The coefficients on the unscaled columns: the minimum-norm solution
+        (in the unscaled coordinates, as without scaling) when regressors are
+        collinear, for example a full set of one-hot indicators.
+    noise_scale : ndarray of shape (n_outcomes,)
+        The residual standard deviations, unscaled.
+    """
+    beta, _, rank, _ = np.linalg.lstsq(zz, zy, rcond=None)
+    resid_var = yy - np.sum(zy * beta, axis=0)
+    # An overflow gives inf, which _check_finite_fit reports with the columns.
+    with np.errstate(over="ignore"):
+        noise_scale = np.ldexp(np.sqrt(np.maximum(resid_var, 0.0)), shift_y)
+        beta = np.ldexp(beta, shift_y[None, :] - shift_z[:, None])
+    if rank < zz.shape[0]:
+        # The solutions form beta + null space; lstsq's minimum norm is in the
+        # scaled coordinates, so project out the null space of the unscaled
+        # regressors (the scaled one stretched by 2**-shift).
+        _, _, vt = np.linalg.svd(zz)
+        null = np.ldexp(vt[rank:].T, -shift_z[:, None])
+        basis, _ = np.linalg.qr(null)
+        beta = beta - basis @ (basis.T @ beta)
+    return beta, noise_scale
+
+
+def _check_finite_fit(equations, roots, design, index, design_columns):
+    """Refuse a fit whose parameters left the float range, naming the node and
+    the magnitudes of its columns (never NaN or inf in fitted attributes)."""
+    peak = np.abs(design).max(axis=0) if design.shape[0] else np.zeros(design.shape[1])
+
+    def magnitudes(variables):
+        return ", ".join(
+            f"{name!r} up to {peak[j]:.3g}"
+            for v in variables
+            for name, j in zip(design_columns[v], index[v])
+        )
+
+    for v, eq in equations.items():
+        values = [eq["intercept"], eq["coef"], eq["noise_scale"]]
+        if not all(np.isfinite(x).all() for x in values):
+            raise ValueError(
+                f"data: the structural equation of {v!r} does not fit in floating "
+                f"point (its coefficients overflow); its columns have magnitudes "
+                f"{magnitudes([v] + list(eq['parents']))}. Rescale these columns "
+                "to comparable units before fitting."
+            )
+    for v, root in roots.items():
+        if not all(np.isfinite(x).all() for x in root.values()):
+            raise ValueError(
+                f"data[{v!r}] has magnitudes {magnitudes([v])}, too large for its "
+                "mean and standard deviation in floating point; rescale it before "
+                "fitting."
+            )
 
 
 class LinearSCM:
@@ -130,6 +221,7 @@ class LinearSCM:
         self.graph = graph
 
     # -- fitting ----------------------------------------------------------
+    @keep_state_on_failure
     def fit(self, data, sample_weight=None):
         """Fit every structural equation by (weighted) least squares.
 
@@ -148,8 +240,19 @@ class LinearSCM:
         Raises
         ------
         ValueError
-            If ``data`` is not a DataFrame, lacks a node's column, has missing
-            or infinite values in a node's column, or has fewer than two rows.
+            If ``data`` is not a DataFrame, lacks a node's column or has it
+            twice, has missing or infinite values in a node's column, or has
+            fewer than two rows; if a structural equation's coefficients
+            overflow the float range (columns of wildly different magnitudes,
+            such as 1e300 and 1e-300: the message names them).
+
+        Notes
+        -----
+        Each design column is divided by a power of two near its largest
+        magnitude before the Gram matrix is formed, and the coefficients are
+        scaled back. The division is exact, so the fit does not depend on
+        the columns' units: data multiplied by 1e300, or by 1e-9, gives the
+        same equations in the new units.
         """
         graph = _as_graph(self.graph)
         data = self._check_frame(data, graph)
@@ -161,14 +264,23 @@ class LinearSCM:
         sw = _check_sample_weight(sample_weight, np.empty((n, 0)), ensure_non_negative=True)
         if sw.sum() <= 0:
             raise ValueError("sample_weight sums to 0; nothing to fit.")
+        if not np.isfinite(sw.sum()):  # huge weights: only their ratios matter
+            sw = sw / sw.max()
         sw = sw / sw.sum()
         self._setup(graph, data)
         design = self.encode(data)
-        self.equations_, self.roots_ = {}, {}
+        # Each design column is divided by a power of two near its largest
+        # magnitude: exact in floating point, and it keeps the Gram matrix
+        # finite for values near 1e300 and its small singular values above
+        # the rank cut-off for values near 1e-9 (a column's units must not
+        # decide whether it is a cause). The solution is unscaled below.
+        shift = _scaling_exponents(design)
         # Sufficient statistics: one weighted Gram matrix of [1, design]; each
         # node's least squares is then a small solve on a block of it.
-        full = np.column_stack([np.ones(n), design])
+        full = np.column_stack([np.ones(n), np.ldexp(design, -shift)])
         gram = (full * sw[:, None]).T @ full
+        shift = np.concatenate([[0], shift])
+        equations, roots = {}, {}
         for v in self.variables_:
             cols = self._index[v]
             parents = graph.parents(v)
@@ -176,27 +288,32 @@ class LinearSCM:
                 if v in self.categories_:
                     values = data[v].to_numpy()
                     probs = np.array([sw[values == lvl].sum() for lvl in self.categories_[v]])
-                    self.roots_[v] = {"probabilities": probs / probs.sum()}
+                    roots[v] = {"probabilities": probs / probs.sum()}
                 else:
-                    mean = gram[0, 1 + cols[0]]
-                    var = gram[1 + cols[0], 1 + cols[0]] - mean**2
-                    self.roots_[v] = {"mean": mean, "scale": np.sqrt(max(var, 0.0))}
+                    j = 1 + cols[0]
+                    mean = gram[0, j]
+                    var = gram[j, j] - mean**2
+                    with np.errstate(over="ignore"):  # checked below
+                        roots[v] = {
+                            "mean": np.ldexp(mean, shift[j]),
+                            "scale": np.ldexp(np.sqrt(max(var, 0.0)), shift[j]),
+                        }
                 continue
             pidx = np.concatenate([self._index[p] for p in parents])
             zi = np.concatenate([[0], 1 + pidx])
             yi = 1 + cols
             zz, zy = gram[np.ix_(zi, zi)], gram[np.ix_(zi, yi)]
-            # Minimum-norm solution of the normal equations: the same as the
-            # minimum-norm least squares solution when parents are collinear
-            # (for example a full set of one-hot indicators).
-            beta, *_ = np.linalg.lstsq(zz, zy, rcond=None)
-            resid_var = np.diag(gram[np.ix_(yi, yi)]) - np.sum(zy * beta, axis=0)
-            self.equations_[v] = {
+            beta, noise_scale = _least_squares(
+                zz, zy, np.diag(gram[np.ix_(yi, yi)]), shift[zi], shift[yi]
+            )
+            equations[v] = {
                 "parents": parents,
                 "intercept": beta[0].copy(),
                 "coef": beta[1:].T.copy(),
-                "noise_scale": np.sqrt(np.maximum(resid_var, 0.0)),
+                "noise_scale": noise_scale,
             }
+        _check_finite_fit(equations, roots, design, self._index, self.design_columns_)
+        self.equations_, self.roots_ = equations, roots
         return self
 
     @classmethod
@@ -360,6 +477,7 @@ class LinearSCM:
                 f"node; got {type(data).__name__}."
             )
         graph.check_nodes_in(data.columns, argument=argument)
+        _check_unique_columns(data, graph.nodes, argument)
         for v in graph.nodes:
             col = data[v]
             if col.isna().any():
@@ -414,6 +532,7 @@ class LinearSCM:
         missing = [v for v in variables if v not in data.columns]
         if missing:
             raise ValueError(f"data lacks the SCM variables {missing!r}.")
+        _check_unique_columns(data, variables, "data")
         parts = [self._encode_column(v, data[v].to_numpy()) for v in variables]
         return np.hstack(parts) if parts else np.empty((len(data), 0))
 
