@@ -547,8 +547,8 @@ def part_b(args, summary):
     print(f"(same mechanism check: max |parents' OLS coef, train - test env| median "
           f"{np.median(coef_gap):.4f}, max {max(coef_gap):.4f}; rows clipped per seed "
           f"(X, y): {clipped}; {time.perf_counter() - t0:.1f} s)")
-    print_mse_table(f"simulation: test MSE on the held-out, more shifted environment "
-                    f"(noise variance of y is 1)", results, order)
+    print_mse_table("simulation: test MSE on the held-out, more shifted environment "
+                    "(noise variance of y is 1)", results, order)
     print("\nICP on the private statistics (per seed: selected / #accepted subsets / "
           "p-value of the true parents):")
     for eps, sels in icp_sel.items():
@@ -606,8 +606,6 @@ def part_b(args, summary):
         per_condition[held] = res
     print(f"({time.perf_counter() - t0:.1f} s)")
     names = [k for k in per_condition[levels[0]][0] if not k.startswith("_")]
-    short = {k: k.replace("(non-private)", "").replace("causal_features=", "")
-             .strip() for k in names}
     cols = ["training mean (non-private)", "OLS all (non-private)",
             "OLS parents (non-private)"] + [
         k for eps in SHIFT_EPSILONS for k in names if k.endswith(f"eps={eps:g}")]

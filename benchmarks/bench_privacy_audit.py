@@ -209,8 +209,8 @@ def part_audit(args, summary):
     print(f"  sensitivity_ = {sens:.4f}; noise_scale_ sigma = {sigma:.4f} (correct) / "
           f"{sigma / 2:.4f} (half noise); entry (i, j) has noise sd sigma / W_ij")
     mean0, mean1, sd = exact_statistics(fitted, sigma)
-    print(f"statistic sum_(i<=j) W_ij^2 released_ij (z z')_ij, z = [1, 1, 1]: "
-          f"N(m0, s^2) on D, N(m1, s^2) on D'")
+    print("statistic sum_(i<=j) W_ij^2 released_ij (z z')_ij, z = [1, 1, 1]: "
+          "N(m0, s^2) on D, N(m1, s^2) on D'")
     print(f"  m0 = 2 W_00^2 = {mean0:.4f}; m1 = m0 + sum W^2 (z z')^2 = {mean1:.4f} "
           f"(m1 - m0 = {mean1 - mean0:.4f}, sensitivity^2 = {sens ** 2:.4f})")
     print(f"  s = sigma sqrt(sum W^2 (z z')^2) = {sd:.4f} (sigma * sensitivity = "

@@ -96,7 +96,7 @@ def main(argv=None):
 
     t_lr, _ = best_of(args.repeats, lambda: LogisticRegression(max_iter=2000).fit(
         features, y))
-    print(f"\n1. one attribute (sex), epsilon=0")
+    print("\n1. one attribute (sex), epsilon=0")
     print(f"   LogisticRegression on one-hot columns    {t_lr:8.3f} s   1.00x")
     t_pre, _ = best_of(args.repeats, lambda: CounterfactuallyFairClassifier(
         expanded, sensitive_feature_ids="sex", max_iter=2000).fit(encoded, y))

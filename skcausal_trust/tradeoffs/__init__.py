@@ -1,0 +1,43 @@
+"""The trade-off audit: fairness, invariance and privacy of a tabular task,
+section by section.
+
+``audit(...)`` (also the ``skcausal-trust audit`` command) validates a task
+before fitting anything, runs every registered section that applies (the
+fairness grid, the causal fairness decomposition, invariance across
+environments, privacy) and returns an :class:`AuditResult` with a table,
+JSON, figures and a text report, written atomically with
+:meth:`AuditResult.write`. A new analysis is one :class:`AuditSection`
+subclass registered with :func:`register_section`.
+"""
+
+from ._audit import AuditResult, audit, check_output_folder
+from ._sections import (
+    SECTIONS,
+    AuditContext,
+    AuditSection,
+    DecompositionSection,
+    FairnessGridSection,
+    InvarianceSection,
+    PrivacySection,
+    SectionResult,
+    register_section,
+)
+from ._task import AuditError, AuditTask, PreparedData
+
+__all__ = [
+    "AuditContext",
+    "AuditError",
+    "AuditResult",
+    "AuditSection",
+    "AuditTask",
+    "DecompositionSection",
+    "FairnessGridSection",
+    "InvarianceSection",
+    "PreparedData",
+    "PrivacySection",
+    "SECTIONS",
+    "SectionResult",
+    "audit",
+    "check_output_folder",
+    "register_section",
+]
