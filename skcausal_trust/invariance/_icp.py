@@ -13,12 +13,19 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.linear_model import LogisticRegression, lars_path
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._dataframe import is_pandas_df
+from sklearn.utils._set_output import _get_output_config
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..exceptions import ModelRejectedWarning, NoEnvironmentsWarning
-from ..base import EnvironmentsMixin, environment_codes, numeric_features
+from ..base import (
+    EnvironmentsMixin,
+    attribute_levels,
+    environment_codes,
+    numeric_features,
+)
 from ..utils._validation import keep_state_on_failure
-from ._stats import EnvironmentStatistics
+from ._stats import EnvironmentStatistics, power_of_two_exponents
 
 __all__ = ["InvariantCausalPrediction"]
 
@@ -90,10 +97,15 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         Column of ``X`` holding the environment labels (removed from the
         predictors). Otherwise pass ``environments`` to :meth:`fit`.
     target_type : {"auto", "continuous", "binary"}, default="auto"
-        ``"auto"``: binary targets (two values) get the logistic
-        likelihood-ratio test, others the linear tests. ``"continuous"``
-        forces the linear tests on a numeric target, for example a 0/1
-        target read as a linear probability model.
+        How ``y`` is read, by scikit-learn's
+        :func:`~sklearn.utils.multiclass.type_of_target`. ``"auto"``: a
+        binary target (two values) gets the logistic likelihood-ratio test
+        and a continuous one the linear tests; a multiclass target (three
+        or more integer or text labels) is an error, since ICP handles
+        continuous or binary targets. ``"continuous"`` forces the linear
+        tests on a numeric target: integer codes or counts read as numbers,
+        or a 0/1 target read as a linear probability model. ``"binary"``
+        requires a target with two values.
     n_jobs : int or None, default=None
         Parallel jobs over chunks of subsets (joblib; a Dask or Ray backend
         works through ``joblib.parallel_backend``).
@@ -137,6 +149,10 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
     Every test is computed from per-environment sufficient statistics (row
     counts and Gram matrices of ``[1, X, y]``), built in one pass over the
     rows; subsets of one size are tested together by batched linear algebra.
+    Every test is invariant to the units of ``y`` and of each predictor: the
+    columns are brought to unit scale by powers of two (exact in floating
+    point) before the statistics, and the logistic fits see standardised
+    predictors, so data at any finite scale give the same p-values.
     The approximate test's p-value of a subset is the smallest of its
     ``2 E`` p-values times ``2 E`` (Bonferroni over the ``E`` environments and
     both tests); the R package and ``causalicp`` multiply by ``2 (E - 1)``,
@@ -204,9 +220,12 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Numeric predictors; may hold the environment column.
+            Numeric predictors; may hold the environment column. The tests
+            do not depend on the units of ``X`` or ``y`` (any finite scale,
+            such as ``1e-300`` or ``1e300``, gives the same p-values).
         y : array-like of shape (n_samples,)
-            Continuous target, or a binary one (two classes).
+            Continuous target, or a binary one (two classes); see
+            ``target_type`` for integer codes.
         environments : array-like of shape (n_samples,), default=None
             Environment label of each row (site, period, experimental
             condition), when not a column of ``X``. Requested by default
@@ -219,10 +238,13 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         Raises
         ------
         ValueError
-            Without environments, with a single environment, an environment
-            with fewer rows than predictors + 2, a constant predictor, NaN or
-            infinite values, or too many subsets without a bound (the message
-            gives their number).
+            With a single environment; fewer rows than two environments of
+            predictors + 2 rows each, or an environment with fewer rows than
+            predictors + 2; a constant predictor; a constant ``y`` (it has no
+            noise to test); a multiclass ``y`` with ``target_type="auto"``,
+            or a ``y`` that is not binary with ``target_type="binary"``;
+            NaN or infinite values; or too many subsets without a bound (the
+            message gives their number).
         """
         features, y, env, names = self._validate_environments(
             X, y, environments=environments, require_y=True)
@@ -237,10 +259,39 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
                 stacklevel=4,
             )
             return self._fit_without_environments(names)
-        kind = type_of_target(y)
+        max_size = self._largest_subset(X_.shape[1])
+        check_n_samples(X_.shape[0], max_size)
+        try:
+            values = np.unique(np.asarray(y))
+        except TypeError:  # labels of mixed types
+            values = attribute_levels(y)
+        if values.size < 2:
+            raise ValueError(
+                f"y is constant (every value is {values[:1].tolist()[0]!r}): ICP "
+                "tests whether the noise of y given the predictors is the same "
+                "in every environment, and a constant target has no noise to test."
+            )
+        with np.errstate(invalid="ignore"):  # its integer test casts 1e300
+            kind = type_of_target(y)
         if self.target_type == "binary" and kind != "binary":
             raise ValueError(
                 f"target_type='binary' but y is a {kind} target (needs 2 values)."
+            )
+        if self.target_type == "auto" and kind == "multiclass":
+            shown = ", ".join(repr(v) for v in values[:5].tolist())
+            shown += ", ..." if values.size > 5 else ""
+            hint = (
+                "pass target_type='continuous' to treat the integer codes as "
+                "numbers (a linear model of y)"
+                if np.asarray(y).dtype.kind in "biuf" else
+                "encode it as numbers and pass target_type='continuous', or as "
+                "two classes"
+            )
+            raise ValueError(
+                "y must be continuous or binary with target_type='auto'; got a "
+                f"multiclass target ({values.size} classes: {shown}): "
+                "InvariantCausalPrediction handles continuous or binary targets; "
+                f"{hint}."
             )
         if self.target_type == "continuous" or (
             self.target_type == "auto" and kind != "binary"
@@ -267,17 +318,17 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         keep = self._screen(X_, y, names)
         Xs = X_[:, keep]
         screened = [names[i] for i in keep]
-        max_size = len(keep) if self.max_subset_size is None else min(
-            self.max_subset_size, len(keep))
+        max_size = self._largest_subset(len(keep))
         # Every tested subset needs its per-environment fit and variance.
         check_environments(codes, levels, max_size, min_rows=max_size + 2,
                            argument=env.argument)
         n_envs = levels.size
         if classification:
             pvals = self._logistic_pvalues(
-                Xs, y, codes, n_envs, _subsets_by_size(len(keep), max_size))
+                _standardise(Xs), y, codes, n_envs,
+                _subsets_by_size(len(keep), max_size))
         else:
-            statistics = EnvironmentStatistics(Xs, y, codes, n_envs)
+            statistics = EnvironmentStatistics(Xs, y, codes, n_envs, unit_scale=True)
             pvals = linear_subset_pvalues(statistics, max_size, self.test, self.n_jobs)
         subset_pvalues = {
             tuple(screened[i] for i in s): float(pv) for s, pv in pvals.items()
@@ -345,6 +396,13 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         self.support_ = support
         return self
 
+    def _largest_subset(self, p):
+        """The largest subset size tested among ``p`` predictors (at most
+        ``max_predictors`` of them when screening)."""
+        if self.screening is not None:
+            p = min(p, self.max_predictors)
+        return p if self.max_subset_size is None else min(self.max_subset_size, p)
+
     def _feature_positions(self, names):
         """Positions in X (n_features_in_) of the predictor names."""
         all_names = (
@@ -371,8 +429,12 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
                 "Set screening='lasso' to keep the first max_predictors to enter "
                 "the lasso path, bound max_subset_size, or raise max_predictors."
             )
-        Xc = (X - X.mean(axis=0)) / X.std(axis=0)
-        _, _, coefs = lars_path(Xc, y - y.mean(), method="lasso")
+        # Powers of two first: the path does not depend on the units of X or
+        # y, but its stopping rule compares with absolute tolerances, and the
+        # standard deviations of 1e300 times the data would overflow.
+        Xc = _standardise(X)
+        yc = np.ldexp(y, power_of_two_exponents(y))
+        _, _, coefs = lars_path(Xc, yc - yc.mean(), method="lasso")
         order = []
         for step in range(coefs.shape[1]):
             for j in np.flatnonzero(coefs[:, step]):
@@ -409,13 +471,58 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         for s in accepted:
             set_lo, set_hi = np.zeros(p), np.zeros(p)
             if s:
-                beta, rss, zz = statistics.pooled_fit(np.array([s]))
+                subset = np.array([s])
+                beta, rss, zz = statistics.pooled_fit(subset)
                 dof = statistics.n - len(s) - 1
                 se = np.sqrt(np.diag(rss[0] / dof * np.linalg.pinv(zz[0]))[1:])
-                set_lo[list(s)] = beta[0, 1:] - z * se
-                set_hi[list(s)] = beta[0, 1:] + z * se
+                # Back from the statistics' power-of-two units: exact, and
+                # +-inf for a coefficient beyond the float range (such as
+                # that of y on 1e-310 X).
+                exponents = statistics.coefficient_exponents(subset)[0]
+                with np.errstate(over="ignore"):
+                    set_lo[list(s)] = np.ldexp(beta[0, 1:] - z * se, exponents)
+                    set_hi[list(s)] = np.ldexp(beta[0, 1:] + z * se, exponents)
             lo, hi = np.minimum(lo, set_lo), np.maximum(hi, set_hi)
         return np.column_stack([lo, hi])
+
+    def transform(self, X):
+        """Reduce ``X`` to the selected predictors.
+
+        Columns that only fit uses (the ``environment_column``) and the
+        predictors that are not selected are dropped unread: only the
+        selected columns must be finite.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, `n_features_in_`)
+            The columns seen in fit, the environment column included when
+            fit took it from ``X``.
+
+        Returns
+        -------
+        X_r : {ndarray, DataFrame} of shape (n_samples, n_selected_features)
+            The selected predictors.
+
+        Raises
+        ------
+        ValueError
+            If a selected column holds NaN or infinite values, or ``X`` has
+            other columns than in fit.
+        """
+        check_is_fitted(self)
+        # As SelectorMixin.transform, but the finiteness check waits until
+        # the selected columns are known.
+        preserve_X = (
+            _get_output_config("transform", estimator=self)["dense"] != "default"
+            and is_pandas_df(X)
+        )
+        X = validate_data(self, X, dtype=None, accept_sparse="csr",
+                          ensure_all_finite=False, skip_check_array=preserve_X,
+                          reset=False)
+        out = self._transform(X)
+        check_array(out, dtype=None, accept_sparse="csr", ensure_min_features=0,
+                    ensure_all_finite=True, input_name="X")
+        return out
 
     def _get_support_mask(self):
         check_is_fitted(self)
@@ -426,6 +533,33 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         tags.input_tags.allow_nan = False
         tags.target_tags.required = True
         return tags
+
+
+def check_n_samples(n_samples, max_size):
+    """Raise when ``n_samples`` cannot hold two environments of
+    ``max_size + 2`` rows (the fewest any test of subsets of up to
+    ``max_size`` predictors needs)."""
+    needed = 2 * (max_size + 2)
+    if n_samples < needed:
+        rows = "row" if n_samples == 1 else "rows"
+        raise ValueError(
+            f"X has {n_samples} {rows} (n_samples={n_samples}), too few for "
+            f"InvariantCausalPrediction: it needs at least two environments of "
+            f"at least {max_size + 2} rows each (predictors + 2, with subsets of "
+            f"up to {max_size} predictors), so at least {needed} rows"
+            + ("; bound max_subset_size to test smaller subsets." if max_size
+               and n_samples >= 4 else ".")
+        )
+
+
+def _standardise(X):
+    """Columns of ``X`` centred with unit standard deviation, computed after
+    exact power-of-two scaling so that no scale overflows or underflows."""
+    if X.shape[1] == 0:
+        return X
+    Xc = np.ldexp(X, power_of_two_exponents(X))
+    Xc = Xc - Xc.mean(axis=0)
+    return Xc / Xc.std(axis=0)
 
 
 def _subsets_by_size(p, max_size):

@@ -6,12 +6,41 @@ variance, and Chow's out-of-environment prediction test -- is a function of
 each environment's row count and of the Gram matrix of ``[1, X, y]`` over its
 rows. These are computed once; a subset's test is then a few small solves,
 batched over all subsets of the same size.
+
+Every test is invariant to the units of ``y`` and of each predictor, so ICP
+brings the rows to unit scale by powers of two before their Gram matrices are
+formed (``unit_scale=True``): exact in floating point, it changes nothing on
+ordinary data and keeps ``1e-300`` or ``1e300`` times the data from
+underflowing or overflowing.
 """
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["EnvironmentStatistics"]
+__all__ = ["EnvironmentStatistics", "power_of_two_exponents"]
+
+
+def power_of_two_exponents(values):
+    """Return the powers of two that bring each column to unit scale.
+
+    ``ldexp(values, k)`` has each column's largest absolute value in
+    [0.5, 1). Scaling by a power of two is exact (``np.ldexp`` also reaches
+    factors beyond the float range), so the scaled data carry exactly the
+    same digits; a column of zeros keeps ``k = 0``.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,) or (n_samples, n_columns)
+        Finite values.
+
+    Returns
+    -------
+    exponents : int or ndarray of int of shape (n_columns,)
+        One exponent per column (an int for 1-D ``values``).
+    """
+    peak = np.max(np.abs(values), axis=0)
+    _, exponent = np.frexp(peak)
+    return np.where(peak > 0, -exponent, 0)
 
 
 class EnvironmentStatistics:
@@ -20,16 +49,49 @@ class EnvironmentStatistics:
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+        Finite.
     y : ndarray of shape (n_samples,)
+        Finite.
     codes : ndarray of shape (n_samples,)
         Environment index of each row, in ``0 .. n_environments - 1``.
     n_environments : int
+        Number of environments.
+    unit_scale : bool, default=False
+        Scale each centred column of ``X`` and ``y`` by a power of two to a
+        largest absolute value in [0.5, 1) before forming the Gram matrices
+        (exact: the Gram matrices are the unscaled ones times
+        ``2**(k_i + k_j)``). The tests do not change; coefficients and
+        residual moments are then in the scaled units. Without it, data at
+        scales near the float range (``1e-300``, ``1e300``) underflow or
+        overflow.
+
+    Attributes
+    ----------
+    x_exponents : ndarray of int of shape (n_features,)
+        Column ``j`` of ``X`` enters the statistics multiplied by
+        ``2**x_exponents[j]`` (0 without ``unit_scale``, and for statistics
+        built :meth:`from_grams`).
+    y_exponent : int
+        Likewise for ``y``. :meth:`pooled_fit`'s slope ``j`` times
+        ``2**(x_exponents[j] - y_exponent)`` is in the units of the data
+        (:meth:`coefficient_exponents`).
     """
 
-    def __init__(self, X, y, codes, n_environments):
+    def __init__(self, X, y, codes, n_environments, *, unit_scale=False):
         # Centring with the pooled means loses nothing (the intercept absorbs
         # it) and keeps the second moments free of cancellation.
-        Z = np.column_stack([np.ones(len(y)), X - X.mean(axis=0), y - y.mean()])
+        if unit_scale:
+            # Powers of two before centring (so that no sum overflows) and
+            # after (so that a column far from 0 is still of unit scale).
+            X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+            Xc, x_exponents = _centred_unit_scale(X)
+            yc, y_exponent = _centred_unit_scale(y)
+            Z = np.column_stack([np.ones(len(y)), Xc, yc])
+        else:
+            Z = np.column_stack([np.ones(len(y)), X - X.mean(axis=0), y - y.mean()])
+            x_exponents, y_exponent = np.zeros(Z.shape[1] - 2), 0
+        self.x_exponents = np.atleast_1d(x_exponents).astype(int)
+        self.y_exponent = int(y_exponent)
         gram = np.empty((n_environments, Z.shape[1], Z.shape[1]))
         for e in range(n_environments):
             Ze = Z[codes == e]
@@ -60,6 +122,8 @@ class EnvironmentStatistics:
         T[1:, 0] = -mean
         self = cls.__new__(cls)
         self._set(np.einsum("ij,ejk,lk->eil", T, grams, T))
+        self.x_exponents = np.zeros(grams.shape[1] - 2, dtype=int)
+        self.y_exponent = 0
         self.noise_scale = np.broadcast_to(
             np.asarray(noise_scale, dtype=float), grams.shape[1:]).copy()
         self.uncentred_mean = mean
@@ -140,6 +204,16 @@ class EnvironmentStatistics:
             return np.linalg.solve(zz, zy[..., None])[..., 0]
         except np.linalg.LinAlgError:
             return np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(zz, zy)])
+
+    def coefficient_exponents(self, subsets):
+        """Exponents that bring :meth:`pooled_fit`'s slopes to the units of
+        the data: ``ldexp(beta[:, 1:], coefficient_exponents(subsets))``.
+
+        Returns
+        -------
+        exponents : ndarray of int of shape (m, k)
+        """
+        return self.x_exponents[subsets] - self.y_exponent
 
     def pooled_fit(self, subsets):
         """Pooled coefficients (intercept first) and residual sum of squares."""
@@ -247,3 +321,13 @@ class EnvironmentStatistics:
             F = (quad / n_e) / (rss_o / df_o)
             p = stats.f.sf(F, n_e, df_o)
         return np.where(np.isfinite(p), p, 1.0)
+
+
+def _centred_unit_scale(values):
+    """``values`` centred, each column scaled by a power of two to a largest
+    absolute value in [0.5, 1), and the total exponent of each column."""
+    first = power_of_two_exponents(values)
+    scaled = np.ldexp(values, first)
+    centred = scaled - scaled.mean(axis=0)
+    second = power_of_two_exponents(centred)
+    return np.ldexp(centred, second), first + second
