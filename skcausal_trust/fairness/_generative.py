@@ -2,6 +2,7 @@
 fairness measure, from the real data to the generated data, each replaced
 mechanism is responsible for (Plecko 2026)."""
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -14,8 +15,18 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
-from ._decomposition import MEASURES, _check_columns, causal_fairness_decomposition
+from ..exceptions import PositivityWarning
+from ..utils._validation import keep_state_on_failure
+from ._decomposition import (
+    MEASURES,
+    _check_columns,
+    _check_values,
+    _python,
+    _roles,
+    causal_fairness_decomposition,
+)
 
 __all__ = [
     "GenerativeBiasDecomposition",
@@ -40,10 +51,13 @@ class GenerativeBiasDecomposition:
 
     Attributes
     ----------
-    measures : pandas.DataFrame of shape (4 * n_stages, 5)
+    measures : pandas.DataFrame of shape (4 * n_stages, 6)
         Columns ``stage`` (``"real"``, then the given stages among ``"Y"``,
         ``"WY"``, ``"all"``), ``measure`` (TV, DE, IE, SE), ``estimate``,
-        ``std_error`` (the decomposition's standard error) and ``n_samples``.
+        ``std_error`` (the decomposition's standard error), ``n_samples``
+        and ``overlap_ok`` (False when the estimate weights by a propensity
+        model that failed the overlap rule of
+        :func:`causal_fairness_decomposition` on that stage).
     contributions : pandas.DataFrame of shape (4 * (n_stages - 1), 7)
         Columns ``mechanism`` (the mechanisms replaced between two
         consecutive stages, e.g. ``"Y"``, ``"W"``, ``"X+Z"``; merged, e.g.
@@ -63,6 +77,10 @@ class GenerativeBiasDecomposition:
     decompositions : dict
         Stage name -> its :class:`CausalFairnessDecomposition` (with the
         influence functions).
+    diagnostics : pandas.DataFrame of shape (2 * n_stages, 10) or None
+        The overlap diagnostics of every stage's decomposition (see
+        :class:`CausalFairnessDecomposition`), with a first column
+        ``stage``.
     """
 
     measures: pd.DataFrame
@@ -72,6 +90,7 @@ class GenerativeBiasDecomposition:
     x0: object
     x1: object
     decompositions: dict = field(repr=False)
+    diagnostics: pd.DataFrame = field(default=None, repr=False)
 
     def to_frame(self):
         """Contributions and totals with confidence intervals, as one table.
@@ -211,10 +230,10 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
         ``real`` that play no role, but may have no column ``real`` lacks.
     X : str
         The protected attribute's column.
-    Z : list of str, default=()
-        Confounders.
-    W : list of str, default=()
-        Mediators.
+    Z : str or list of str, default=()
+        Confounders; one name is one column.
+    W : str or list of str, default=()
+        Mediators; one name is one column.
     Y : str
         The outcome's column (binary 0/1 or continuous). Required.
     se_method : {"auto", "paired", "independent"}, default="auto"
@@ -225,7 +244,7 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
     **decomposition_kwargs
         Passed to :func:`causal_fairness_decomposition` for every stage
         (e.g. ``outcome_model``, ``propensity_model``, ``n_folds``,
-        ``confidence``, ``x0``, ``x1``, ``random_state``). The levels
+        ``confidence``, ``x0``, ``x1``, ``n_jobs``, ``random_state``). The levels
         ``x0``, ``x1`` are fixed on the real data and reused for every
         stage; an integer seed is drawn once from ``random_state`` so every
         stage uses the same folds. ``y_pred`` and ``label`` are not
@@ -249,6 +268,13 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
         (prefixed by the stage's name).
     TypeError
         ``y_pred`` or ``label`` in ``decomposition_kwargs``.
+
+    Warns
+    -----
+    PositivityWarning
+        A stage's decomposition failed the overlap rule of
+        :func:`causal_fairness_decomposition` (the message starts with the
+        stage's name; ``diagnostics`` has the numbers).
 
     See Also
     --------
@@ -311,7 +337,7 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
     if Y is None:
         raise ValueError("give the outcome column Y: each stage's outcome is decomposed.")
     _check_columns(real, X, Z, W, Y)
-    Z, W = list(Z), list(W)
+    X, Z, W, Y = _roles(X, Z, W, Y)
     if not isinstance(stages, Mapping) or not stages:
         raise ValueError(
             "stages must be a non-empty dict from stage name ('Y', 'WY', 'all') to "
@@ -362,18 +388,34 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
     frames = {"real": real, **{s: stages[s] for s in names}}
     results = {}
     for s, frame in frames.items():
-        try:
-            results[s] = causal_fairness_decomposition(frame, X, Z, W, Y, label=s, **kwargs)
-        except ValueError as err:
-            raise ValueError(f"stage {s!r}: {err}") from err
+        with warnings.catch_warnings(record=True) as caught:
+            # Other warnings meet the caller's filters here; a PositivityWarning
+            # meets them when it is re-issued below, with the stage's name.
+            warnings.simplefilter("always", PositivityWarning)
+            try:
+                results[s] = causal_fairness_decomposition(frame, X, Z, W, Y, label=s,
+                                                           **kwargs)
+            except ValueError as err:
+                raise ValueError(f"stage {s!r}: {err}") from err
+        for w in caught:
+            if issubclass(w.category, PositivityWarning):
+                # Say which stage the overlap failed on, at the caller's line.
+                warnings.warn(f"stage {s!r}: {w.message}", w.category, stacklevel=2)
+            else:  # others as they were, where they were raised
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                       source=w.source)
         # Compare the same two levels at every stage.
         kwargs["x0"], kwargs["x1"] = _python(results[s].x0), _python(results[s].x1)
 
     measures = pd.DataFrame([
         {"stage": s, "measure": m, "estimate": res.estimates[m],
-         "std_error": res.standard_errors[m], "n_samples": res.n_samples}
+         "std_error": res.standard_errors[m], "n_samples": res.n_samples,
+         "overlap_ok": res.overlap_ok[m]}
         for s, res in results.items() for m in MEASURES
     ])
+    diagnostics = pd.concat(
+        [res.diagnostics.assign(stage=s) for s, res in results.items()], ignore_index=True)
+    diagnostics = diagnostics[["stage"] + [c for c in diagnostics if c != "stage"]]
     order = list(frames)
     rows = []
     for a, b in zip(order[:-1], order[1:]):
@@ -391,13 +433,8 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
     return GenerativeBiasDecomposition(
         measures=measures, contributions=contributions, totals=totals,
         confidence=float(confidence), x0=kwargs["x0"], x1=kwargs["x1"],
-        decompositions=results,
+        decompositions=results, diagnostics=diagnostics,
     )
-
-
-def _python(level):
-    """A NumPy scalar as the Python one (readable in messages)."""
-    return level.item() if isinstance(level, np.generic) else level
 
 
 def _is_discrete(series):
@@ -536,19 +573,25 @@ class StagedSCMSampler:
                 out[c] = out[c].astype(pd.CategoricalDtype(self._categories[c]))
         return out
 
+    @keep_state_on_failure
     def fit(self, data, X, Z=(), W=(), Y=None, random_state=None):
         """Fit every mechanism of the standard fairness model.
+
+        The fit is transactional: if it fails, the sampler keeps the state
+        it had before (unfitted, or the previous fit).
 
         Parameters
         ----------
         data : pandas.DataFrame of shape (n_samples, n_columns)
-            The real data (no missing values in the model's columns).
+            The real data (no missing or infinite values in the model's
+            columns).
         X : str
             The protected attribute's column.
-        Z : list of str, default=()
-            Confounders.
-        W : list of str, default=()
-            Mediators, in causal order (each may depend on the ones before).
+        Z : str or list of str, default=()
+            Confounders; one name is one column.
+        W : str or list of str, default=()
+            Mediators, in causal order (each may depend on the ones before);
+            one name is one column.
         Y : str
             The outcome's column. Required.
         random_state : int, RandomState instance or None, default=None
@@ -562,19 +605,24 @@ class StagedSCMSampler:
         ------
         ValueError
             ``Y`` not given, missing columns or a column in two roles,
-            missing values, ``estimators`` or ``categorical`` naming a
-            column that is not ``X``, a mediator or ``Y`` (the ``Z`` rows
-            are bootstrapped), a bad ``residual_cv``, or a categorical
-            mechanism whose estimator has no ``predict_proba``.
+            missing or infinite values (naming the columns), ``estimators``
+            or ``categorical`` naming a column that is not ``X``, a mediator
+            or ``Y`` (the ``Z`` rows are bootstrapped), a bad
+            ``residual_cv``, or a categorical mechanism whose estimator has
+            no ``predict_proba``; or any error of a mechanism's estimator.
+
+        Notes
+        -----
+        The mechanisms' estimators are fitted with one BLAS/OpenMP thread
+        (``threadpoolctl``): on a loaded machine the threads of histogram
+        gradient boosting spin-wait.
         """
         if Y is None:
             raise ValueError("give the outcome column Y.")
         _check_columns(data, X, Z, W, Y)
-        Z, W = list(Z), list(W)
+        X, Z, W, Y = _roles(X, Z, W, Y)
         roles = [X] + Z + W + [Y]
-        if data[roles].isna().any().any():
-            raise ValueError("data has missing values in the model's columns; impute or "
-                             "drop them.")
+        _check_values(data, roles)
         rc = self.residual_cv
         if rc is not None and (not isinstance(rc, Integral) or isinstance(rc, bool)
                                or rc < 2):
@@ -607,18 +655,19 @@ class StagedSCMSampler:
         self.n_samples_ = len(data)
 
         self.mechanisms_ = {}
-        if Z:
-            self.mechanisms_[X] = self._fit_one(data, X, Z, True, estimators, seed)
-        else:
-            self.mechanisms_[X] = {"kind": "empirical", "parents": [], "model": None,
-                                   "residuals": None, "values": data[X].to_numpy()}
-        for j, wj in enumerate(W):
-            discrete = wj in categorical or _is_discrete(data[wj])
-            self.mechanisms_[wj] = self._fit_one(data, wj, [X] + Z + W[:j], discrete,
-                                                 estimators, seed)
-        discrete = Y in categorical or _is_discrete(data[Y])
-        self.mechanisms_[Y] = self._fit_one(data, Y, [X] + Z + W, discrete, estimators,
-                                            seed)
+        with threadpool_limits(limits=1):
+            if Z:
+                self.mechanisms_[X] = self._fit_one(data, X, Z, True, estimators, seed)
+            else:
+                self.mechanisms_[X] = {"kind": "empirical", "parents": [], "model": None,
+                                       "residuals": None, "values": data[X].to_numpy()}
+            for j, wj in enumerate(W):
+                discrete = wj in categorical or _is_discrete(data[wj])
+                self.mechanisms_[wj] = self._fit_one(data, wj, [X] + Z + W[:j], discrete,
+                                                     estimators, seed)
+            discrete = Y in categorical or _is_discrete(data[Y])
+            self.mechanisms_[Y] = self._fit_one(data, Y, [X] + Z + W, discrete,
+                                                estimators, seed)
         return self
 
     def _fit_one(self, data, target, parents, discrete, estimators, seed):
@@ -714,7 +763,7 @@ class StagedSCMSampler:
             Called before :meth:`fit`.
         ValueError
             Unknown stage, ``data`` missing a needed column or with missing
-            values in it, ``data=None`` for ``"Y"``/``"WY"``, or
+            or infinite values in it, ``data=None`` for ``"Y"``/``"WY"``, or
             ``n_samples`` given for ``"Y"``/``"WY"`` or not a positive
             integer.
         """
@@ -751,14 +800,13 @@ class StagedSCMSampler:
                 raise ValueError(
                     f"stage {stage!r} keeps the real columns {kept!r}; {missing!r} are "
                     f"not in data (its columns are {list(data.columns)!r}).")
-            if data[kept].isna().any().any():
-                raise ValueError("data has missing values in the kept columns; impute or "
-                                 "drop them.")
+            _check_values(data, kept)
             n = len(data)
             out = data[kept].copy()
             to_sample = (W if stage == "WY" else []) + [Y]
-        for c in to_sample:
-            out[c] = self._draw(c, out, n, rng)
+        with threadpool_limits(limits=1):
+            for c in to_sample:
+                out[c] = self._draw(c, out, n, rng)
         return out[self.columns_]
 
     def sample_stages(self, data, stages=STAGES, random_state=None):
