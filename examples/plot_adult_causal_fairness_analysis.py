@@ -156,14 +156,14 @@ for name, model in models.items():
 # Decompose the outcome and the predictions
 # -----------------------------------------
 #
-# :func:`~skcausal_trust.fairness.causal_fairness_decomposition` estimates
+# :func:`~skcausal_trust.decomposition.causal_fairness_decomposition` estimates
 # TV, DE, IE and SE with cross-fitted doubly robust estimators (gradient
 # boosting nuisance models by default) and influence-function standard
 # errors. Every decomposition below uses the same held-out rows, so that the
 # outcome and the models are compared on the same people; a model's
 # predicted probability replaces the outcome through ``y_pred``. The four
 # decompositions take most of this example's running time.
-from skcausal_trust.fairness import causal_fairness_decomposition
+from skcausal_trust.decomposition import causal_fairness_decomposition
 
 held_out = frame.loc[test]
 results = [
@@ -202,11 +202,11 @@ for r in results:
 # Plot the decompositions
 # -----------------------
 #
-# :class:`~skcausal_trust.fairness.FairnessDecompositionDisplay` draws each
+# :class:`~skcausal_trust.decomposition.FairnessDecompositionDisplay` draws each
 # measure with its 95% interval, one colour per decomposition. IE and SE are
 # plotted as reported, in the reverse direction (from men to women): a
 # negative IE or SE *adds* to the men's advantage.
-from skcausal_trust.fairness import FairnessDecompositionDisplay
+from skcausal_trust.decomposition import FairnessDecompositionDisplay
 
 display = FairnessDecompositionDisplay.from_decompositions(results)
 display.ax_.set_title("Adult, held-out rows: Female -> Male")

@@ -6,16 +6,16 @@ Group fairness metrics (demographic parity, equalized odds) come from
 
 from ._counterfactual import CounterfactuallyFairClassifier
 from ._regressor import CounterfactuallyFairRegressor
-from ._decomposition import (
+# The causal fairness analysis lives in skcausal_trust.decomposition; its
+# names stay importable from here.
+from ..decomposition import (
     CausalFairnessDecomposition,
     FairnessDecompositionDisplay,
-    causal_fairness_decomposition,
-    make_direct_effect_scorer,
-)
-from ._generative import (
     GenerativeBiasDecomposition,
     StagedSCMSampler,
+    causal_fairness_decomposition,
     generative_bias_decomposition,
+    make_direct_effect_scorer,
 )
 from ._metrics import (
     counterfactual_unfairness,

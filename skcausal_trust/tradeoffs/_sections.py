@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ModelRejectedWarning, UnknownCategoryWarning
+from ..exceptions import ModelRejectedWarning, PositivityWarning, UnknownCategoryWarning
 
 __all__ = [
     "AuditContext",
@@ -271,7 +271,7 @@ class DecompositionSection(AuditSection):
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
         from threadpoolctl import threadpool_limits
 
-        from ..fairness import FairnessDecompositionDisplay, causal_fairness_decomposition
+        from ..decomposition import FairnessDecompositionDisplay, causal_fairness_decomposition
 
         prepared = context.prepared
         attribute = task.sensitive[0]
@@ -296,6 +296,8 @@ class DecompositionSection(AuditSection):
         # machine (measured: 300 s instead of 5 s); one thread is robust.
         with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UnknownCategoryWarning)
+            # Overlap is reported in the section (and marked in the figure).
+            warnings.simplefilter("ignore", PositivityWarning)
             results = [causal_fairness_decomposition(
                 data.assign(__y=y[rows]), attribute, Z, W, "__y", label="outcome",
                 **common)]
@@ -309,11 +311,14 @@ class DecompositionSection(AuditSection):
                     data, attribute, Z, W, y_pred=proba[rows], label=name, **common))
                 context.say(f"decomposition: {name} done")
         frames = pd.concat([r.to_frame() for r in results], ignore_index=True)
+        overlap = pd.concat(
+            [r.diagnostics.assign(label=r.label) for r in results], ignore_index=True)
         section = {
             "x0": str(results[0].x0), "x1": str(results[0].x1),
             "confounders": Z, "mediators": W, "rows_used": int(rows.sum()),
             "predictions": "out-of-fold",
             "rows": _records(frames),
+            "overlap": _records(overlap),
         }
         display = FairnessDecompositionDisplay.from_decompositions(results)
         display.ax_.set_title(f"Causal fairness decomposition ({attribute}: "
@@ -326,13 +331,24 @@ class DecompositionSection(AuditSection):
             lambda r: f"{r.estimate:+.4f} ± {r.ci_upper - r.estimate:.4f}", axis=1))
         table = wide.pivot(index="label", columns="measure", values="value")
         order = list(dict.fromkeys(frames["label"]))
-        text = "\n".join([
+        lines = [
             f"Causal fairness decomposition ({section['x0']} -> {section['x1']}; "
             "TV = DE - IE - SE; out-of-fold predictions; 95% intervals)",
             f"  confounders Z: {', '.join(map(str, Z)) or '(none)'}",
             f"  mediators W:   {', '.join(map(str, W)) or '(none)'}",
             table.loc[order, ["TV", "DE", "IE", "SE"]].to_string(),
-        ])
+        ]
+        failed = overlap[~overlap["overlap_ok"]]
+        if len(failed):
+            worst = failed.sort_values("share_clipped_low").iloc[-1]
+            lines.append(
+                f"  overlap fails for {sorted(set(failed['label']), key=order.index)} "
+                f"({worst['propensity']}: up to {worst['share_clipped_low']:.1%} of rows "
+                f"clipped, effective sample size down to "
+                f"{failed['ess_fraction'].min():.1%}): their "
+                f"{', '.join(sorted(set(', '.join(failed['measures']).split(', '))))} "
+                "rest on extrapolation (open markers in decomposition.png).")
+        text = "\n".join(lines)
         return SectionResult(self.name, section, frames,
                              {"decomposition.png": display.figure_}, text)
 

@@ -297,7 +297,7 @@ def generative_bias_decomposition(real, stages, X, Z=(), W=(), Y=None, *,
     >>> import numpy as np, pandas as pd
     >>> from scipy.special import expit
     >>> from sklearn.linear_model import LinearRegression, LogisticRegression
-    >>> from skcausal_trust.fairness import generative_bias_decomposition
+    >>> from skcausal_trust.decomposition import generative_bias_decomposition
     >>> rng = np.random.default_rng(0)
     >>> def draw_z_x(n):
     ...     z = rng.normal(size=n)
@@ -529,7 +529,7 @@ class StagedSCMSampler:
     >>> import numpy as np, pandas as pd
     >>> from scipy.special import expit
     >>> from sklearn.linear_model import LinearRegression, LogisticRegression
-    >>> from skcausal_trust.fairness import StagedSCMSampler
+    >>> from skcausal_trust.decomposition import StagedSCMSampler
     >>> rng = np.random.default_rng(0)
     >>> n = 2000
     >>> z = rng.normal(size=n); x = (rng.uniform(size=n) < expit(z)).astype(int)
