@@ -56,6 +56,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(_THREADS)
 
 import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
@@ -241,6 +242,11 @@ def fmt_s(x):
     return "-" if x is None else (f"{x:.2f}" if x < 10 else f"{x:.1f}")
 
 
+def _burn():
+    while True:
+        pass
+
+
 def parent_main(args):
     t_start = time.perf_counter()
     print("Causal fairness decomposition (5-fold cross-fitting) on UCI Adult")
@@ -257,6 +263,15 @@ def parent_main(args):
               "(the CPU-time column is less affected). Rerun when the machine is idle.")
     sys.stdout.flush()
 
+    burners = []
+    for _ in range(args.load):
+        # Another program keeping a core busy: the decomposition must not
+        # collapse (its nuisance fits run on one thread whatever OMP says).
+        burner = multiprocessing.Process(target=_burn, daemon=True)
+        burner.start()
+        burners.append(burner)
+    if burners:
+        print(f"  load: {len(burners)} busy-loop process(es) running", flush=True)
     results = {}
     for threads in args.threads:
         print(f"\nconfiguration: {threads} thread(s) (OMP_NUM_THREADS={threads}) ...",
@@ -264,6 +279,8 @@ def parent_main(args):
         res = run_child(threads, args)
         if res is not None:
             results[threads] = res
+    for burner in burners:
+        burner.terminate()
     if not results:
         print("no configuration finished")
         return 1
@@ -368,6 +385,8 @@ def parse_args(argv=None):
                         help="stratified subsample of N rows (smoke run); "
                              "None: all 45,222")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--load", type=int, default=0,
+                        help="busy-loop processes to run meanwhile (a loaded machine)")
     parser.add_argument("--profile", action="store_true",
                         help="always print a cProfile of one 2-thread decomposition")
     parser.add_argument("--no-profile", action="store_true",
