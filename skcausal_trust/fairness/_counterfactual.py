@@ -486,22 +486,41 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
             bounds += [(None, None)] * n_free
             bounds += list(zip(lower, upper))
             bounds += [(None, None)] * n_b
-        res = minimize(
-            fun, np.zeros(dim), jac=True, method="L-BFGS-B", bounds=bounds,
-            options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e-15,
-                     "maxcor": 30},
-        )
-        if not res.success and res.nit >= self.max_iter:
+        lo = np.array([-np.inf if b_ is None else b_ for b_, _ in bounds])
+        hi = np.array([np.inf if b_ is None else b_ for _, b_ in bounds])
+        # L-BFGS-B can stop on "relative reduction of f <= factr * epsmch" far
+        # from the optimum (measured: projected gradient 0.19 with two
+        # worlds): restart from where it stopped until the projected gradient
+        # meets tol, within max_iter iterations in all.
+        theta, used, value = np.zeros(dim), 0, np.inf
+        for _ in range(MAX_LBFGS_RESTARTS):
+            res = minimize(
+                fun, theta, jac=True, method="L-BFGS-B", bounds=bounds,
+                options={"maxiter": max(1, self.max_iter - used), "gtol": self.tol,
+                         "ftol": 1e-15, "maxcor": 30},
+            )
+            progress = value - res.fun
+            theta, used, value = res.x, used + int(res.nit), res.fun
+            gap = _projected_gradient_norm(fun(theta)[1], theta, lo, hi)
+            if gap <= self.tol or used >= self.max_iter or progress <= 0:
+                break
+        # Below about 1e-7 the projected gradient is at the precision of the
+        # objective (a mean of log-losses): a tighter tol is met as well as
+        # floating point allows, and is not a failure.
+        if gap > max(self.tol, PROJECTED_GRADIENT_PRECISION):
             warnings.warn(
-                f"L-BFGS-B did not converge in max_iter={self.max_iter} iterations: "
-                f"{res.message}",
+                f"L-BFGS-B did not converge in max_iter={self.max_iter} iterations "
+                f"({res.message}; projected gradient {gap:.2e} > tol={self.tol}); "
+                "increase max_iter or use solver='cvxpy'.",
                 ConvergenceWarning,
                 stacklevel=6,
             )
-        th, b = unpack(res.x)
+        th, b = unpack(theta)
         coef = th @ P.T
-        info = {"path": "fast", "solver": "L-BFGS-B", "status": str(res.message),
-                "n_iter": int(res.nit)}
+        info = {"path": "fast", "solver": "L-BFGS-B",
+                "status": ("converged" if gap <= max(self.tol, PROJECTED_GRADIENT_PRECISION)
+                           else str(res.message)),
+                "n_iter": used}
         return coef, b.copy(), info
 
     def _solve_polytope(self, features, y, sw, directions, n_rows):
@@ -708,6 +727,29 @@ def _constraint_rows(worlds):
             if diff.shape[0]:
                 rows_out.append(diff)
     return rows_out
+
+
+#: Restarts of L-BFGS-B from where it stopped (see _solve_box).
+MAX_LBFGS_RESTARTS = 20
+#: A projected gradient this small is at the objective's floating-point
+#: precision.
+PROJECTED_GRADIENT_PRECISION = 1e-7
+
+
+def _projected_gradient_norm(grad, x, lo, hi):
+    """Largest entry of the projected gradient of a box-constrained problem:
+    zero at a point where no feasible direction decreases the objective."""
+    pg = grad.copy()
+    finite_lo, finite_hi = np.isfinite(lo), np.isfinite(hi)
+    at_lo = np.zeros_like(x, dtype=bool)
+    at_hi = np.zeros_like(x, dtype=bool)
+    at_lo[finite_lo] = x[finite_lo] <= lo[finite_lo] + 1e-12 * np.maximum(
+        1.0, np.abs(lo[finite_lo]))
+    at_hi[finite_hi] = x[finite_hi] >= hi[finite_hi] - 1e-12 * np.maximum(
+        1.0, np.abs(hi[finite_hi]))
+    pg[at_lo] = np.minimum(pg[at_lo], 0.0)
+    pg[at_hi] = np.maximum(pg[at_hi], 0.0)
+    return float(np.max(np.abs(pg))) if pg.size else 0.0
 
 
 def _loss_and_score_gradient(scores, sign, onehot, sw):
