@@ -97,6 +97,12 @@ class CausalFairnessDecomposition:
         - ``ess_fraction``: ``effective_sample_size / n_weighted``;
         - ``overlap_ok``: False when the rule of
           :func:`causal_fairness_decomposition` flags the model.
+    folds : ndarray of shape (n_samples,) of int or None
+        The cross-fitting fold of each row, ``0`` to ``n_folds - 1``, in the
+        order of the rows of ``influence`` (the rows of ``data`` whose ``X``
+        is ``x0`` or ``x1``). The nuisance predictions (outcome regressions
+        and propensities) of the rows with ``folds == k`` come from models
+        fitted on exactly the rows with ``folds != k``.
     """
 
     estimates: dict
@@ -108,6 +114,7 @@ class CausalFairnessDecomposition:
     influence: pd.DataFrame = field(repr=False)
     label: str = "outcome"
     diagnostics: pd.DataFrame = field(default=None, repr=False)
+    folds: np.ndarray = field(default=None, repr=False)
 
     @property
     def overlap_ok(self):
@@ -478,7 +485,8 @@ def causal_fairness_decomposition(
     -------
     result : CausalFairnessDecomposition
         With ``estimates``, ``standard_errors``, ``x0``, ``x1``,
-        ``diagnostics`` and :meth:`~CausalFairnessDecomposition.to_frame`.
+        ``diagnostics``, ``folds`` (each row's cross-fitting fold) and
+        :meth:`~CausalFairnessDecomposition.to_frame`.
 
     Raises
     ------
@@ -536,6 +544,22 @@ def causal_fairness_decomposition(
     rows (the default gradient boosting on a few thousand rows) may be
     overconfident and trip them on data that do overlap: the warning then
     says that its own propensities, hence the estimates, are unreliable.
+
+    **Double robustness and intervals.** The estimate of ``C`` (``B``) is
+    consistent when either the outcome regression or the propensity given
+    ``Z`` (given ``Z, W``) is; its bias is of the order of the product of
+    their errors. The rows of each fold get their nuisances from models
+    fitted on the other folds only (the result's ``folds``). The standard
+    errors, and the intervals of ``to_frame``, are those of the influence
+    function with both nuisances consistent. With a misspecified
+    propensity model and a correct outcome model they stayed close to
+    nominal in simulations. With a misspecified outcome model, the
+    variance added by estimating the propensity is left out: on the
+    simulated model of ``tests/test_decomposition_guarantees.py`` (a linear
+    outcome model missing two interactions, a correctly specified logistic
+    propensity, 1,000 to 4,000 rows) the 95% intervals of IE and SE
+    covered 0.88 to 0.90 and those of DE 0.98 to 1.0. The bootstrap
+    (``n_bootstrap``) does not refit the nuisances and shares this.
 
     **Speed.** Every nuisance model is fitted and predicts with one
     BLAS/OpenMP thread (``threadpoolctl``): on a loaded machine the
@@ -658,7 +682,10 @@ def causal_fairness_decomposition(
         delayed(_cross_fit_fold)(train, test, xcol, feats_z, feats_zw, y, i1, binary,
                                  outcome_model, propensity_model)
         for train, test in folds.split(np.zeros(n), i1))
-    for test, ((mu_a, e_a), (mu_b, e_b)) in fitted:
+    fold_of = np.empty(n, dtype=np.intp)
+    # joblib returns the folds in the order of the split.
+    for k, (test, ((mu_a, e_a), (mu_b, e_b))) in enumerate(fitted):
+        fold_of[test] = k
         mu_z1[test], e_z[test] = mu_a, e_a
         mu_zw1[test], e_zw[test] = mu_b, e_b
     diagnostics = pd.DataFrame([
@@ -698,7 +725,7 @@ def causal_fairness_decomposition(
     return CausalFairnessDecomposition(
         estimates=estimates, standard_errors={m: float(v) for m, v in ses.items()},
         confidence=float(confidence), x0=x0, x1=x1, n_samples=int(n),
-        influence=influence, label=label, diagnostics=diagnostics,
+        influence=influence, label=label, diagnostics=diagnostics, folds=fold_of,
     )
 
 
