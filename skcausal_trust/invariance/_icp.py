@@ -125,9 +125,12 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         which is only as reliable as the screening; NaN for the environment
         column).
     confidence_intervals_ : ndarray of shape (`n_features_in_`, 2)
-        Union over accepted subsets of the coefficient intervals (at level
-        ``1 - alpha/2``, the predictor's coefficient being 0 outside a
-        subset); NaN when the model is rejected, and for classification.
+        Union over accepted subsets (accepted at level ``alpha``) of the
+        coefficient intervals: normal intervals
+        ``beta +- z_{1 - alpha/4} * se`` from the pooled least squares of
+        each subset, two-sided level ``1 - alpha/2``, the predictor's
+        coefficient being 0 outside a subset; NaN when the model is
+        rejected, and for classification.
     support_ : ndarray of bool of shape (`n_features_in_`,)
         The selected predictors (the intersection of the accepted subsets).
     model_rejected_ : bool
