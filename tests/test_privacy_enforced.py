@@ -361,3 +361,40 @@ def test_noise_added_to_the_statistics_has_the_calibrated_sd(by_environment, sam
     # Gaussian, not merely of the right variance.
     assert stats.kstest(d.ravel(), "norm").pvalue > 1e-6
     assert reg.noise_scale_ == pytest.approx(sigma, rel=1e-9)
+
+
+# -- the mechanism itself: seeded generators and the calibration guard ----------
+def test_seeded_release_takes_a_generator_or_a_random_state_reproducibly():
+    from skcausal_trust.privacy._mechanisms import release_gaussian
+
+    values = np.zeros(4000)
+    with pytest.warns(PrivacyLeakWarning):
+        by_generator = [release_gaussian(values, 2.0, 1.0, np.random.default_rng(7))
+                        for _ in range(2)]
+        by_state = [release_gaussian(values, 2.0, 1.0, np.random.RandomState(7))
+                    for _ in range(2)]
+        by_int = release_gaussian(values, 2.0, 1.0, 7)
+    np.testing.assert_array_equal(by_generator[0], by_generator[1])
+    np.testing.assert_array_equal(by_state[0], by_state[1])
+    # A seed gives NumPy's generator seeded with it; a RandomState seeds one.
+    np.testing.assert_array_equal(by_int, by_generator[0])
+    for noise in (by_generator[0], by_state[0]):
+        assert abs(noise.std() / 2.0 - 1.0) < 0.05 and abs(noise.mean()) < 0.1
+
+
+def test_release_refuses_a_mechanism_whose_privacy_map_exceeds_the_calibration(
+        monkeypatch):
+    """OpenDP's own privacy map must agree with (sigma, sensitivity); a
+    mechanism that spends more (here 1.5 times the zCDP rho) is an error."""
+    from skcausal_trust.privacy import _mechanisms
+
+    class Overspending:
+        def map(self, sensitivity):
+            return 1.5 * sensitivity**2 / (2 * 2.0**2)
+
+        def __call__(self, values):
+            return values
+
+    monkeypatch.setattr(_mechanisms, "_opendp_gaussian", lambda sigma: Overspending())
+    with pytest.raises(RuntimeError, match="the calibration does not match"):
+        _mechanisms.release_gaussian(np.zeros(3), 2.0, 1.0)
