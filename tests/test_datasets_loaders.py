@@ -138,7 +138,11 @@ def test_adult_bunch_keys_and_shapes(adult):
     assert list(adult.frame.columns) == ADULT_COLUMNS + ["income"]
     assert adult.target_names == ["<=50K", ">50K"]
     assert adult.sensitive_features_names == ["sex", "race"]
-    assert adult.categories is None
+    # The levels the data dictionary declares (public), not the observed ones.
+    assert adult.categories == {c: list(adult.data[c].cat.categories)
+                                for c in adult.data.columns if c not in ADULT_NUMERIC}
+    assert "Holand-Netherlands" in adult.categories["native-country"]
+    assert (adult.data["native-country"] == "Holand-Netherlands").sum() == 1
     # train rows first, then test rows, index 0..n-1
     assert adult.data.index.equals(pd.RangeIndex(48842))
 
@@ -275,7 +279,10 @@ def test_german_bunch_and_shapes(german):
     assert list(german.frame.columns) == GERMAN_COLUMNS + ["credit_risk"]
     assert german.target_names == ["bad", "good"]
     assert german.sensitive_features_names == ["sex", "age"]
-    assert german.categories is None
+    # The code book's levels (public), the columns' categories.
+    assert german.categories == {
+        c: [str(v) for v in german.data[c].cat.categories] for c in german.data.columns
+        if isinstance(german.data[c].dtype, pd.CategoricalDtype)}
     assert not german.data.isna().any().any()
     for text in ("CC BY 4.0", "10.24432/C5NC77", "Hofmann"):
         assert text in german.DESCR

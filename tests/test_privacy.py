@@ -107,8 +107,10 @@ def test_spent_budget_and_near_exact_fit_at_large_epsilon():
                             target_bound=2.0).fit(X, y)
     assert (reg.epsilon_, reg.delta_) == (1e4, 1e-6)
     np.testing.assert_allclose(reg.coef_, LinearRegression().fit(X, y).coef_, atol=1e-3)
-    assert reg.sensitivity_ == pytest.approx(
-        _regressor.release_weights(3, **_regressor.POOLED_BLOCK_WEIGHTS)[1])
+    W, formula = _regressor.release_weights(3, **_regressor.POOLED_BLOCK_WEIGHTS)
+    # The formula, plus the public allowance for the release's rounding.
+    assert reg.sensitivity_ == pytest.approx(formula + 2.0**-19 * np.sqrt(
+        np.sum(np.triu(W) ** 2)), rel=1e-14)
     assert reg.released_statistics_.shape == (1, 5, 5)
 
 
@@ -117,6 +119,8 @@ def test_spent_budget_and_near_exact_fit_at_large_epsilon():
 def test_private_anchor_regression_is_post_processing_of_the_release(gamma, fit_intercept):
     """With the noise switched off and no clipping, the post-processing of the
     release is exactly the non-private anchor regression."""
+    from test_privacy_enforced import _clip_by_hand
+
     X, y, env, _ = make_invariant_regression(300, 3, random_state=3)
     bound_x = float(np.linalg.norm(X, axis=1).max()) + 1
     bound_y = float(np.abs(y).max()) + 1
@@ -126,8 +130,11 @@ def test_private_anchor_regression_is_post_processing_of_the_release(gamma, fit_
                                     target_bound=bound_y, gamma=gamma,
                                     fit_intercept=fit_intercept).fit(
             X, y, environments=env)
+    # Nothing is clipped; the records are rounded to the release's grid.
+    Xg, yg, over_x, over_y = _clip_by_hand(X.to_numpy(), y, bound_x, bound_y)
+    assert not over_x.any() and not over_y.any()
     exact = AnchorRegression(gamma=gamma, fit_intercept=fit_intercept).fit(
-        X, y, environments=env)
+        Xg, yg, environments=env)
     assert private.eigenvalue_floor_ < 0.01  # far below every eigenvalue
     # Anchor regression compares environments: one release per environment.
     assert private.released_statistics_.shape[0] == (1 if gamma == 1.0 else 3)
@@ -197,7 +204,7 @@ def test_no_causal_feature_releases_only_the_count_sum_and_square_of_y():
                             causal_features=[]).fit(X, y)
     assert reg.released_features_ == [] == reg.selected_features_
     assert reg.released_statistics_.shape == (1, 2, 2)
-    assert reg.sensitivity_ == pytest.approx(np.sqrt(0.25**2 + 0.4**2 + 0.3**2))
+    assert reg.sensitivity_ == pytest.approx(np.sqrt(0.25**2 + 0.4**2 + 0.3**2), rel=1e-5)
     assert reg.coef_.tolist() == [0.0, 0.0, 0.0]
     np.testing.assert_allclose(reg.predict(X), np.mean(y), atol=1e-6)
 
@@ -209,13 +216,11 @@ def test_only_the_causal_features_are_released_and_bounded():
     X = rng.uniform(-1, 1, size=(2000, 4))
     X[:, 3] *= 1000.0  # far outside the bound, but not a causal feature
     y = X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=2000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # no clipping warning
-        reg = DPCausalRegressor(epsilon=1e9, feature_bound=np.sqrt(2), target_bound=3.0,
-                                causal_features=[0, 1]).fit(X, y)
+    reg = DPCausalRegressor(epsilon=1e9, feature_bound=np.sqrt(2), target_bound=3.0,
+                            causal_features=[0, 1]).fit(X, y)
     assert reg.released_features_ == ["x0", "x1"] == reg.selected_features_
     assert reg.released_statistics_.shape == (1, 4, 4)
-    assert reg.n_clipped_features_ == 0 and reg.coef_[2:].tolist() == [0.0, 0.0]
+    assert reg.count_clipped(X, y) == (0, 0) and reg.coef_[2:].tolist() == [0.0, 0.0]
     np.testing.assert_allclose(reg.coef_[:2], [1.0, -1.0], atol=0.02)
     # Fewer released predictors, the same budget: a smaller noise floor.
     full = DPCausalRegressor(epsilon=1.0, feature_bound=np.sqrt(2), target_bound=3.0,
@@ -248,13 +253,19 @@ def test_clipping_counts_and_leak_warnings():
     X[:3] *= 10
     y = rng.uniform(-1, 1, 100)
     y[:5] = 7.0
-    with pytest.warns(UserWarning, match=r"3 row\(s\) of X and 5 value\(s\) of y"):
+    with warnings.catch_warnings():
+        # Clipping is silent: a count of clipped rows is not private.
+        warnings.simplefilter("error")
         reg = DPCausalRegressor(feature_bound=2.0, target_bound=1.0).fit(X, y)
-    assert (reg.n_clipped_features_, reg.n_clipped_targets_) == (3, 5)
+    assert reg.count_clipped(X, y) == (3, 5)
+    assert reg.is_private_ and reg.privacy_leaks_ == [] and reg.epsilon_ == 1.0
     with pytest.warns(PrivacyLeakWarning, match="bounds taken from the data"):
-        DPCausalRegressor().fit(X, y)
+        leaky = DPCausalRegressor().fit(X, y)
+    assert leaky.epsilon_ == np.inf and not leaky.is_private_
     with pytest.warns(PrivacyLeakWarning, match="seeded"):
-        DPCausalRegressor(feature_bound=2.0, target_bound=1.0, random_state=0).fit(X, y)
+        seeded = DPCausalRegressor(feature_bound=2.0, target_bound=1.0,
+                                   random_state=0).fit(X, y)
+    assert seeded.epsilon_ == np.inf and "seeded" in seeded.privacy_leaks_[0]
 
 
 def test_seeded_fits_are_reproducible_and_opendp_fits_are_not():
@@ -278,7 +289,13 @@ def test_gridsearch_with_routed_environments_and_pickle():
         {"gamma": [1.0, 5.0]}, cv=LeaveOneGroupOut())
     with sklearn.config_context(enable_metadata_routing=True):
         search.fit(X, y, groups=env, environments=env)
-    assert set(search.best_estimator_.environments_) == set(env)
+    # The pooled fit (gamma=1) never reads the environments; gamma=5 took
+    # their levels from the data (none were declared).
+    best = search.best_estimator_
+    if best.gamma == 1.0:
+        assert best.environments_ is None and best.is_private_
+    else:
+        assert set(best.environments_) == set(env) and best.epsilon_ == np.inf
     restored = pickle.loads(pickle.dumps(search.best_estimator_))
     np.testing.assert_array_equal(restored.predict(X), search.predict(X))
 
@@ -296,9 +313,10 @@ def test_bad_parameters_name_themselves(params, match):
 
 def test_bad_environment_input():
     X, y = np.random.default_rng(0).normal(size=(10, 2)), np.zeros(10)
-    with pytest.raises(ValueError, match=r"environments \['b'\] have fewer than 2 rows"):
-        DPCausalRegressor(feature_bound=1.0, target_bound=1.0).fit(
-            X, y, environments=["a"] * 9 + ["b"])
+    with pytest.raises(ValueError, match=r"labels \['c'\] outside environment_levels"):
+        DPCausalRegressor(feature_bound=1.0, target_bound=1.0, gamma=2.0,
+                          environment_levels=["a", "b"]).fit(
+            X, y, environments=["a"] * 8 + ["b", "c"])
     with pytest.raises(ValueError, match="need environments"):
         DPCausalRegressor(gamma=5.0, feature_bound=1.0, target_bound=1.0).fit(X, y)
     with pytest.raises(ValueError, match="causal_features names 'x9'"):

@@ -8,7 +8,8 @@ from ._scm import _as_graph, _is_categorical
 __all__ = ["one_hot_encode"]
 
 
-def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, dtype=float):
+def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, categories=None,
+                   handle_unknown="error", dtype=float):
     """One-hot encode categorical columns and expand the graph to match.
 
     Linear SCM counterfactuals of categorical descendants are exact only in
@@ -38,6 +39,20 @@ def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, dtype=float)
         coordinate instead of being spread over all of the column's
         indicators, which matters to estimators that perturb or regularise
         coordinates, such as :class:`~skcausal_trust.privacy.DPCausalRegressor`.
+    categories : mapping or None, default=None
+        Declared levels, ``{column: list of levels}``: the column's
+        indicators are exactly these, in this order, whatever the data hold
+        (a level without rows gets an all-zero column), so the encoding is
+        public and the same on every split of the data. A column named here
+        is encoded whatever its dtype (an integer-coded category, say).
+        Columns not named take their levels from the data: the ``category``
+        dtype's categories, or the sorted observed values. Differentially
+        private estimators need declared levels: a column that exists
+        because one record has a rare level reveals that record.
+    handle_unknown : {"error", "ignore"}, default="error"
+        What a value outside a column's declared ``categories`` does:
+        ``"error"`` raises, ``"ignore"`` gives it all-zero indicators
+        (missing values follow ``dummy_na`` either way).
     dtype : dtype, default=float
         Type of the indicator columns.
 
@@ -54,7 +69,9 @@ def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, dtype=float)
         If ``data`` is not a DataFrame; if ``exclude`` or ``dummy_na`` names
         a column not in ``data``; if ``dummy_na`` names a column that is not
         one-hot encoded (excluded or not categorical), or is a single string
-        instead of a list.
+        instead of a list; if ``categories`` names a column not in ``data``,
+        an excluded one, or repeats a level; with ``handle_unknown="error"``,
+        if a column holds a value outside its declared levels.
 
     Examples
     --------
@@ -83,17 +100,41 @@ def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, dtype=float)
         unknown = na_columns - set(data.columns)
         if unknown:
             raise ValueError(f"dummy_na names columns {sorted(unknown)!r} not in data.")
-        not_encoded = sorted(c for c in na_columns
-                             if c in exclude or not _is_categorical(data[c]))
+        named = set(categories or ())
+        not_encoded = sorted(c for c in na_columns if c not in named
+                             and (c in exclude or not _is_categorical(data[c])))
         if not_encoded:
             raise ValueError(f"dummy_na names columns {not_encoded!r} that are not "
                              "one-hot encoded (excluded or not categorical).")
+    declared = _declared_categories(categories, data, exclude)
+    if handle_unknown not in ("error", "ignore"):
+        raise ValueError(f"handle_unknown must be 'error' or 'ignore'; got {handle_unknown!r}.")
     parts, groups = [], {}
     for column in data.columns:
         series = data[column]
-        if column in exclude or not _is_categorical(series):
+        if column not in declared and (column in exclude or not _is_categorical(series)):
             parts.append(series)
             continue
+        if column in declared:
+            levels = declared[column]
+            coded = pd.Categorical(series, categories=levels)
+            unknown = series.notna().to_numpy() & (coded.codes == -1)
+            if unknown.any() and handle_unknown == "error":
+                seen = sorted({str(v) for v in series[unknown]})
+                raise ValueError(
+                    f"column {column!r} holds values {seen[:10]!r} outside its declared "
+                    f"categories {list(levels)[:10]!r}; declare them, or pass "
+                    "handle_unknown='ignore' (all-zero indicators).")
+            # A missing value stays missing (dummy_na decides); an unknown one
+            # becomes all zeros.
+            series = pd.Series(coded, index=series.index, name=column)
+            if unknown.any() and column in na_columns:
+                dummies = pd.get_dummies(series, prefix=str(column), prefix_sep="_",
+                                         dummy_na=True, dtype=dtype)
+                dummies.loc[unknown, f"{column}_nan"] = 0
+                groups[column] = list(dummies.columns)
+                parts.append(dummies)
+                continue
         dummies = pd.get_dummies(series, prefix=str(column), prefix_sep="_",
                                  dummy_na=column in na_columns, dtype=dtype)
         groups[column] = list(dummies.columns)
@@ -105,3 +146,32 @@ def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, dtype=float)
     return encoded, graph.expand({k: v for k, v in groups.items() if k in graph})
 
 
+
+
+def _declared_categories(categories, data, exclude):
+    """Validate ``categories``: a mapping from columns of ``data`` (not
+    excluded) to lists of distinct levels."""
+    if categories is None:
+        return {}
+    if not hasattr(categories, "items"):
+        raise ValueError("categories must be a mapping {column: list of levels}; got "
+                         f"{type(categories).__name__}.")
+    out = {}
+    for column, levels in categories.items():
+        if column not in data.columns:
+            raise ValueError(f"categories names column {column!r}, which is not in data.")
+        if column in exclude:
+            raise ValueError(f"categories names column {column!r}, which is excluded.")
+        if isinstance(levels, str) or not hasattr(levels, "__iter__"):
+            raise ValueError(f"categories[{column!r}] must be a list of levels; got "
+                             f"{levels!r}.")
+        levels = list(levels)
+        if not levels:
+            raise ValueError(f"categories[{column!r}] is empty.")
+        if len(set(map(repr, levels))) != len(levels) or pd.Index(levels).has_duplicates:
+            raise ValueError(f"categories[{column!r}] repeats a level: {levels!r}.")
+        if pd.isna(pd.Index(levels)).any():
+            raise ValueError(f"categories[{column!r}] declares a missing value; missing "
+                             "values get their indicator through dummy_na.")
+        out[column] = levels
+    return out

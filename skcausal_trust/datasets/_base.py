@@ -118,6 +118,48 @@ _ADULT_NUMERIC = [
     "hours-per-week",
 ]
 _ADULT_NOMINAL = [c for c in _ADULT_FEATURES if c not in _ADULT_NUMERIC]
+#: Levels of the nominal columns as the data dictionary (``adult.names``)
+#: declares them: public, whatever the rows hold (``Holand-Netherlands``
+#: has one row). The loaded categories are these levels, sorted.
+_ADULT_LEVELS = {
+    'workclass': [
+        'Private', 'Self-emp-not-inc', 'Self-emp-inc', 'Federal-gov', 'Local-gov',
+        'State-gov', 'Without-pay', 'Never-worked',
+    ],
+    'education': [
+        'Bachelors', 'Some-college', '11th', 'HS-grad', 'Prof-school', 'Assoc-acdm',
+        'Assoc-voc', '9th', '7th-8th', '12th', 'Masters', '1st-4th', '10th',
+        'Doctorate', '5th-6th', 'Preschool',
+    ],
+    'marital-status': [
+        'Married-civ-spouse', 'Divorced', 'Never-married', 'Separated', 'Widowed',
+        'Married-spouse-absent', 'Married-AF-spouse',
+    ],
+    'occupation': [
+        'Tech-support', 'Craft-repair', 'Other-service', 'Sales', 'Exec-managerial',
+        'Prof-specialty', 'Handlers-cleaners', 'Machine-op-inspct', 'Adm-clerical',
+        'Farming-fishing', 'Transport-moving', 'Priv-house-serv', 'Protective-serv',
+        'Armed-Forces',
+    ],
+    'relationship': [
+        'Wife', 'Own-child', 'Husband', 'Not-in-family', 'Other-relative', 'Unmarried',
+    ],
+    'race': [
+        'White', 'Asian-Pac-Islander', 'Amer-Indian-Eskimo', 'Other', 'Black',
+    ],
+    'sex': [
+        'Female', 'Male',
+    ],
+    'native-country': [
+        'United-States', 'Cambodia', 'England', 'Puerto-Rico', 'Canada', 'Germany',
+        'Outlying-US(Guam-USVI-etc)', 'India', 'Japan', 'Greece', 'South', 'China',
+        'Cuba', 'Iran', 'Honduras', 'Philippines', 'Italy', 'Poland', 'Jamaica',
+        'Vietnam', 'Mexico', 'Portugal', 'Ireland', 'France', 'Dominican-Republic',
+        'Laos', 'Ecuador', 'Taiwan', 'Haiti', 'Columbia', 'Hungary', 'Guatemala',
+        'Nicaragua', 'Scotland', 'Thailand', 'Yugoslavia', 'El-Salvador',
+        'Trinadad&Tobago', 'Peru', 'Hong', 'Holand-Netherlands',
+    ],
+}
 _ADULT_TARGET = "income"
 _ADULT_CLASSES = ["<=50K", ">50K"]
 
@@ -192,11 +234,15 @@ def load_adult(*, return_X_y=False, as_frame=True):
             The 14 column names of ``data``.
         target_names : list of str
             The class labels ``['<=50K', '>50K']``, indexed by the int target.
-        categories : dict or None
-            With ``as_frame=False``, maps each nominal column name to the list
-            of its levels (the code ``k`` in ``data`` means level ``k``), as in
-            :func:`sklearn.datasets.fetch_openml`; None when ``as_frame=True``
-            (the levels are then the columns' ``cat.categories``).
+        categories : dict
+            Maps each nominal column name to the list of its levels, those
+            the data dictionary (``adult.names``) declares, sorted: public,
+            whatever the rows hold (``native-country`` has a level,
+            ``Holand-Netherlands``, with one row), so they can be passed as
+            declared ``categories`` to a differentially private fit. With
+            ``as_frame=False`` the code ``k`` in ``data`` means level ``k``,
+            as in :func:`sklearn.datasets.fetch_openml`; with
+            ``as_frame=True`` they are also the columns' ``cat.categories``.
         sensitive_features_names : list of str
             ``['sex', 'race']``, the protected attributes usually studied.
         DESCR : str
@@ -246,7 +292,12 @@ def load_adult(*, return_X_y=False, as_frame=True):
         if name in _ADULT_NUMERIC:
             frame[name] = _integer_or_float(column)
         else:
-            frame[name] = _sorted_categorical(column.str.strip())
+            values = column.str.strip()
+            undeclared = set(values.dropna()) - set(_ADULT_LEVELS[name])
+            if undeclared:  # pragma: no cover - guards the bundled file
+                raise RuntimeError(f"Adult's {name!r} has levels {sorted(undeclared)} "
+                                   "that adult.names does not declare.")
+            frame[name] = pd.Categorical(values, categories=sorted(_ADULT_LEVELS[name]))
 
     labels = raw[_ADULT_TARGET].str.strip().str.rstrip(".")
     unknown = set(labels.unique()) - set(_ADULT_CLASSES)
@@ -283,7 +334,9 @@ def _finish_classification(
     feature_names = list(data.columns)
     if as_frame:
         frame = pd.concat([data, target], axis=1)
-        categories = None
+        categories = {name: [str(level) for level in data[name].cat.categories]
+                      for name in data.columns
+                      if isinstance(data[name].dtype, pd.CategoricalDtype)}
     else:
         frame = None
         data, categories = _frame_to_numpy(data)
@@ -453,10 +506,12 @@ def load_german_credit(*, return_X_y=False, as_frame=True):
             The 21 column names of ``data``.
         target_names : list of str
             The class labels ``['bad', 'good']``, indexed by the int target.
-        categories : dict or None
-            With ``as_frame=False``, maps each nominal column name to the list
-            of its levels (the code ``k`` in ``data`` means level ``k``);
-            None when ``as_frame=True``.
+        categories : dict
+            Maps each nominal column name to the list of its levels, those
+            the data set's code book (``german.values_maps.json``) declares:
+            public, whatever the rows hold. With ``as_frame=False`` the code
+            ``k`` in ``data`` means level ``k``; with ``as_frame=True`` they
+            are also the columns' ``cat.categories``.
         sensitive_features_names : list of str
             ``['sex', 'age']``, the protected attributes usually studied.
         DESCR : str

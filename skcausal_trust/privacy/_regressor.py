@@ -5,18 +5,22 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import EnvironmentsMixin, environment_codes, numeric_features
 from ..causal import CausalGraph
-from ..exceptions import ModelRejectedWarning, PrivacyLeakWarning
+from ..causal._encoding import _declared_categories, one_hot_encode
+from ..causal._scm import _is_categorical
+from ..exceptions import ModelRejectedWarning, PrivacyLeakWarning, UnknownCategoryWarning
 from ..invariance._icp import linear_subset_pvalues
 from ..invariance._stats import EnvironmentStatistics
-from ..utils._validation import keep_state_on_failure, kept_columns
+from ..utils._validation import keep_state_on_failure
 from ._mechanisms import gaussian_noise_scale, release_gaussian
+from ._statistics import clip_records, exact_gram_sums, rounding_allowance, row_norms
 
 __all__ = ["DPCausalRegressor"]
 
@@ -192,15 +196,25 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     **Privacy model.** Neighbouring data sets differ by adding or removing
     one record ``(x, y, environment)``. Each record's contribution is
     clipped (``x`` rescaled to L2 norm at most ``feature_bound``, ``y``
-    clipped to ``[-target_bound, target_bound]``). Entry ``(i, j)`` of the
+    clipped to ``[-target_bound, target_bound]``) and rounded to a
+    fixed-point grid inside those bounds, and the sums are exact, so the
+    floating-point rounding of the release is bounded whatever the data
+    (``privacy._statistics``; its allowance is part of ``sensitivity_``).
+    Entry ``(i, j)`` of the
     Gram matrix is released with public weight ``W_ij``
     (``release_weights``: most of the budget on the cross-products of
     the predictors and with ``y``), so the release's L2 sensitivity is
     ``sqrt(count^2 + 2 sums^2 + 1/2 + cross^2 + yy^2)`` in normalised units
     (1.40 for a pooled fit, 2.35 by environment); a record changes one
     environment's matrix only, so releasing all environments costs the
-    same. The set of environment labels and the
-    bounds are public; which environment a record is in is private. The
+    same. The environment levels (``environment_levels``), the categories
+    of categorical predictors (``categories``) and the bounds are public,
+    declared before the data are seen: every declared level gets its
+    block or column whatever its count; which environment a record is in
+    is private. A fit whose guarantee does not hold (bounds, levels or
+    categories taken from the data, seeded noise) reports
+    ``epsilon_ = inf`` and ``is_private_ = False`` and says why in
+    ``privacy_leaks_``, besides a ``PrivacyLeakWarning``. The
     noise scale is the analytic Gaussian mechanism's (Balle and Wang 2018,
     computed by ``dp_accounting``) and the noise is drawn by OpenDP.
     Model selection (GridSearchCV) on private data spends the budget once
@@ -240,18 +254,48 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     environment_column : str, int or None, default=None
         Column of ``X`` with the environment labels (removed from the
         predictors); otherwise pass ``environments`` to :meth:`fit`.
-    random_state : None, int or Generator, default=None
-        ``None`` draws the noise with OpenDP's sampler (private). A seed
-        makes fits reproducible for experiments only, with a
-        ``PrivacyLeakWarning``.
+    environment_levels : array-like or None, default=None
+        The public set of environment levels (sites, periods, conditions
+        known in advance), at least 2 when environments are compared. Every
+        declared level gets its released matrix, whatever its number of
+        rows (none included); a row whose label is not declared makes
+        :meth:`fit` raise before anything is released. ``None`` takes the
+        observed levels: a level with one record reveals it, so the fit is
+        not private (``epsilon_ = inf``, with a ``PrivacyLeakWarning``). A
+        pooled fit (``gamma=1`` without ``"icp"``) does not read the
+        environments at all.
+    categories : dict or None, default=None
+        Declared levels of the categorical predictors, ``{column: list of
+        levels}`` (for Adult, ``load_adult().categories``, the data
+        dictionary's). A categorical or string column of ``X``, and any
+        column named here, is one-hot encoded into one indicator per
+        declared level plus ``"<column>_nan"`` for a missing value (each
+        adds at most 1 to a row's squared norm); a value outside the
+        declared levels makes :meth:`fit` raise before anything is
+        released. A categorical column not named here takes its levels from
+        the data: the fit is then not private (``epsilon_ = inf``, with a
+        ``PrivacyLeakWarning``).
+    random_state : None, int, RandomState or Generator, default=None
+        ``None`` draws the noise with OpenDP's sampler (private). A seed or
+        generator makes fits reproducible for experiments only: the fit is
+        then not private (``epsilon_ = inf``, with a ``PrivacyLeakWarning``).
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_predictors,)
-        Coefficients of every predictor (0 for those not selected).
+        Coefficients of every predictor (0 for those not selected), in the
+        order of ``predictors_``.
     intercept_ : float
+    predictors_ : list of str
+        The predictors: the numeric columns of ``X`` and the indicators of
+        the encoded ones (``"<column>_<level>"``, ``"<column>_nan"``).
     epsilon_, delta_ : float
-        The privacy spent by this fit.
+        The privacy spent by this fit: ``(epsilon, delta)`` when the
+        guarantee holds; ``epsilon_`` is ``inf`` when it does not.
+    is_private_ : bool
+        Whether the ``(epsilon, delta)`` guarantee holds for this fit.
+    privacy_leaks_ : list of str
+        Why it does not (empty when it does).
     noise_scale_ : float
         Standard deviation of the Gaussian mechanism's noise on the weighted
         entries; entry ``(i, j)`` of ``released_statistics_`` carries noise
@@ -259,7 +303,10 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     release_weights_ : ndarray of shape (k + 2, k + 2)
         The public weights ``W`` of the released entries.
     sensitivity_ : float
-        L2 sensitivity of the release (normalised units).
+        L2 sensitivity of the release (normalised units) that the noise is
+        calibrated to: the weights' formula plus
+        ``privacy._statistics.rounding_allowance`` (at most ``2**-19``
+        times the Frobenius norm of the weights' upper triangle).
     feature_bound_, target_bound_ : float
         The clipping bounds used.
     released_statistics_ : ndarray of shape (n_released, k + 2, k + 2)
@@ -276,10 +323,14 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     eigenvalue_floor_ : float
         The floor the eigenvalues of the scatter matrix were raised to
         (normalised units; :func:`eigenvalue_floor`).
-    n_clipped_features_, n_clipped_targets_ : int
-        Rows clipped to the bounds. **Not private**: a diagnostic for the
-        data holder; do not publish.
+    categories_ : dict
+        The levels each encoded column was encoded with (declared, or taken
+        from the data).
     environments_ : ndarray or None
+        The environment levels of the release (declared or, when not
+        declared, observed); ``None`` for a pooled fit without declared
+        levels. The number of rows clipped is not stored (it is not
+        private); :meth:`count_clipped` computes it for the data holder.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
@@ -351,7 +402,9 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         "icp_alpha": [Interval(Real, 0, 1, closed="neither")],
         "fit_intercept": ["boolean"],
         "environment_column": [str, Integral, None],
-        "random_state": ["random_state"],
+        "environment_levels": ["array-like", None],
+        "categories": [dict, None],
+        "random_state": ["random_state", np.random.Generator],
     }
 
     def __init__(
@@ -366,6 +419,8 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         icp_alpha=0.05,
         fit_intercept=True,
         environment_column=None,
+        environment_levels=None,
+        categories=None,
         random_state=None,
     ):
         self.epsilon = epsilon
@@ -377,6 +432,8 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         self.icp_alpha = icp_alpha
         self.fit_intercept = fit_intercept
         self.environment_column = environment_column
+        self.environment_levels = environment_levels
+        self.categories = categories
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -384,14 +441,20 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     def fit(self, X, y, *, environments=None):
         """Release the private statistics and fit the model from them.
 
+        Everything is validated before the release: nothing is released, and
+        the estimator is left as it was, when an error is raised.
+
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Numeric predictors; may hold the environment column.
+            Predictors: numeric columns, and categorical or string columns
+            (one-hot encoded with ``categories``); may hold the environment
+            column.
         y : array-like of shape (n_samples,)
         environments : array-like of shape (n_samples,), default=None
-            Environment labels (public set of levels), when not a column of
-            ``X``. Requested by default under metadata routing.
+            Environment labels, when not a column of ``X``; their set of
+            levels is declared by ``environment_levels``. Requested by
+            default under metadata routing.
 
         Returns
         -------
@@ -401,79 +464,56 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         ------
         ValueError
             NaN or infinite values; unknown columns; ``gamma != 1`` or
-            ``causal_features="icp"`` without environments; an environment
-            with fewer than 2 rows.
+            ``causal_features="icp"`` without environments; environment
+            labels outside ``environment_levels``; categorical values
+            outside the declared ``categories``; a bad ``categories`` or
+            ``environment_levels``; more than ``MAX_ROWS`` rows.
         """
         features, y, env, names = self._validate_environments(
             X, y, environments=environments, require_y=True, y_numeric=True)
-        n = len(y)
         names = [c if isinstance(c, str) else f"x{c}" for c in names]
-        keep = [j for j in range(self.n_features_in_)
-                if j not in set(env.columns if env is not None else [])]
-        features = numeric_features(features, names)
+        leaks = []
+        design, predictors, groups, encoding = self._encode_fit(features, names, leaks)
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         icp = isinstance(self.causal_features, str) and self.causal_features == "icp"
-        if env is not None:
-            # One contract with the other estimators: a single environment is
-            # an error wherever environments are compared.
-            levels, codes = environment_codes(
-                env, min_levels=2 if (icp or self.gamma != 1.0) else 1,
-                what="comparing environments")
-            counts = np.bincount(codes, minlength=len(levels))
-            if counts.min() < 2:
-                small = [str(lv) for lv, c in zip(levels, counts) if c < 2]
-                raise ValueError(f"{env.argument}: environments {small!r} have fewer "
-                                 "than 2 rows.")
-        else:
-            levels, codes = None, np.zeros(n, dtype=int)
-        n_envs = 1 if levels is None else levels.size
-        if levels is None and (self.gamma != 1.0 or self.causal_features == "icp"):
+        by_environment = icp or self.gamma != 1.0
+        if env is None and by_environment:
             raise ValueError(
                 f"gamma={self.gamma} and causal_features={self.causal_features!r} "
                 "need environments: pass environments= or environment_column."
             )
-        selected_idx = self._resolve_causal_features(names)
-        by_environment = levels is not None and (icp or self.gamma != 1.0)
+        levels, codes = self._environment_codes(env, by_environment, leaks)
+        n_envs = 1 if not by_environment else levels.size
+        selected_idx = self._resolve_causal_features(predictors, groups)
         # Only the predictors the model may use enter the release: a list or
         # a graph restricts it to them, and feature_bound bounds their norm.
-        released_idx = (list(range(len(names))) if icp or self.causal_features is None
+        released_idx = (list(range(len(predictors))) if icp or self.causal_features is None
                         else selected_idx)
-        features = features[:, released_idx]
+        design = design[:, released_idx]
+        feature_bound, target_bound = self._bounds(design, y, leaks)
 
-        feature_bound, target_bound = self._bounds(features, y)
-        x_norm = np.linalg.norm(features, axis=1)
-        clipped_x = x_norm > feature_bound
-        scale = np.where(clipped_x, feature_bound / np.maximum(x_norm, 1e-300), 1.0)
-        xs = features * scale[:, None] / feature_bound
-        clipped_y = np.abs(y) > target_bound
-        ys = np.clip(y, -target_bound, target_bound) / target_bound
-        if clipped_x.any() or clipped_y.any():
-            warnings.warn(
-                f"{int(clipped_x.sum())} row(s) of X and {int(clipped_y.sum())} "
-                "value(s) of y exceeded the declared bounds and were clipped "
-                "(these counts are not private).",
-                UserWarning,
-                stacklevel=4,
-            )
-
-        # The release: Gram matrices of z = [1, x~, y~] (upper triangles),
-        # one per environment when the model compares environments, else one
-        # pooled; entry (i, j) is weighted by W_ij before the noise is added
-        # (see release_weights for the sensitivity).
+        # The release: Gram matrices of z = [1, x~, y~] of the clipped records
+        # on a fixed-point grid, summed exactly (see _statistics), one per
+        # declared environment when the model compares environments, else
+        # one pooled; entry (i, j) is weighted by W_ij before the noise is
+        # added (see release_weights for the sensitivity, and
+        # rounding_allowance for the floating-point rounding it covers).
+        kx, ky = clip_records(design, y, feature_bound, target_bound)
         k = len(released_idx)
-        W, sensitivity = release_weights(
+        W, formula_sensitivity = release_weights(
             k, **(ENVIRONMENT_BLOCK_WEIGHTS if by_environment else POOLED_BLOCK_WEIGHTS))
-        Z = np.column_stack([np.ones(n), xs, ys])
-        m = Z.shape[1]
+        sensitivity = formula_sensitivity + rounding_allowance(W)
+        exact = exact_gram_sums(kx, ky, codes if by_environment else None, n_envs)
+        m = k + 2
         iu = np.triu_indices(m)
-        if by_environment:
-            blocks = [Z[codes == e] for e in range(n_envs)]  # one copy each
-            exact = np.stack([(Ze.T @ Ze)[iu] for Ze in blocks])
-        else:
-            exact = (Z.T @ Z)[iu][None, :]
         sigma = gaussian_noise_scale(self.epsilon, self.delta, sensitivity)
-        noisy = release_gaussian(exact * W[iu], sigma, sensitivity, self.random_state)
-        released = np.zeros((exact.shape[0], m, m))
+        if self.random_state is not None:
+            seed = (self.random_state if isinstance(self.random_state, Integral)
+                    else type(self.random_state).__name__)
+            leaks.append(f"the noise was drawn from a seeded generator (random_state={seed})")
+        noisy = release_gaussian(exact[:, iu[0], iu[1]] * W[iu], sigma, sensitivity,
+                                 self.random_state)
+        released = np.zeros((n_envs, m, m))
         released[:, iu[0], iu[1]] = noisy / W[iu]
         released = released + np.triu(released, 1).transpose(0, 2, 1)
 
@@ -482,14 +522,17 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         grams[:, 0, 0] = np.maximum(grams[:, 0, 0], 2.0)  # noisy counts
         icp_pvalues = None
         used = list(range(k))
+        released_names = [predictors[i] for i in released_idx]
         if icp:
-            used, icp_pvalues = self._private_icp(grams, names, sigma / W)
+            used, icp_pvalues = self._private_icp(grams, released_names, sigma / W)
         coef_s, intercept_s, floor = self._solve(grams, used, sigma / W)
-        coef = np.zeros(len(names))
+        coef = np.zeros(len(predictors))
         coef[[released_idx[i] for i in used]] = coef_s * target_bound / feature_bound
         self.coef_ = coef
         self.intercept_ = float(intercept_s * target_bound)
-        self.epsilon_ = float(self.epsilon)
+        self.is_private_ = not leaks
+        self.privacy_leaks_ = leaks
+        self.epsilon_ = float(self.epsilon) if not leaks else float("inf")
         self.delta_ = float(self.delta)
         self.noise_scale_ = float(sigma)
         self.sensitivity_ = float(sensitivity)
@@ -497,27 +540,125 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         self.feature_bound_ = float(feature_bound)
         self.target_bound_ = float(target_bound)
         self.released_statistics_ = released
-        self.released_features_ = [names[i] for i in released_idx]
-        self.selected_features_ = [names[released_idx[i]] for i in used]
+        self.predictors_ = predictors
+        self.released_features_ = released_names
+        self.selected_features_ = [released_names[i] for i in used]
         self.icp_subset_pvalues_ = icp_pvalues
         self.eigenvalue_floor_ = float(floor)
-        self.n_clipped_features_ = int(clipped_x.sum())
-        self.n_clipped_targets_ = int(clipped_y.sum())
+        self.categories_ = encoding
         self.environments_ = levels
-        self._keep = keep
+        self._keep = [j for j in range(self.n_features_in_)
+                      if j not in set(env.columns if env is not None else [])]
+        self._released_idx = released_idx
         return self
 
     # -- helpers -----------------------------------------------------------
-    def _bounds(self, features, y):
+    def _encode_fit(self, features, names, leaks):
+        """The numeric design: numeric columns as they are, categorical ones
+        (and those named in ``categories``) one-hot encoded with declared
+        levels and a missing-value indicator each (public: it exists whatever
+        the data hold). Levels not declared come from the data: a leak."""
+        declared = self.categories or {}
+        unknown = sorted(set(declared) - set(names))
+        if unknown:
+            raise ValueError(f"categories names columns {unknown!r} that are not "
+                             f"predictors; the predictors are {names!r}.")
+        if not isinstance(features, pd.DataFrame):
+            if declared:
+                raise ValueError("categories needs X as a DataFrame with named columns.")
+            return numeric_features(features, names), list(names), {}, {}
+        frame = features.set_axis(names, axis=1)
+        declared = _declared_categories(declared, frame, ())
+        encoded_columns = [c for c in names if c in declared or _is_categorical(frame[c])]
+        if not encoded_columns:
+            return numeric_features(frame, names), list(names), {}, {}
+        encoding = {}
+        for column in encoded_columns:
+            if column in declared:
+                encoding[column] = list(declared[column])
+                continue
+            series = frame[column]
+            observed = (list(series.cat.categories)
+                        if isinstance(series.dtype, pd.CategoricalDtype)
+                        else sorted(series.dropna().unique(), key=str))
+            encoding[column] = observed
+            leaks.append(f"the levels of {column!r} were taken from the data "
+                         "(declare them in categories)")
+            warnings.warn(
+                f"categories: the levels of {column!r} were taken from the data; a level "
+                "that only one record has makes a column of its own, which reveals "
+                "that record: the (epsilon, delta) guarantee does not hold. Declare "
+                "the levels (categories={column: [...]}).",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
+        design, groups = self._encode(frame, encoding, handle_unknown="error")
+        return design.to_numpy(), list(design.columns), groups, encoding
+
+    @staticmethod
+    def _encode(frame, encoding, handle_unknown):
+        encoded, _ = one_hot_encode(frame, categories=encoding, dummy_na=list(encoding),
+                                    handle_unknown=handle_unknown)
+        names = [str(c) for c in encoded.columns]
+        # Columns keep their order; an encoded one becomes its levels'
+        # indicators and the missing-value indicator.
+        groups, position = {}, 0
+        for column in frame.columns:
+            width = len(encoding[column]) + 1 if column in encoding else 1
+            if column in encoding:
+                groups[column] = names[position:position + width]
+            position += width
+        design = numeric_features(encoded, names)
+        return pd.DataFrame(design, columns=names), groups
+
+    def _environment_codes(self, env, by_environment, leaks):
+        """Declared levels and each row's code; environments a pooled fit
+        never uses are not read."""
+        declared = self.environment_levels
+        if declared is not None:
+            declared = list(declared)
+            if not declared or pd.Index(declared).has_duplicates:
+                raise ValueError("environment_levels must list distinct levels; got "
+                                 f"{declared!r}.")
+            if by_environment and len(declared) < 2:
+                raise ValueError(f"environment_levels={declared!r} declares one level; "
+                                 "comparing environments needs at least two.")
+        if not by_environment:
+            return (None if declared is None else np.asarray(declared, dtype=object)), None
+        if declared is None:
+            levels, codes = environment_codes(env, min_levels=2,
+                                              what="comparing environments")
+            leaks.append("the environment levels were taken from the data (declare "
+                         "them in environment_levels)")
+            warnings.warn(
+                "environment_levels is not declared: the levels were taken from the "
+                "data, so a level that only one record has is revealed: the (epsilon, "
+                "delta) guarantee does not hold. Declare the levels.",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
+            return levels, codes
+        labels = pd.Series(np.asarray(env.column(0), dtype=object))
+        coded = pd.Categorical(labels, categories=pd.Index(declared, dtype=object))
+        outside = coded.codes == -1
+        if outside.any():
+            seen = sorted({str(v) for v in labels[outside]})
+            raise ValueError(
+                f"{env.argument} has labels {seen[:10]!r} outside environment_levels="
+                f"{declared!r}; nothing was released. Declare every level.")
+        return np.asarray(declared, dtype=object), np.asarray(coded.codes, dtype=np.intp)
+
+    def _bounds(self, features, y, leaks):
         feature_bound, target_bound = self.feature_bound, self.target_bound
         leaked = []
         if feature_bound is None:
-            feature_bound = float(np.linalg.norm(features, axis=1).max()) or 1.0
+            feature_bound = float(row_norms(features).max(initial=0.0)) or 1.0
             leaked.append(f"feature_bound={feature_bound:.6g}")
         if target_bound is None:
-            target_bound = float(np.abs(y).max()) or 1.0
+            target_bound = float(np.abs(y).max(initial=0.0)) or 1.0
             leaked.append(f"target_bound={target_bound:.6g}")
         if leaked:
+            leaks.append("the bounds were taken from the data (" + ", ".join(leaked) + ")")
             warnings.warn(
                 "bounds taken from the data (" + ", ".join(leaked) + ") reveal the "
                 "largest row: the (epsilon, delta) guarantee does not hold. Declare "
@@ -527,26 +668,34 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             )
         return feature_bound, target_bound
 
-    def _resolve_causal_features(self, names):
+    def _resolve_causal_features(self, names, groups=None):
+        """Positions in ``names`` (the encoded predictors) of the causal
+        features; a categorical column's name stands for all its indicators."""
+        groups = groups or {}
         spec = self.causal_features
         if spec is None or spec == "icp":
             return list(range(len(names)))
+
+        def positions(name):
+            return [names.index(c) for c in groups.get(name, [name])]
+
         if isinstance(spec, CausalGraph):
-            others = [v for v in spec.nodes if v not in set(names)]
+            columns = set(names) | set(groups)
+            others = [v for v in spec.nodes if v not in columns]
             if len(others) != 1:
                 raise ValueError(
                     "causal_features: the graph must have exactly one node that is "
                     f"not a column of X (the target); it has {others!r}."
                 )
-            return [names.index(p) for p in spec.parents(others[0])]
+            return sorted({i for p in spec.parents(others[0]) for i in positions(p)})
         idx = []
         for item in spec:
             if isinstance(item, Integral) and not isinstance(item, bool):
                 if not 0 <= item < len(names):
                     raise ValueError(f"causal_features: position {item} is out of range.")
                 idx.append(int(item))
-            elif str(item) in names:
-                idx.append(names.index(str(item)))
+            elif str(item) in names or str(item) in groups:
+                idx.extend(positions(str(item)))
             else:
                 raise ValueError(
                     f"causal_features names {item!r}, which is not a predictor; the "
@@ -612,7 +761,54 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        return kept_columns(self, X, self._keep) @ self.coef_ + self.intercept_
+        return self._design(X) @ self.coef_ + self.intercept_
+
+    def count_clipped(self, X, y):
+        """Rows of ``(X, y)`` outside the fitted bounds: **not private**.
+
+        A diagnostic for the data holder, computed from the data passed here
+        (not from the release, and not stored on the estimator): how many
+        rows of the released predictors have a norm above
+        ``feature_bound_``, and how many targets exceed ``target_bound_``.
+        Do not publish it: it is a function of the data without noise.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        n_clipped_features, n_clipped_targets : int
+        """
+        check_is_fitted(self)
+        design = self._design(X)[:, self._released_idx]
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.shape[0] != design.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {design.shape[0]}.")
+        return (int((row_norms(design) > self.feature_bound_).sum()),
+                int((np.abs(y) > self.target_bound_).sum()))
+
+    def _design(self, X):
+        """The fitted predictors of ``X`` (encoded as in fit), float."""
+        Xv = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+        if not self.categories_:
+            return check_array(np.asarray(Xv[:, self._keep]), dtype=np.float64,
+                               input_name="X")
+        frame = (X.iloc[:, self._keep] if isinstance(X, pd.DataFrame)
+                 else pd.DataFrame(Xv[:, self._keep]))
+        names = [str(self.feature_names_in_[j]) for j in self._keep]
+        frame = frame.set_axis(names, axis=1)
+        for column, levels in self.categories_.items():
+            values = frame[column]
+            unknown = values.notna() & ~values.isin(levels)
+            if unknown.any():
+                warnings.warn(
+                    f"X[{column!r}] has levels {sorted(map(str, set(values[unknown])))[:10]!r} "
+                    "not seen in fit: their indicators are all zero.",
+                    UnknownCategoryWarning, stacklevel=3)
+        design, _ = self._encode(frame, self.categories_, handle_unknown="ignore")
+        return design.to_numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
