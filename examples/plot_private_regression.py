@@ -74,7 +74,12 @@ from skcausal_trust.causal import one_hot_encode
 from skcausal_trust.datasets import load_adult
 from skcausal_trust.privacy import DPCausalRegressor
 
-adult = load_adult().data
+bunch = load_adult()
+adult = bunch.data
+# The levels the data dictionary declares: public, whatever the rows hold.
+declared = {column: bunch.categories[column] for column in [
+    "workclass", "marital-status", "occupation", "relationship", "race", "sex",
+    "native-country"]}
 numeric_ranges = {"age": (17, 90), "education-num": (1, 16)}
 capital_gain_top_code = 99_999
 categorical = [
@@ -100,7 +105,8 @@ def encode(frame):
     scaled["capital-gain"] = np.log1p(frame["capital-gain"]) / np.log1p(
         capital_gain_top_code
     )
-    one_hot, _ = one_hot_encode(frame[categorical], dummy_na=with_missing_values)
+    one_hot, _ = one_hot_encode(frame[categorical], categories=declared,
+                                dummy_na=with_missing_values)
     return pd.concat([pd.DataFrame(scaled), one_hot], axis=1)
 
 

@@ -100,9 +100,11 @@ class PositivityWarning(UserWarning):
 class PrivacyLeakWarning(UserWarning):
     """Warned when a differentially private estimator leaks beyond its claim.
 
-    For example when clipping bounds are taken from the data instead of being
-    declared, or when the noise is drawn from a seeded (reproducible)
-    generator: the stated (epsilon, delta) guarantee then does not hold.
+    For example when clipping bounds, environment levels or the levels of a
+    categorical predictor are taken from the data instead of being declared,
+    or when the noise is drawn from a seeded (reproducible) generator: the
+    stated (epsilon, delta) guarantee then does not hold, and the fitted
+    estimator also says so (``epsilon_ = inf``, ``is_private_ = False``).
     """
 
 

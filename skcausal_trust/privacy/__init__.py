@@ -1,8 +1,10 @@
-"""Differential privacy: private causal regression and empirical audits.
+"""Differential privacy: private causal regression, accounting for many
+fits, and empirical audits.
 
 The ``audit`` module checks a privacy claim empirically.
 """
 
+from ._accounting import HashKFold, PrivacyAccountant
 from ._regressor import DPCausalRegressor
 
-__all__ = ["DPCausalRegressor"]
+__all__ = ["DPCausalRegressor", "HashKFold", "PrivacyAccountant"]

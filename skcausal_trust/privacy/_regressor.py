@@ -217,8 +217,12 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     ``privacy_leaks_``, besides a ``PrivacyLeakWarning``. The
     noise scale is the analytic Gaussian mechanism's (Balle and Wang 2018,
     computed by ``dp_accounting``) and the noise is drawn by OpenDP.
-    Model selection (GridSearchCV) on private data spends the budget once
-    per fit: the total is the composition of all fits.
+    Model selection (GridSearchCV) on private data spends the budget at
+    every fit, and with ``KFold`` each fit's training data can change by 3
+    records when one is added: :class:`PrivacyAccountant` composes the
+    fits of a search (group size from its splitter; :class:`HashKFold`
+    keeps it at 1). Cross-validation scores and the search's choice are not
+    covered.
 
     Read more in the :ref:`User Guide <privacy>`.
 

@@ -10,6 +10,16 @@ holds with a stated confidence (Jagielski, Ullman and Oprea 2020). An audit
 can show that a mechanism leaks more than claimed; it cannot show that it
 leaks less: a lower bound below the claim is consistent with the claim, not
 a proof of it.
+
+Two audits: :func:`empirical_epsilon_lower_bound`, the threshold test,
+assumption-free but weak (a test at one threshold sees little of a small
+calibration error); and :func:`gaussian_epsilon_estimate`, parametric: the
+statistic is assumed Gaussian with the same variance on both data sets
+(true of :func:`release_projection` on a Gaussian release), its
+standardised mean shift ``mu`` is estimated with an exact confidence
+bound (noncentral t), and ``mu``-Gaussian differential privacy gives the
+epsilon at ``delta`` (Dong, Roth and Su 2022). It catches a noise scale
+20% too small at a few thousand fits per data set.
 """
 
 from dataclasses import dataclass
@@ -17,12 +27,16 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy import stats
+from dp_accounting import get_epsilon_gaussian
+from scipy import optimize, stats
 from sklearn.base import clone, is_classifier
 
 __all__ = [
     "AuditResult",
+    "GaussianAuditResult",
     "empirical_epsilon_lower_bound",
+    "gaussian_epsilon_estimate",
+    "gaussian_epsilon_from_statistics",
     "membership_inference_advantage",
     "release_projection",
 ]
@@ -66,6 +80,214 @@ class AuditResult:
     fpr_upper: float
     tpr_lower: float
     n_runs: int
+
+
+@dataclass(frozen=True)
+class GaussianAuditResult:
+    """The outcome of :func:`gaussian_epsilon_estimate`.
+
+    Attributes
+    ----------
+    epsilon_estimate : float
+        Epsilon at ``delta`` of the Gaussian mechanism with the estimated
+        ``mu`` (0 when the estimate is not positive).
+    epsilon_lower_bound : float
+        The same at ``mu_lower_bound``: holds with probability at least
+        ``confidence`` if the statistic is Gaussian with equal variances.
+    mu_estimate, mu_lower_bound : float
+        The standardised mean shift ``|m1 - m0| / s`` (pooled standard
+        deviation ``s``) and its lower confidence bound (noncentral t).
+    confidence, delta : float
+    claimed_epsilon : float or None
+    flagged : bool
+        True if ``epsilon_lower_bound`` exceeds the claimed epsilon.
+    normality_pvalue : float
+        The smaller of the two samples' D'Agostino-Pearson normality
+        p-values: a small value says the Gaussian model is doubtful (then
+        rely on :func:`empirical_epsilon_lower_bound`).
+    variance_ratio : float
+        Sample variance on the neighbour over that on the data set (1
+        expected).
+    n_runs : int
+        Statistics per data set.
+    """
+
+    epsilon_estimate: float
+    epsilon_lower_bound: float
+    mu_estimate: float
+    mu_lower_bound: float
+    confidence: float
+    delta: float
+    claimed_epsilon: float | None
+    flagged: bool
+    normality_pvalue: float
+    variance_ratio: float
+    n_runs: int
+
+
+def _gaussian_epsilon(mu, delta):
+    """Epsilon at ``delta`` of a ``mu``-GDP (Gaussian) mechanism: sensitivity
+    1 and noise ``1 / mu`` (dp-accounting's analytic Gaussian)."""
+    if not mu > 0:
+        return 0.0
+    return float(get_epsilon_gaussian(1.0 / mu, delta))
+
+
+def gaussian_epsilon_from_statistics(statistics, neighbour_statistics, *, delta,
+                                     confidence=0.95, claimed_epsilon=None):
+    """Parametric epsilon estimate from a statistic's values on two data sets.
+
+    The statistic is modelled as ``N(m0, s^2)`` on the data set and
+    ``N(m1, s^2)`` on the neighbour: the mechanism that releases it is then
+    exactly a Gaussian mechanism with ``mu = |m1 - m0| / s``, i.e.
+    ``mu``-Gaussian differentially private (Dong, Roth and Su 2022), whose
+    tight ``(epsilon, delta)`` curve is the analytic Gaussian mechanism's
+    (Balle and Wang 2018). ``mu`` is estimated by the two-sample t
+    statistic, and its lower confidence bound inverts the noncentral t
+    distribution (exact under the model).
+
+    Parameters
+    ----------
+    statistics, neighbour_statistics : array-like of shape (n_runs,)
+        Independent values of the statistic on each data set (at least 10
+        each).
+    delta : float
+        In (0, 1).
+    confidence : float, default=0.95
+        In (0, 1).
+    claimed_epsilon : float or None, default=None
+
+    Returns
+    -------
+    result : GaussianAuditResult
+
+    Raises
+    ------
+    ValueError
+        For fewer than 10 values, non-finite values, a constant statistic,
+        or a bad ``delta`` or ``confidence``.
+
+    References
+    ----------
+    .. [1] J. Dong, A. Roth and W. Su, "Gaussian differential privacy",
+       JRSS-B 2022.
+    """
+    s0 = np.asarray(statistics, dtype=float).ravel()
+    s1 = np.asarray(neighbour_statistics, dtype=float).ravel()
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be in (0, 1); got {delta!r}.")
+    if min(s0.size, s1.size) < 10:
+        raise ValueError("gaussian_epsilon_from_statistics needs at least 10 values per "
+                         f"data set; got {s0.size} and {s1.size}.")
+    if not (np.isfinite(s0).all() and np.isfinite(s1).all()):
+        raise ValueError("the statistics have NaN or infinite values.")
+    n0, n1 = s0.size, s1.size
+    df = n0 + n1 - 2
+    pooled = np.sqrt(((n0 - 1) * s0.var(ddof=1) + (n1 - 1) * s1.var(ddof=1)) / df)
+    if not pooled > 0:
+        raise ValueError("the statistic is constant on both data sets: no noise to model.")
+    scale = np.sqrt(1.0 / n0 + 1.0 / n1)
+    t = abs(s1.mean() - s0.mean()) / (pooled * scale)
+    mu = float(t * scale)
+    # Lower bound on the noncentrality: the smallest lambda under which a t
+    # at least this large has probability 1 - confidence.
+    target = 1.0 - confidence
+    if stats.nct.sf(t, df, 0.0) >= target:
+        lam_lower = 0.0
+    else:
+        lam_lower = optimize.brentq(lambda lam: stats.nct.sf(t, df, lam) - target,
+                                    0.0, t + 10.0, xtol=1e-10)
+    mu_lower = float(lam_lower * scale)
+    lower = _gaussian_epsilon(mu_lower, delta)
+    normality = min(stats.normaltest(s0).pvalue, stats.normaltest(s1).pvalue) \
+        if min(n0, n1) >= 20 else float("nan")
+    return GaussianAuditResult(
+        epsilon_estimate=_gaussian_epsilon(mu, delta),
+        epsilon_lower_bound=lower,
+        mu_estimate=mu,
+        mu_lower_bound=mu_lower,
+        confidence=float(confidence),
+        delta=float(delta),
+        claimed_epsilon=None if claimed_epsilon is None else float(claimed_epsilon),
+        flagged=claimed_epsilon is not None and lower > claimed_epsilon,
+        normality_pvalue=float(normality),
+        variance_ratio=float(s1.var(ddof=1) / s0.var(ddof=1)),
+        n_runs=int(min(n0, n1)),
+    )
+
+
+def gaussian_epsilon_estimate(estimator, dataset, neighbour, *, statistic, n_runs=2000,
+                              delta=None, confidence=0.95, n_jobs=None):
+    """Parametric audit: fit many times, then :func:`gaussian_epsilon_from_statistics`.
+
+    Fits ``estimator`` ``n_runs`` times on ``dataset`` and on ``neighbour``
+    (fresh noise each time), reduces each fit with ``statistic`` (for
+    :class:`~skcausal_trust.privacy.DPCausalRegressor`,
+    :func:`release_projection` on the differing record: the
+    likelihood-ratio statistic, Gaussian with equal variances), and
+    estimates the epsilon of the mechanism at ``delta`` with a lower
+    confidence bound. More powerful than
+    :func:`empirical_epsilon_lower_bound` when its model holds (check
+    ``normality_pvalue`` and ``variance_ratio``); the threshold audit
+    remains the assumption-free one.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted; cloned for each run; ``random_state=None``.
+    dataset, neighbour : tuple
+        ``(X, y)`` or ``(X, y, fit_params)``, differing by one record.
+    statistic : callable
+        ``statistic(fitted_estimator) -> float``.
+    n_runs : int, default=2000
+        Fits per data set (>= 10).
+    delta : float or None, default=None
+        The estimator's ``delta`` parameter by default.
+    confidence : float, default=0.95
+    n_jobs : int or None, default=None
+        Parallel jobs (joblib).
+
+    Returns
+    -------
+    result : GaussianAuditResult
+
+    Raises
+    ------
+    ValueError
+        For a bad ``n_runs``, ``confidence`` or data tuple, or no ``delta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcausal_trust.privacy import DPCausalRegressor
+    >>> from skcausal_trust.privacy.audit import (
+    ...     gaussian_epsilon_estimate, release_projection)
+    >>> X, y = np.zeros((2, 1)), np.zeros(2)
+    >>> X1, y1 = np.vstack([X, [[1.0]]]), np.append(y, 1.0)
+    >>> reg = DPCausalRegressor(epsilon=1.0, delta=1e-5, feature_bound=1.0,
+    ...                         target_bound=1.0)
+    >>> result = gaussian_epsilon_estimate(
+    ...     reg, (X, y), (X1, y1), n_runs=300,
+    ...     statistic=release_projection([1.0], 1.0, 1.0, 1.0))
+    >>> result.flagged, bool(0.3 < result.epsilon_estimate < 2.5)
+    (False, True)
+    """
+    if not isinstance(n_runs, Integral) or n_runs < 10:
+        raise ValueError(f"n_runs must be an integer >= 10; got {n_runs!r}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    params = estimator.get_params() if hasattr(estimator, "get_params") else {}
+    if delta is None:
+        delta = params.get("delta")
+        if delta is None:
+            raise ValueError("delta is required: the estimator has no delta parameter.")
+    data0, data1 = _as_data(dataset, "dataset"), _as_data(neighbour, "neighbour")
+    s0 = _statistics(estimator, data0, statistic, n_runs, n_jobs)
+    s1 = _statistics(estimator, data1, statistic, n_runs, n_jobs)
+    return gaussian_epsilon_from_statistics(s0, s1, delta=delta, confidence=confidence,
+                                            claimed_epsilon=params.get("epsilon"))
 
 
 def _run_chunk(estimator, X, y, fit_params, statistic, n):
@@ -254,15 +476,17 @@ def _bound_from_statistics(select0, select1, eval0, eval1, delta, confidence):
     return bound, threshold, direction, fpr_upper, tpr_lower
 
 
-def release_projection(x, y, feature_bound, target_bound):
+def release_projection(x, y, feature_bound, target_bound, *, environment=None):
     """Statistic for auditing :class:`DPCausalRegressor`'s release.
 
-    Projects the released statistics (``released_statistics_``, summed over
-    environments) on the contribution ``z z'`` of the record
-    ``z = [1, x / feature_bound, y / target_bound]``, each entry weighted by
-    its precision (``release_weights_ ** 2``): the likelihood-ratio test
-    between a data set and its neighbour with that record added, the most
-    powerful one for a Gaussian release.
+    Projects the released matrix that the differing record
+    ``z = [1, x / feature_bound, y / target_bound]`` enters (the pooled
+    one, or its environment's) on the record's contribution ``z z'``, each
+    entry weighted by its precision (``release_weights_ ** 2``): the
+    likelihood-ratio test between a data set and its neighbour with that
+    record added, the most powerful one for a Gaussian release. The other
+    environments' matrices do not depend on the record and are left out
+    (summing them would only add noise).
 
     Parameters
     ----------
@@ -272,19 +496,36 @@ def release_projection(x, y, feature_bound, target_bound):
     y : float
     feature_bound, target_bound : float
         The estimator's bounds.
+    environment : object or None, default=None
+        The record's environment label (one of the fitted
+        ``environments_``), needed when the release has one matrix per
+        environment.
 
     Returns
     -------
     statistic : callable
-        ``statistic(fitted) -> float``.
+        ``statistic(fitted) -> float``; it raises ``ValueError`` when the
+        release has several matrices and ``environment`` is ``None`` or not
+        one of the fitted ``environments_``.
     """
     z = np.concatenate([[1.0], np.asarray(x, float) / feature_bound, [y / target_bound]])
     direction = np.triu(np.outer(z, z))
 
     def statistic(fitted):
-        released = np.triu(np.asarray(fitted.released_statistics_).sum(axis=0))
+        released = np.asarray(fitted.released_statistics_)
+        if released.shape[0] == 1:
+            block = released[0]
+        else:
+            levels = getattr(fitted, "environments_", None)
+            levels = [] if levels is None else list(levels)
+            if environment is None or environment not in levels:
+                raise ValueError(
+                    f"release_projection: the release has {released.shape[0]} matrices "
+                    f"(one per environment {levels!r}); pass environment=, the differing "
+                    f"record's environment (got {environment!r}).")
+            block = released[levels.index(environment)]
         weights = getattr(fitted, "release_weights_", np.ones_like(direction))
-        return float(np.sum(released * weights**2 * direction))
+        return float(np.sum(np.triu(block) * weights**2 * direction))
 
     return statistic
 

@@ -500,6 +500,10 @@ class PrivacySection(AuditSection):
             "audit_confidence": audit.confidence,
             "audit_runs": audit.n_runs,
             "audit_flagged": bool(audit.flagged),
+            # The audit's encoding (standardised numeric columns, one-hot
+            # levels) is fitted on the data, without noise: the fit's
+            # guarantee covers the release given that encoding only.
+            "encoding_from_data": True,
         }
         verdict = "REFUTED" if section["audit_flagged"] else "not refuted"
         text = "\n".join([
@@ -514,5 +518,9 @@ class PrivacySection(AuditSection):
             f"{section['audit_epsilon_lower_bound']:.3f} at "
             f"{section['audit_confidence']:.0%} confidence -> claim {verdict} "
             "(an audit can refute a claim, never prove it)",
+            "  note: the encoding (standardisation, category levels) was learnt from the "
+            "data without noise, so the guarantee covers the release given it, not the "
+            "encoding; a private fit declares public ranges and levels (see the privacy "
+            "guide)",
         ])
         return SectionResult(self.name, section, None, {}, text)
