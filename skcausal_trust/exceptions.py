@@ -13,6 +13,7 @@ __all__ = [
     "NoEnvironmentsWarning",
     "NoSensitiveFeaturesWarning",
     "PositivityWarning",
+    "PrivacyBudgetWarning",
     "PrivacyLeakWarning",
     "RoundedCounterfactualWarning",
     "SolverError",
@@ -105,6 +106,19 @@ class PrivacyLeakWarning(UserWarning):
     or when the noise is drawn from a seeded (reproducible) generator: the
     stated (epsilon, delta) guarantee then does not hold, and the fitted
     estimator also says so (``epsilon_ = inf``, ``is_private_ = False``).
+    """
+
+
+class PrivacyBudgetWarning(UserWarning):
+    """Warned when a private estimator is fitted inside a model search.
+
+    Every fit of a cross-validation or a search is a new release that
+    spends ``(epsilon, delta)`` again, and with index-based folds
+    (``KFold``) adding one record changes each training set by up to 3
+    records: the search's total is not ``epsilon``. Compose it with
+    :class:`~skcausal_trust.privacy.PrivacyAccountant` (``charge(search)``),
+    preferably with :class:`~skcausal_trust.privacy.HashKFold` folds; the
+    search's scores and its choice are not covered either way.
     """
 
 

@@ -130,3 +130,80 @@ def test_hash_folds_move_one_record_when_a_record_is_added():
 def test_bad_input_is_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# -- replace-one neighbours ---------------------------------------------------------
+
+def _weighted_change(W, z, z_new):
+    iu = np.triu_indices(W.shape[0])
+    return float(np.linalg.norm((W * (np.outer(z_new, z_new) - np.outer(z, z)))[iu]))
+
+
+def _clipped_records(rng, n, k):
+    x = rng.normal(size=(n, k))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)   # on the sphere,
+    x[n // 2:] *= rng.uniform(0, 1, (n - n // 2, 1))  # and inside the ball
+    y = rng.uniform(-1, 1, n)
+    return np.column_stack([np.ones(n), x, y])
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["pooled", "by-environment"])
+def test_replace_one_sensitivity_bounds_every_replacement(pooled):
+    """Brute force over random and extreme pairs of clipped records: no
+    replacement in one matrix exceeds the bound, nor does a move between two
+    environments' matrices; the documented extreme family reaches the
+    documented largest value (3.0 by environment, 2.16 pooled)."""
+    from skcausal_trust.privacy._regressor import (
+        ENVIRONMENT_BLOCK_WEIGHTS, POOLED_BLOCK_WEIGHTS, release_weights,
+        replace_one_sensitivity)
+
+    blocks = POOLED_BLOCK_WEIGHTS if pooled else ENVIRONMENT_BLOCK_WEIGHTS
+    k = 3
+    W, add_remove = release_weights(k, **blocks)
+    bound = replace_one_sensitivity(k, **blocks, by_environment=not pooled)
+    rng = np.random.default_rng(5)
+    z, z_new = _clipped_records(rng, 20_000, k), _clipped_records(rng, 20_000, k)
+    z_new[::2, -1] = np.sign(z_new[::2, -1])  # targets at the bounds
+    worst = max(_weighted_change(W, a, b) for a, b in zip(z, z_new))
+    assert worst <= bound
+    # The family |y| = 1, y' = -y, unit x, x' at cosine cross^2 - sums^2.
+    t = blocks["cross"] ** 2 - blocks["sums"] ** 2
+    x, x_new = np.array([1.0, 0, 0]), np.array([t, np.sqrt(1 - t**2), 0])
+    extreme = _weighted_change(W, np.r_[1.0, x, -1.0], np.r_[1.0, x_new, 1.0])
+    assert extreme == pytest.approx(2.16 if pooled else 3.0, abs=1e-12)
+    assert extreme <= bound
+    if not pooled:  # a record that moves to another environment
+        assert np.sqrt(2) * add_remove <= bound
+
+
+def test_a_replace_one_fit_is_calibrated_to_its_sensitivity():
+    from skcausal_trust.privacy._regressor import (
+        POOLED_BLOCK_WEIGHTS, release_weights, replace_one_sensitivity)
+
+    X = np.random.default_rng(6).uniform(-1, 1, size=(50, 3))
+    y = X.sum(axis=1) / 3
+    reg = DPCausalRegressor(feature_bound=np.sqrt(3), target_bound=1.0,
+                            neighbouring="replace_one").fit(X, y)
+    W, _ = release_weights(3, **POOLED_BLOCK_WEIGHTS)
+    sensitivity = (replace_one_sensitivity(3, **POOLED_BLOCK_WEIGHTS)
+                   + 2.0**-19 * np.sqrt(np.sum(np.triu(W) ** 2)))
+    assert reg.sensitivity_ == pytest.approx(sensitivity, rel=1e-14)
+    assert reg.noise_scale_ == pytest.approx(_unit(1.0) * sensitivity, rel=1e-9)
+    with pytest.raises(ValueError, match="calibrated for neighbouring='replace_one'"):
+        PrivacyAccountant().charge(reg)
+    accountant = PrivacyAccountant(neighbouring="replace_one").charge(reg)
+    assert accountant.get_epsilon(DELTA) == pytest.approx(1.0, rel=2e-3)
+
+
+def test_a_fit_inside_a_search_warns_about_the_budget():
+    from sklearn.model_selection import cross_val_score
+
+    from skcausal_trust.exceptions import PrivacyBudgetWarning
+
+    X, y = _search_data()
+    reg = DPCausalRegressor(feature_bound=2.0, target_bound=2.0)
+    with pytest.warns(PrivacyBudgetWarning, match="PrivacyAccountant"):
+        cross_val_score(reg, X, y, cv=HashKFold(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyBudgetWarning)
+        reg.fit(X, y)  # a fit on its own is one release: no warning

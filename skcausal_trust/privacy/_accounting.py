@@ -104,6 +104,11 @@ class PrivacyAccountant:
     ----------
     accounting : {"pld", "rdp"}, default="pld"
         dp-accounting's ``PLDAccountant`` or ``RdpAccountant``.
+    neighbouring : {"add_remove", "replace_one"}, default="add_remove"
+        The relation the total is stated for; only fits calibrated for it
+        (their ``neighbouring`` parameter) can be charged. Each Gaussian
+        release is charged with its noise over its sensitivity under that
+        relation, so the composition is the same computation for both.
 
     Attributes
     ----------
@@ -133,10 +138,14 @@ class PrivacyAccountant:
     2.12
     """
 
-    def __init__(self, accounting="pld"):
+    def __init__(self, accounting="pld", neighbouring="add_remove"):
         if accounting not in ("pld", "rdp"):
             raise ValueError(f"accounting must be 'pld' or 'rdp'; got {accounting!r}.")
+        if neighbouring not in ("add_remove", "replace_one"):
+            raise ValueError("neighbouring must be 'add_remove' or 'replace_one'; got "
+                             f"{neighbouring!r}.")
         self.accounting = accounting
+        self.neighbouring = neighbouring
         self._accountant = (pld_privacy_accountant.PLDAccountant() if accounting == "pld"
                             else rdp_privacy_accountant.RdpAccountant())
         self.n_fits_ = 0
@@ -179,7 +188,8 @@ class PrivacyAccountant:
             Fitted. A search is charged for every fit it ran: each
             candidate on each split, and the refit. Its splitter sets the
             group size: :class:`HashKFold` 1 (and ``n_splits - 1`` fits per
-            candidate see a given record), ``KFold(shuffle=False)`` 3; any
+            candidate see a given record), ``KFold(shuffle=False)`` 3 (1
+            under ``replace_one``, where a record keeps its position); any
             other splitter, a search over a Pipeline (its other steps are
             fitted without noise) or over a non-private estimator make the
             total infinite. A search's ``cv_results_`` and its choice of
@@ -195,9 +205,17 @@ class PrivacyAccountant:
         if isinstance(fitted, BaseSearchCV):
             return self._charge_search(fitted)
         check_is_fitted(fitted, "epsilon_")
+        self._check_relation(fitted)
         epsilon = fitted.epsilon_ if getattr(fitted, "is_private_", True) else np.inf
         return self.charge_gaussian(epsilon=epsilon, delta=fitted.delta_,
                                     group_size=group_size)
+
+    def _check_relation(self, estimator):
+        relation = getattr(estimator, "neighbouring", "add_remove")
+        if relation != self.neighbouring:
+            raise ValueError(
+                f"the accountant composes {self.neighbouring!r} fits; this fit is "
+                f"calibrated for neighbouring={relation!r}.")
 
     def _charge_search(self, search):
         check_is_fitted(search, "cv_results_")
@@ -211,7 +229,11 @@ class PrivacyAccountant:
             self.charge_gaussian(epsilon=np.inf, delta=0.5, count=1)
             self.uncovered_.append(f"{type(base).__name__} is not a private estimator")
             return self
+        self._check_relation(base)
         if isinstance(splitter, HashKFold):
+            group, per_candidate = 1, n_splits - 1
+        elif isinstance(splitter, KFold) and self.neighbouring == "replace_one":
+            # A replaced record keeps its position: the folds do not move.
             group, per_candidate = 1, n_splits - 1
         elif isinstance(splitter, KFold) and not splitter.shuffle:
             group, per_candidate = 3, n_splits
