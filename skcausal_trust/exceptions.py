@@ -10,6 +10,7 @@ __all__ = [
     "DegenerateConstraintWarning",
     "InfeasibleConstraintError",
     "ModelRejectedWarning",
+    "NoCausalModelWarning",
     "NoEnvironmentsWarning",
     "NoSensitiveFeaturesWarning",
     "PositivityWarning",
@@ -68,6 +69,15 @@ class ModelRejectedWarning(UserWarning):
     Every candidate set of predictors failed the invariance test: the model
     (linear, Gaussian, no hidden confounding of the target, the chosen
     environments) is misspecified, and no set is selected.
+    """
+
+
+class NoCausalModelWarning(UserWarning):
+    """Warned when a graph-based selector is fitted without a causal model.
+
+    :class:`~skcausal_trust.tradeoffs.SelectiveInvarianceSelector` then
+    keeps every column (it cannot tell which invariance a column keeps) and
+    says so.
     """
 
 

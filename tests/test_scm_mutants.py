@@ -180,6 +180,26 @@ def test_from_coefficients_model_can_be_refit_on_its_samples():
     assert_allclose(scm.equations_["x"]["coef"], [[2.0]], atol=0.05)
 
 
+def test_from_coefficients_one_level_categorical_child_is_a_constant():
+    # As fit does: a one-level child has no design column and no noise.
+    scm = LinearSCM.from_coefficients([("x", "c")], {"c": {"x": {}}},
+                                      categories={"c": ["only"]})
+    fitted = LinearSCM([("x", "c")]).fit(pd.DataFrame({"x": [1.0, 2.0, 4.0],
+                                                       "c": ["only"] * 3}))
+    for key in ("intercept", "coef", "noise_scale"):
+        assert scm.equations_["c"][key].shape == fitted.equations_["c"][key].shape
+    assert (scm.sample(3, random_state=0)["c"] == "only").all()
+    # Also when an earlier node's equations were built first (the loop
+    # variable of that node used to leak into this one).
+    two = LinearSCM.from_coefficients([("x", "y"), ("x", "c")],
+                                      {"y": {"x": 2.0}, "c": {"x": {}}},
+                                      categories={"c": ["only"]})
+    assert two.equations_["c"]["coef"].shape == (0, 1)
+    draws = two.sample(5, random_state=1)
+    assert (draws["c"] == "only").all()
+    np.testing.assert_allclose(two.abduct(draws)["y"], draws["y"] - 2.0 * draws["x"])
+
+
 @pytest.mark.parametrize("coefficients, match", [
     ({}, r"coefficients\['x'\] lacks the parent 'a'"),
     ({"x": {}}, r"coefficients\['x'\] lacks the parent 'a'"),
@@ -350,6 +370,36 @@ def test_fit_validates_sample_weight():
         LinearSCM([("a", "x")]).fit(data, sample_weight=[1.0, -1.0, 1.0])
 
 
+def test_fit_with_an_all_zero_column():
+    # A column of zeros (a parent, and a child) has no scale to take out: the
+    # fit stays the minimum-norm least squares (coefficient 0 on the zeros).
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=50)
+    y = 1.0 + 2.0 * a + rng.normal(size=50)
+    data = pd.DataFrame({"a": a, "zero": 0.0, "y": y, "flat": 0.0})
+    scm = LinearSCM([("a", "y"), ("zero", "y"), ("y", "flat")]).fit(data)
+    expected = np.linalg.lstsq(np.column_stack([np.ones(50), a, np.zeros(50)]), y,
+                               rcond=None)[0]
+    eq = scm.equations_["y"]
+    assert_allclose(np.r_[eq["intercept"], eq["coef"][0]], expected, rtol=1e-10, atol=1e-14)
+    assert scm.roots_["zero"] == {"mean": 0.0, "scale": 0.0}
+    flat = scm.equations_["flat"]
+    assert_allclose(np.r_[flat["intercept"], flat["coef"][0], flat["noise_scale"]], 0.0,
+                    atol=1e-14)
+
+
+def test_fit_overflow_is_an_error_without_runtime_warnings():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=40)
+    x = 2.0 * a + rng.normal(size=40)
+    # x in 1e300 units caused by a in 1e-300 units: a coefficient near 1e600.
+    bad = pd.DataFrame({"a": a * 1e-300, "x": x * 1e300})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"structural equation of 'x' does not fit"):
+            LinearSCM([("a", "x")]).fit(bad)
+
+
 def test_fit_with_a_nan_in_a_categorical_column_is_refused():
     data = pd.DataFrame({"g": ["a", None, "b"], "x": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match=r"data\['g'\] has 1 missing value"):
@@ -373,6 +423,23 @@ def test_encode_design_columns_and_index():
         scm.encode(data.drop(columns="c"))
     with pytest.raises(ValueError, match=r"data\['g'\] has level\(s\) \['g9'\] unseen"):
         scm.encode(data.assign(g=["g9", "g0", "g1"]))
+
+
+def test_encode_names_a_column_given_three_times():
+    data, _, _ = _chain_rows()
+    thrice = pd.concat([data, data[["x"]], data[["x"]]], axis=1)
+    with pytest.raises(ValueError, match=r"^data has duplicated column\(s\) 'x' \(3 times\)"):
+        _chain_model().encode(thrice)
+
+
+def test_check_frame_names_the_argument_it_is_given():
+    # The fairness estimators validate their X with the SCM's frame check.
+    graph = CausalGraph(CHAIN)
+    with pytest.raises(ValueError, match=r"\['y'\] are not columns of X"):
+        LinearSCM._check_frame(pd.DataFrame({"a": [1.0], "x": [2.0]}), graph, argument="X")
+    with pytest.raises(ValueError, match=r"^X\['x'\] has infinite values"):
+        LinearSCM._check_frame(pd.DataFrame({"a": [1.0], "x": [np.inf], "y": [0.0]}), graph,
+                               argument="X")
 
 
 @pytest.mark.parametrize("call", [
@@ -457,6 +524,19 @@ def test_joint_intervention_holds_every_intervened_node_fixed():
     assert_allclose(twins["a"], 1.0)
     assert_allclose(twins["x"], 2.0)  # not recomputed from the new a
     assert_allclose(twins["y"], _y_of(1.0, 2.0, uy), atol=1e-12)
+
+
+def test_intervention_skips_unrelated_branches_earlier_in_the_order():
+    # Topological order b, z, a, x: z is neither intervened nor a descendant
+    # of a, and comes before x, which is.
+    scm = LinearSCM.from_coefficients([("b", "z"), ("a", "x")],
+                                      {"z": {"b": 1.0}, "x": {"a": 3.0}})
+    assert scm.variables_ == ["b", "z", "a", "x"]
+    data = pd.DataFrame({"b": [1.0, 2.0], "z": [0.5, 1.5], "a": [0.0, 1.0], "x": [1.0, 4.0]})
+    twins = scm.counterfactual(data, {"a": [2.0, 2.0]})
+    assert_allclose(twins["x"], data["x"] + 3.0 * (2.0 - data["a"]))
+    assert_array_equal(twins["z"], data["z"])
+    assert_allclose(scm.total_effect("a", 0.0, 1.0), [0.0, 0.0, 1.0, 3.0])
 
 
 def test_intervention_on_a_mediator_leaves_its_ancestors_and_dtypes():

@@ -425,16 +425,18 @@ class LinearSCM:
                     else:
                         row.append(float(c))
                 rows.append(row)
-            if out is None or not isinstance(raw_intercept, dict):
+            if v not in categories or not isinstance(raw_intercept, dict):
                 intercept = np.full(k, float(raw_intercept))
             else:
                 intercept = np.array([float(raw_intercept.get(o, default_intercept))
                                       for o in outputs])
             scale = noise_scales.get(v, 1.0)
+            # A one-level categorical child has no design column: a constant.
+            width = sum(len(categories[p]) - 1 if p in categories else 1 for p in parents)
             scm.equations_[v] = {
                 "parents": parents,
                 "intercept": intercept,
-                "coef": np.array(rows),
+                "coef": np.array(rows, dtype=float).reshape(k, width),
                 "noise_scale": np.full(k, float(scale)),
             }
         return scm

@@ -1,6 +1,10 @@
 """The trade-off audit: fairness, invariance and privacy of a tabular task,
 section by section.
 
+:func:`invariance_conflicts` reads off a causal graph which invariances each
+feature keeps and where they conflict; :class:`SelectiveInvarianceSelector`
+keeps the features that satisfy the invariances the user selects.
+
 ``audit(...)`` (also the ``skcausal-trust audit`` command) validates a task
 before fitting anything, runs every registered section that applies (the
 fairness grid, the causal fairness decomposition, invariance across
@@ -11,6 +15,7 @@ subclass registered with :func:`register_section`.
 """
 
 from ._audit import AuditResult, audit, check_output_folder
+from ._conflicts import SelectiveInvarianceSelector, invariance_conflicts
 from ._sections import (
     SECTIONS,
     AuditContext,
@@ -37,7 +42,9 @@ __all__ = [
     "PrivacySection",
     "SECTIONS",
     "SectionResult",
+    "SelectiveInvarianceSelector",
     "audit",
     "check_output_folder",
+    "invariance_conflicts",
     "register_section",
 ]
