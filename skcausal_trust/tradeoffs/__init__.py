@@ -3,7 +3,9 @@ section by section.
 
 :func:`invariance_conflicts` reads off a causal graph which invariances each
 feature keeps and where they conflict; :class:`SelectiveInvarianceSelector`
-keeps the features that satisfy the invariances the user selects.
+keeps the features that satisfy the invariances the user selects;
+:func:`pareto_front`, :func:`pareto_refit` and :class:`ParetoFrontDisplay`
+choose among a multi-metric search's candidates.
 
 ``audit(...)`` (also the ``skcausal-trust audit`` command) validates a task
 before fitting anything, runs every registered section that applies (the
@@ -16,6 +18,7 @@ subclass registered with :func:`register_section`.
 
 from ._audit import AuditResult, audit, check_output_folder
 from ._conflicts import SelectiveInvarianceSelector, invariance_conflicts
+from ._pareto import ParetoFrontDisplay, epsilon_scorer, pareto_front, pareto_refit
 from ._sections import (
     SECTIONS,
     AuditContext,
@@ -38,6 +41,7 @@ __all__ = [
     "DecompositionSection",
     "FairnessGridSection",
     "InvarianceSection",
+    "ParetoFrontDisplay",
     "PreparedData",
     "PrivacySection",
     "SECTIONS",
@@ -45,6 +49,9 @@ __all__ = [
     "SelectiveInvarianceSelector",
     "audit",
     "check_output_folder",
+    "epsilon_scorer",
     "invariance_conflicts",
+    "pareto_front",
+    "pareto_refit",
     "register_section",
 ]
