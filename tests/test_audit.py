@@ -62,7 +62,16 @@ def test_audit_from_python_returns_table_json_figures_and_report(task_data):
     assert payload["decomposition"]["rows_used"] == 600
     assert payload["decomposition"]["predictions"] == "out-of-fold"
     assert payload["invariance"] == {"skipped": "no environment column"}
-    assert set(result.figures) == {"tradeoff.png", "decomposition.png"}
+    assert set(result.figures) == {"tradeoff.png", "pareto.png", "decomposition.png"}
+    # The Pareto section: the candidates no other beats on both objectives.
+    front = payload["pareto"]["front"]
+    table = frame.set_index("model")
+    for row in front:
+        others = table.drop(index=row["model"])
+        assert not ((others["accuracy"] >= row["accuracy"])
+                    & (others["cf_unfairness"] <= row["cf_unfairness"])
+                    & ((others["accuracy"] > row["accuracy"])
+                       | (others["cf_unfairness"] < row["cf_unfairness"]))).any()
     assert "Causal fairness decomposition (g0 -> g1" in result.report()
 
 
@@ -163,7 +172,7 @@ def test_outputs_are_replaced_as_a_whole_with_a_manifest(tmp_path, task_data):
     assert (out / "decomposition.png").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == {"audit.csv", "audit.json", "tradeoff.png",
-                                      "decomposition.png"}
+                                      "pareto.png", "decomposition.png"}
     # A second run without the decomposition leaves no stale figure behind.
     audit(_small(data, graph), output=out)
     assert not (out / "decomposition.png").exists()
@@ -203,7 +212,7 @@ def test_a_registered_section_runs_in_order_and_reports(task_data):
 
     try:
         result = audit(_small(data, graph))
-        assert list(result.sections) == ["fairness", "count"]
+        assert list(result.sections) == ["fairness", "pareto", "count"]
         assert result.to_dict()["count"] == {"rows": 600}
         assert result.report().endswith("Rows: 600")
     finally:

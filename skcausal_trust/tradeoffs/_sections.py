@@ -23,6 +23,7 @@ __all__ = [
     "DecompositionSection",
     "FairnessGridSection",
     "InvarianceSection",
+    "ParetoSection",
     "PrivacySection",
     "SectionResult",
     "SECTIONS",
@@ -195,6 +196,45 @@ class FairnessGridSection(AuditSection):
             index=False, float_format=lambda v: f"{v:.4f}")
         return SectionResult(self.name, {"results": _records(table)}, table,
                              {"tradeoff.png": figure}, text)
+
+
+@register_section
+class ParetoSection(AuditSection):
+    """The candidates of the fairness grid that no other candidate beats on
+    both cross-validated accuracy and counterfactual unfairness: the choices
+    worth considering, with the plot of every candidate."""
+
+    name = "pareto"
+    title = "Pareto front"
+
+    def run(self, task, context):
+        import matplotlib.pyplot as plt
+
+        from ._pareto import ParetoFrontDisplay, pareto_front
+
+        results = pd.DataFrame(context.search.cv_results_)
+        # The scorer returns minus the unfairness; the report shows it as is.
+        results["counterfactual_unfairness"] = -results["mean_test_cf_unfairness"]
+        objectives = {"counterfactual_unfairness": "min", "accuracy": "max"}
+        front = pareto_front(results.to_dict("list"), objectives)
+        table = pd.DataFrame({
+            "model": [candidate_label(results.loc[i, "params"]) for i in front.index],
+            "accuracy": front["accuracy"].to_numpy(),
+            "cf_unfairness": front["counterfactual_unfairness"].to_numpy(),
+        })
+        display = ParetoFrontDisplay.from_cv_results(
+            results.to_dict("list"), "counterfactual_unfairness", "accuracy",
+            directions=("min", "max"))
+        display.ax_.set_title("Candidates of the fairness grid and their Pareto front")
+        plt.close(display.figure_)
+        dominated = len(results) - len(table)
+        text = "\n".join([
+            f"Pareto front (accuracy against counterfactual unfairness): {len(table)} of "
+            f"{len(results)} candidates; {dominated} are beaten on both by another",
+            table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        ])
+        return SectionResult(self.name, {"front": _records(table)}, table,
+                             {"pareto.png": display.figure_}, text)
 
 
 def candidate_label(params):
