@@ -304,3 +304,24 @@ def test_more_rows_than_the_cap_are_refused(monkeypatch):
     monkeypatch.setattr(_statistics, "MAX_ROWS", 10)
     with pytest.raises(ValueError, match="MAX_ROWS"):
         _statistics.exact_gram_sums(np.zeros((11, 1)), np.zeros(11))
+
+
+def test_partial_sums_are_flushed_exactly(monkeypatch):
+    """Small blocks flushed every 2 blocks (the accumulation path of data
+    beyond 2**10 blocks): the sums stay exact, per group."""
+    monkeypatch.setattr(_statistics, "_BLOCK_ROWS", 5)
+    monkeypatch.setattr(_statistics, "_FLUSH_BLOCKS", 2)
+    rng = np.random.default_rng(7)
+    kx, ky = _statistics.clip_records(rng.normal(size=(103, 2)) / 2, rng.normal(size=103),
+                                      1.0, 1.0)
+    codes = rng.integers(0, 3, 103)
+    grams = _statistics.exact_gram_sums(kx, ky, codes, 3)
+    assert grams.shape == (3, 4, 4)
+    for g in range(3):
+        np.testing.assert_array_equal(grams[g], _exact_sums(kx[codes == g], ky[codes == g]))
+    assert _statistics.exact_gram_sums(kx, ky).shape == (1, 4, 4)  # one group by default
+
+
+def test_the_row_cap_is_inclusive(monkeypatch):
+    monkeypatch.setattr(_statistics, "MAX_ROWS", 10)
+    assert _statistics.exact_gram_sums(np.zeros((10, 1)), np.zeros(10))[0, 0, 0] == 10
