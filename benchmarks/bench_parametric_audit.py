@@ -9,9 +9,10 @@ patched in this process). Each fit is reduced to the likelihood-ratio
 statistic of its release (``release_projection``), and the same statistics
 go to
 
-- the parametric audit (``gaussian_epsilon_from_statistics``): the Gaussian
-  mechanism's epsilon at the estimated standardised shift, with a lower
-  confidence bound (noncentral t), at 95% confidence;
+- the parametric audit (``gaussian_epsilon_from_statistics``, one-sided:
+  ``alternative="greater"``, the neighbour's statistic is the larger): the
+  Gaussian mechanism's epsilon at the estimated standardised shift, with a
+  lower confidence bound (noncentral t), at 95% confidence;
 - the threshold audit (Jagielski et al. 2020, the assumption-free one):
   threshold chosen on the first 10% of the runs, Clopper-Pearson bound on
   the others, at 95% confidence.
@@ -77,7 +78,8 @@ def main(argv=None):
         seconds = time.perf_counter() - t0
         true = dp_accounting.get_epsilon_gaussian(factor * unit, DELTA)
         parametric = gaussian_epsilon_from_statistics(
-            s0, s1, delta=DELTA, confidence=CONFIDENCE, claimed_epsilon=EPSILON)
+            s0, s1, delta=DELTA, confidence=CONFIDENCE, claimed_epsilon=EPSILON,
+            alternative="greater")
         k = args.runs // 10
         threshold = _bound_from_statistics(s0[:k], s1[:k], s0[k:], s1[k:], DELTA,
                                            CONFIDENCE)[0]

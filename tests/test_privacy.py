@@ -313,7 +313,7 @@ def test_bad_parameters_name_themselves(params, match):
 
 def test_bad_environment_input():
     X, y = np.random.default_rng(0).normal(size=(10, 2)), np.zeros(10)
-    with pytest.raises(ValueError, match=r"labels \['c'\] outside environment_levels"):
+    with pytest.raises(ValueError, match=r"labels outside environment_levels"):
         DPCausalRegressor(feature_bound=1.0, target_bound=1.0, gamma=2.0,
                           environment_levels=["a", "b"]).fit(
             X, y, environments=["a"] * 8 + ["b", "c"])

@@ -207,3 +207,41 @@ def test_a_fit_inside_a_search_warns_about_the_budget():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyBudgetWarning)
         reg.fit(X, y)  # a fit on its own is one release: no warning
+
+
+def test_a_search_whose_candidates_void_their_guarantee_is_infinite():
+    X, y = _search_data()
+    leaky = GridSearchCV(DPCausalRegressor(), {"epsilon": [1.0]}, cv=HashKFold(3),
+                         refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        leaky.fit(X, y)  # bounds taken from the data in every fit
+    accountant = PrivacyAccountant().charge(leaky)
+    assert accountant.get_epsilon(DELTA) == np.inf
+    assert any("bounds taken from the data" in text for text in accountant.uncovered_)
+    # A candidate calibrated for another relation than the accountant's.
+    mixed = GridSearchCV(
+        DPCausalRegressor(feature_bound=2.0, target_bound=2.0, neighbouring="replace_one"),
+        {"neighbouring": ["add_remove", "replace_one"]}, cv=KFold(3)).fit(X, y)
+    accountant = PrivacyAccountant(neighbouring="replace_one").charge(mixed)
+    assert accountant.get_epsilon(DELTA) == np.inf
+
+
+def test_a_record_moving_environment_rounds_two_matrices():
+    """Replace-one by environment without predictors: the move (two matrices,
+    each with its rounding) is the larger case, sqrt(2) (Delta + allowance)."""
+    from skcausal_trust.privacy._regressor import (
+        ENVIRONMENT_BLOCK_WEIGHTS, release_weights, replace_one_sensitivity)
+
+    X = np.random.default_rng(8).uniform(-1, 1, size=(40, 2))
+    y = X[:, 0] / 2
+    reg = DPCausalRegressor(feature_bound=2.0, target_bound=1.0, gamma=2.0,
+                            causal_features=[], neighbouring="replace_one",
+                            environment_levels=["a", "b"]).fit(
+        X, y, environments=np.repeat(["a", "b"], 20))
+    W, add_remove = release_weights(0, **ENVIRONMENT_BLOCK_WEIGHTS)
+    allowance = 2.0**-19 * np.sqrt(np.sum(np.triu(W) ** 2))
+    same = replace_one_sensitivity(0, **ENVIRONMENT_BLOCK_WEIGHTS)
+    expected = max(same + allowance, np.sqrt(2) * (add_remove + allowance))
+    assert np.sqrt(2) * add_remove > same  # the move dominates here
+    assert reg.sensitivity_ == pytest.approx(expected, rel=1e-14)

@@ -37,7 +37,8 @@ def _true_epsilon(mu):
 def test_epsilon_of_the_estimated_shift_is_balle_and_wangs():
     rng = np.random.default_rng(0)
     s0, s1 = rng.normal(0, 1, 50_000), rng.normal(0.3, 1, 50_000)
-    result = gaussian_epsilon_from_statistics(s0, s1, delta=DELTA, confidence=0.95)
+    result = gaussian_epsilon_from_statistics(s0, s1, delta=DELTA, confidence=0.95,
+                                              alternative="greater")
     assert result.epsilon_estimate == pytest.approx(_true_epsilon(result.mu_estimate),
                                                     rel=1e-6)
     assert result.epsilon_lower_bound == pytest.approx(
@@ -54,7 +55,8 @@ def test_the_lower_bound_on_mu_has_its_coverage():
     mu, n, reps = 0.25, 300, 800
     below = sum(
         gaussian_epsilon_from_statistics(rng.normal(0, 2, n), rng.normal(2 * mu, 2, n),
-                                         delta=DELTA, confidence=0.9).mu_lower_bound < mu
+                                         delta=DELTA, confidence=0.9,
+                                         alternative="greater").mu_lower_bound < mu
         for _ in range(reps))
     lo, hi = stats.binom.ppf([1e-4, 1 - 1e-4], reps, 0.9)
     assert lo <= below <= hi
@@ -76,7 +78,8 @@ def test_flags_noise_scaled_by_080_in_95_of_100_and_the_correct_mechanism_in_at_
         sd = factor * sigma * sensitivity
         results = [gaussian_epsilon_from_statistics(
             rng.normal(0.0, sd, 20_000), rng.normal(sensitivity**2, sd, 20_000),
-            delta=DELTA, confidence=0.99, claimed_epsilon=EPSILON) for _ in range(100)]
+            delta=DELTA, confidence=0.99, claimed_epsilon=EPSILON, alternative="greater")
+            for _ in range(100)]
         flagged[factor] = sum(r.flagged for r in results)
         estimates[factor] = np.median([r.epsilon_estimate for r in results])
     assert flagged[0.8] >= 95 and flagged[1.0] <= 5, flagged
@@ -100,7 +103,7 @@ def test_audit_of_real_fits(factor, expect_flag):
             DPCausalRegressor(epsilon=EPSILON, delta=DELTA, feature_bound=1.0,
                               target_bound=1.0),
             (X, y), (X1, y1), statistic=release_projection([1.0], 1.0, 1.0, 1.0),
-            n_runs=1000, confidence=0.99)
+            n_runs=1000, confidence=0.99, alternative="greater")
     assert result.flagged == expect_flag, result
     assert result.normality_pvalue > 1e-4
     true = _true_epsilon(1 / (factor * dp_accounting.get_sigma_gaussian(EPSILON, DELTA)))
@@ -155,3 +158,18 @@ def test_release_projection_reads_the_records_environment():
         release_projection([1.0], 1.0, 1.0, 1.0)(fit0)
     with pytest.raises(ValueError, match="got 'z'"):
         release_projection([1.0], 1.0, 1.0, 1.0, environment="z")(fit0)
+
+
+@pytest.mark.parametrize("alternative", ["greater", "two-sided"])
+def test_without_a_shift_the_bound_is_positive_at_most_at_its_level(alternative):
+    """mu = 0: the lower bound exceeds 0 in at most 1 - confidence of the
+    audits (binomial bound at 1e-4), whatever the sign of the noise."""
+    rng = np.random.default_rng(12)
+    reps = 1000
+    positive = sum(gaussian_epsilon_from_statistics(
+        rng.normal(size=200), rng.normal(size=200), delta=DELTA, confidence=0.95,
+        alternative=alternative).mu_lower_bound > 0 for _ in range(reps))
+    assert positive <= stats.binom.ppf(1 - 1e-4, reps, 0.05)
+    with pytest.raises(ValueError, match="alternative"):
+        gaussian_epsilon_from_statistics(np.arange(20.0), np.arange(20.0) + 1, delta=DELTA,
+                                         alternative="less")

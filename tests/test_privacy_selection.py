@@ -139,3 +139,19 @@ def test_arrays_need_ids():
     X, y = _data(50)
     with pytest.raises(ValueError, match="needs record ids"):
         private_random_search(_estimator(), GRID, X.to_numpy(), y)
+
+
+@pytest.mark.parametrize("grid", [{"causal_features": [["a"]]},
+                                  {"causal_features": [["a"]], "delta": [1e-6, 1e-2]}],
+                         ids=["estimator-delta", "delta-in-grid"])
+def test_rounds_are_charged_at_each_candidates_own_calibration(grid):
+    """A candidate calibrated with delta = 1e-2 is far less noisy than one at
+    the search's delta = 1e-9; the rounds are charged at its noise."""
+    X, y = _data(2000)
+    estimator = DPCausalRegressor(epsilon=1.0, delta=1e-2 if "delta" not in grid else 1e-6,
+                                  feature_bound=np.sqrt(3), target_bound=2.0)
+    result = private_random_search(estimator, grid, X, y, mean_rounds=5, delta=1e-9)
+    multiplier = dp_accounting.get_sigma_gaussian(1.0, 1e-2)
+    single = dp_accounting.get_epsilon_gaussian(multiplier, 1e-9)
+    assert single * 0.999 <= result.epsilon_rounds
+    assert result.epsilon_rounds <= _papernot_steinke_upper_bound(multiplier, 5, 1e-9)

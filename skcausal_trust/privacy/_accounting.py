@@ -89,6 +89,19 @@ class HashKFold(BaseCrossValidator):
             yield folds == k
 
 
+def _void_guarantee(params):
+    """Why a private fit with these parameters has no guarantee, as far as
+    the parameters tell (``None`` if they do not say)."""
+    if params.get("feature_bound") is None or params.get("target_bound") is None:
+        return "bounds taken from the data"
+    if params.get("random_state") is not None:
+        return "noise drawn from a seeded generator"
+    compares = params.get("gamma", 1.0) != 1.0 or params.get("causal_features") == "icp"
+    if compares and params.get("environment_levels") is None:
+        return "environment levels taken from the data"
+    return None
+
+
 class PrivacyAccountant:
     """The total ``(epsilon, delta)`` of a sequence of private fits.
 
@@ -188,13 +201,17 @@ class PrivacyAccountant:
             Fitted. A search is charged for every fit it ran: each
             candidate on each split, and the refit. Its splitter sets the
             group size: :class:`HashKFold` 1 (and ``n_splits - 1`` fits per
-            candidate see a given record), ``KFold(shuffle=False)`` 3 (1
-            under ``replace_one``, where a record keeps its position); any
-            other splitter, a search over a Pipeline (its other steps are
-            fitted without noise) or over a non-private estimator make the
-            total infinite. A search's ``cv_results_`` and its choice of
-            ``best_params_`` use the held-out rows without noise and are
-            never covered (listed in ``uncovered_``).
+            candidate see a given record), ``KFold(shuffle=False)`` 3 (2
+            under ``replace_one``: a replacement can move rows whose order
+            depends on the values); any other splitter, a search over a
+            Pipeline (its other steps are fitted without noise) or over a
+            non-private estimator make the total infinite, and so does a
+            candidate whose parameters void its guarantee (bounds or
+            environment levels from the data, a seed, another
+            ``neighbouring``); the refit's ``is_private_`` is checked too.
+            A search's ``cv_results_`` and its choice of ``best_params_``
+            use the held-out rows without noise and are never covered
+            (listed in ``uncovered_``).
         group_size : int, default=1
             For a single estimator (see :meth:`charge_gaussian`).
 
@@ -229,12 +246,12 @@ class PrivacyAccountant:
             self.charge_gaussian(epsilon=np.inf, delta=0.5, count=1)
             self.uncovered_.append(f"{type(base).__name__} is not a private estimator")
             return self
-        self._check_relation(base)
         if isinstance(splitter, HashKFold):
             group, per_candidate = 1, n_splits - 1
         elif isinstance(splitter, KFold) and self.neighbouring == "replace_one":
-            # A replaced record keeps its position: the folds do not move.
-            group, per_candidate = 1, n_splits - 1
+            # A replacement can move rows when their order depends on the
+            # values (sorted data): up to two training rows change.
+            group, per_candidate = 2, n_splits
         elif isinstance(splitter, KFold) and not splitter.shuffle:
             group, per_candidate = 3, n_splits
         else:
@@ -242,7 +259,13 @@ class PrivacyAccountant:
         for params in results["params"]:
             candidate = base.get_params()
             candidate.update(params)
-            epsilon = candidate["epsilon"] if group is not None else np.inf
+            void = _void_guarantee(candidate)
+            if candidate.get("neighbouring", "add_remove") != self.neighbouring:
+                void = (f"a candidate is calibrated for neighbouring="
+                        f"{candidate['neighbouring']!r}")
+            if void:
+                self.uncovered_.append(f"candidate {params!r}: {void}")
+            epsilon = candidate["epsilon"] if group is not None and not void else np.inf
             self.charge_gaussian(epsilon=epsilon, delta=candidate["delta"],
                                  count=per_candidate, group_size=group or 1)
         if group is None:
@@ -250,7 +273,17 @@ class PrivacyAccountant:
                 f"the splitter {splitter!r} can change every training set when one record "
                 "is added: no bound (use HashKFold)")
         if getattr(search, "refit", False) and hasattr(search, "best_estimator_"):
-            self.charge(search.best_estimator_)
+            best = search.best_estimator_
+            if getattr(best, "neighbouring", "add_remove") != self.neighbouring:
+                self.charge_gaussian(epsilon=np.inf, delta=best.delta_)
+            else:
+                self.charge(best)
+        else:
+            # Categorical columns whose levels were not declared show only in
+            # a fitted estimator's privacy_leaks_.
+            self.uncovered_.append(
+                "without a refit, the fits' own privacy_leaks_ (levels of categorical "
+                "columns taken from the data) could not be checked")
         self.uncovered_.append(
             f"{type(search).__name__}'s cv_results_ and its choice of best_params_ (scores "
             "on held-out rows without noise)")

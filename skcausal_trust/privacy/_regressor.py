@@ -327,8 +327,8 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         :meth:`fit` raise before anything is released. ``None`` takes the
         observed levels: a level with one record reveals it, so the fit is
         not private (``epsilon_ = inf``, with a ``PrivacyLeakWarning``). A
-        pooled fit (``gamma=1`` without ``"icp"``) does not read the
-        environments at all.
+        pooled fit (``gamma=1`` without ``"icp"``) does not use the
+        environments (their labels are still validated).
     categories : dict or None, default=None
         Declared levels of the categorical predictors, ``{column: list of
         levels}`` (for Adult, ``load_adult().categories``, the data
@@ -573,6 +573,12 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         levels, codes = self._environment_codes(env, by_environment, leaks)
         n_envs = 1 if not by_environment else levels.size
         selected_idx = self._resolve_causal_features(predictors, groups)
+        if icp and len(predictors) > 12:
+            raise ValueError(
+                f"causal_features='icp' tests every subset of the {len(predictors)} "
+                "predictors (more than 12: over 4,096 subsets); pass fewer "
+                "predictors or a list of causal features."
+            )
         # Only the predictors the model may use enter the release: a list or
         # a graph restricts it to them, and feature_bound bounds their norm.
         released_idx = (list(range(len(predictors))) if icp or self.causal_features is None
@@ -589,11 +595,15 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         kx, ky = clip_records(design, y, feature_bound, target_bound)
         k = len(released_idx)
         blocks = ENVIRONMENT_BLOCK_WEIGHTS if by_environment else POOLED_BLOCK_WEIGHTS
-        W, formula_sensitivity = release_weights(k, **blocks)
+        W, add_remove = release_weights(k, **blocks)
+        allowance = rounding_allowance(W)
+        sensitivity = add_remove + allowance
         if self.neighbouring == "replace_one":
-            formula_sensitivity = replace_one_sensitivity(
-                k, **blocks, by_environment=by_environment)
-        sensitivity = formula_sensitivity + rounding_allowance(W)
+            sensitivity = replace_one_sensitivity(k, **blocks) + allowance
+            if by_environment:
+                # A record that moves environment changes (and rounds) two
+                # matrices, each by one record's contribution.
+                sensitivity = max(sensitivity, np.sqrt(2.0) * (add_remove + allowance))
         exact = exact_gram_sums(kx, ky, codes if by_environment else None, n_envs)
         m = k + 2
         iu = np.triu_indices(m)
@@ -683,6 +693,14 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 PrivacyLeakWarning,
                 stacklevel=4,
             )
+        for column in declared:
+            values = frame[column]
+            if (values.notna() & ~values.isin(declared[column])).any():
+                # Not named either (see _environment_codes).
+                raise ValueError(
+                    f"column {column!r} holds values outside its declared categories; "
+                    "nothing was released. Declare every level, or check the column "
+                    "against the declared levels before the private fit.")
         design, groups = self._encode(frame, encoding, handle_unknown="error")
         return design.to_numpy(), list(design.columns), groups, encoding
 
@@ -733,10 +751,12 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         coded = pd.Categorical(labels, categories=pd.Index(declared, dtype=object))
         outside = coded.codes == -1
         if outside.any():
-            seen = sorted({str(v) for v in labels[outside]})
+            # The labels themselves are not named: the error depends on the
+            # data, its message should not add the records' values.
             raise ValueError(
-                f"{env.argument} has labels {seen[:10]!r} outside environment_levels="
-                f"{declared!r}; nothing was released. Declare every level.")
+                f"{env.argument} has labels outside environment_levels={declared!r}; "
+                "nothing was released. Declare every level, or check the labels "
+                "against the declared levels before the private fit.")
         return np.asarray(declared, dtype=object), np.asarray(coded.codes, dtype=np.intp)
 
     def _bounds(self, features, y, leaks):
@@ -797,12 +817,6 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     def _private_icp(self, grams, names, noise_scales):
         """ICP's tests on the released statistics (post-processing), with the
         release noise's variance added to the tests' (it is public)."""
-        if len(names) > 12:
-            raise ValueError(
-                f"causal_features='icp' tests every subset of the {len(names)} "
-                "predictors (more than 12: over 4,096 subsets); pass fewer "
-                "predictors or a list of causal features."
-            )
         statistics = EnvironmentStatistics.from_grams(grams, noise_scale=noise_scales)
         pvals = linear_subset_pvalues(statistics, min(len(names), 12))
         accepted = [s for s, pv in pvals.items() if pv > self.icp_alpha]

@@ -43,11 +43,13 @@ class PrivateSearchResult:
         The two parts: the repeated fits (random stopping) and the held-out
         release; a record is in one part only, so the total is the larger.
     n_rounds : int
-        How many candidates were drawn (random, mean ``mean_rounds``).
+        How many candidates were drawn (random, mean ``mean_rounds``). **Not
+        covered**: the guarantee needs the number of rounds to stay hidden;
+        do not publish it.
     tried : list of dict
-        Each round's candidate parameters and private score. Publishing
-        them is covered by the guarantee only for the best one: release
-        ``best_params``, ``best_estimator`` and ``best_score``, not this.
+        Each round's candidate parameters and private score. **Not
+        covered** either (its length is ``n_rounds``): release
+        ``best_params``, ``best_estimator`` and ``best_score`` only.
     """
 
     best_params: dict
@@ -120,7 +122,10 @@ def private_random_search(estimator, param_grid, X, y, *, ids=None, mean_rounds=
     validation_epsilon : float, default=1.0
         Budget of the held-out release, > 0.
     delta : float or None, default=None
-        Of each part; the estimator's ``delta`` by default.
+        The ``delta`` of the held-out release and the one at which the
+        rounds' Renyi guarantee is converted to ``epsilon_rounds``; the
+        estimator's ``delta`` by default. Each round is charged at its
+        candidate's own calibration ``(epsilon, delta)``.
     salt : str, default=""
         Mixed into the hash of the split.
     random_state : None, int or Generator, default=None
@@ -243,8 +248,10 @@ def private_random_search(estimator, param_grid, X, y, *, ids=None, mean_rounds=
                 best = (params, model, s)
 
     # The guarantee: repeat-and-select over the least noisy candidate.
-    multiplier = min(get_sigma_gaussian(float({**estimator.get_params(), **p}["epsilon"]),
-                                        delta) for p in candidates)
+    # Each candidate's noise multiplier comes from its own calibration
+    # (epsilon, delta); the least noisy one bounds every round.
+    multiplier = min(get_sigma_gaussian(float(merged["epsilon"]), float(merged["delta"]))
+                     for merged in ({**estimator.get_params(), **p} for p in candidates))
     accountant = rdp_privacy_accountant.RdpAccountant()
     accountant.compose(RepeatAndSelectDpEvent(GaussianDpEvent(multiplier),
                                               float(mean_rounds), 1.0))

@@ -18,8 +18,11 @@ statistic is assumed Gaussian with the same variance on both data sets
 (true of :func:`release_projection` on a Gaussian release), its
 standardised mean shift ``mu`` is estimated with an exact confidence
 bound (noncentral t), and ``mu``-Gaussian differential privacy gives the
-epsilon at ``delta`` (Dong, Roth and Su 2022). It catches a noise scale
-20% too small at a few thousand fits per data set.
+epsilon at ``delta`` (Dong, Roth and Su 2022). In simulations of the
+release projection at claimed epsilon 1 (95% confidence), it flags a noise
+scale 20% too small in about 60% of audits of 2,000 fits per data set and
+92% of audits of 5,000 (``alternative="greater"``; 400 simulated audits
+each); the threshold audit flags none.
 """
 
 from dataclasses import dataclass
@@ -134,7 +137,8 @@ def _gaussian_epsilon(mu, delta):
 
 
 def gaussian_epsilon_from_statistics(statistics, neighbour_statistics, *, delta,
-                                     confidence=0.95, claimed_epsilon=None):
+                                     confidence=0.95, claimed_epsilon=None,
+                                     alternative="two-sided"):
     """Parametric epsilon estimate from a statistic's values on two data sets.
 
     The statistic is modelled as ``N(m0, s^2)`` on the data set and
@@ -156,6 +160,13 @@ def gaussian_epsilon_from_statistics(statistics, neighbour_statistics, *, delta,
     confidence : float, default=0.95
         In (0, 1).
     claimed_epsilon : float or None, default=None
+    alternative : {"two-sided", "greater"}, default="two-sided"
+        ``"greater"`` when the statistic is known to be larger on the
+        neighbour (as :func:`release_projection` is when the neighbour has
+        the record added): the bound is one-sided on the signed shift, and
+        a shift the other way gives 0. ``"two-sided"`` bounds ``|m1 - m0|``
+        at level ``(1 + confidence) / 2`` each side, so that it holds with
+        probability ``confidence`` whatever the sign.
 
     Returns
     -------
@@ -165,7 +176,7 @@ def gaussian_epsilon_from_statistics(statistics, neighbour_statistics, *, delta,
     ------
     ValueError
         For fewer than 10 values, non-finite values, a constant statistic,
-        or a bad ``delta`` or ``confidence``.
+        or a bad ``delta``, ``confidence`` or ``alternative``.
 
     References
     ----------
@@ -188,13 +199,18 @@ def gaussian_epsilon_from_statistics(statistics, neighbour_statistics, *, delta,
     pooled = np.sqrt(((n0 - 1) * s0.var(ddof=1) + (n1 - 1) * s1.var(ddof=1)) / df)
     if not pooled > 0:
         raise ValueError("the statistic is constant on both data sets: no noise to model.")
+    if alternative not in ("two-sided", "greater"):
+        raise ValueError(f"alternative must be 'two-sided' or 'greater'; got "
+                         f"{alternative!r}.")
     scale = np.sqrt(1.0 / n0 + 1.0 / n1)
-    t = abs(s1.mean() - s0.mean()) / (pooled * scale)
-    mu = float(t * scale)
+    shift = s1.mean() - s0.mean()
+    t = (abs(shift) if alternative == "two-sided" else shift) / (pooled * scale)
+    mu = float(max(t, 0.0) * scale)
     # Lower bound on the noncentrality: the smallest lambda under which a t
-    # at least this large has probability 1 - confidence.
-    target = 1.0 - confidence
-    if stats.nct.sf(t, df, 0.0) >= target:
+    # at least this large has probability 1 - confidence (each side, for a
+    # two-sided bound: (1 - confidence) / 2).
+    target = (1.0 - confidence) / (2.0 if alternative == "two-sided" else 1.0)
+    if t <= 0 or stats.nct.sf(t, df, 0.0) >= target:
         lam_lower = 0.0
     else:
         lam_lower = optimize.brentq(lambda lam: stats.nct.sf(t, df, lam) - target,
@@ -219,7 +235,8 @@ def gaussian_epsilon_from_statistics(statistics, neighbour_statistics, *, delta,
 
 
 def gaussian_epsilon_estimate(estimator, dataset, neighbour, *, statistic, n_runs=2000,
-                              delta=None, confidence=0.95, n_jobs=None):
+                              delta=None, confidence=0.95, alternative="two-sided",
+                              n_jobs=None):
     """Parametric audit: fit many times, then :func:`gaussian_epsilon_from_statistics`.
 
     Fits ``estimator`` ``n_runs`` times on ``dataset`` and on ``neighbour``
@@ -246,6 +263,9 @@ def gaussian_epsilon_estimate(estimator, dataset, neighbour, *, statistic, n_run
     delta : float or None, default=None
         The estimator's ``delta`` parameter by default.
     confidence : float, default=0.95
+    alternative : {"two-sided", "greater"}, default="two-sided"
+        See :func:`gaussian_epsilon_from_statistics` (``"greater"`` for
+        :func:`release_projection` with the record added in ``neighbour``).
     n_jobs : int or None, default=None
         Parallel jobs (joblib).
 
@@ -287,7 +307,8 @@ def gaussian_epsilon_estimate(estimator, dataset, neighbour, *, statistic, n_run
     s0 = _statistics(estimator, data0, statistic, n_runs, n_jobs)
     s1 = _statistics(estimator, data1, statistic, n_runs, n_jobs)
     return gaussian_epsilon_from_statistics(s0, s1, delta=delta, confidence=confidence,
-                                            claimed_epsilon=params.get("epsilon"))
+                                            claimed_epsilon=params.get("epsilon"),
+                                            alternative=alternative)
 
 
 def _run_chunk(estimator, X, y, fit_params, statistic, n):
