@@ -230,7 +230,8 @@ class ParetoSection(AuditSection):
         dominated = len(results) - len(table)
         text = "\n".join([
             f"Pareto front (accuracy against counterfactual unfairness): {len(table)} of "
-            f"{len(results)} candidates; {dominated} are beaten on both by another",
+            f"{len(results)} candidates; {dominated} "
+            f"{'is' if dominated == 1 else 'are'} beaten on both by another",
             table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
         ])
         return SectionResult(self.name, {"front": _records(table)}, table,
