@@ -36,9 +36,9 @@ def test_k_identical_gaussian_fits_compose_as_one_gaussian(k):
     expected = _composed_epsilon([_unit(1.0)] * k)
     assert accountant.get_epsilon(DELTA) == pytest.approx(expected, rel=2e-3)
     assert accountant.n_fits_ == k
-    # Renyi accounting is an upper bound, looser but close.
+    # Renyi accounting is an upper bound, looser (by 7-8% here) but close.
     rdp = PrivacyAccountant("rdp").charge_gaussian(epsilon=1.0, delta=DELTA, count=k)
-    assert expected * 0.999 <= rdp.get_epsilon(DELTA) <= expected * 1.3
+    assert expected * 1.03 <= rdp.get_epsilon(DELTA) <= expected * 1.3
 
 
 def test_charging_fitted_estimators_and_group_size():
@@ -245,3 +245,22 @@ def test_a_record_moving_environment_rounds_two_matrices():
     expected = max(same + allowance, np.sqrt(2) * (add_remove + allowance))
     assert np.sqrt(2) * add_remove > same  # the move dominates here
     assert reg.sensitivity_ == pytest.approx(expected, rel=1e-14)
+
+
+def test_hash_folds_are_the_documented_hash_and_partition_the_rows():
+    """Fold = blake2b(str(id) + salt), 8 bytes little-endian, mod n_splits
+    (computed here with hashlib); each row is in exactly one test fold."""
+    import hashlib
+
+    ids = [f"person-{i}" for i in range(200)] + [7, 8.5]
+    expected = [int.from_bytes(hashlib.blake2b((str(i) + "s").encode(), digest_size=8)
+                               .digest(), "little") % 4 for i in ids]
+    cv = HashKFold(4, salt="s")
+    np.testing.assert_array_equal(cv.fold_of(ids), expected)
+    seen = np.zeros(len(ids), dtype=int)
+    for k, (train, test) in enumerate(cv.split(np.zeros((len(ids), 1)), groups=ids)):
+        np.testing.assert_array_equal(test, np.flatnonzero(np.array(expected) == k))
+        assert set(train) == set(range(len(ids))) - set(test)
+        seen[test] += 1
+    assert (seen == 1).all()
+    assert HashKFold().get_n_splits() == 5
