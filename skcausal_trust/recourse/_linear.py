@@ -1,0 +1,392 @@
+"""Causal algorithmic recourse for linear classifiers under a linear SCM.
+
+Karimi, Schölkopf and Valera (FAccT 2021): a person denied by a model asks
+what to do; an action is an intervention ``do(X_S := x_S + delta_S)`` on
+actionable features, whose effect reaches their causal descendants. Under a
+linear additive-noise SCM the counterfactual of an individual (their noise
+abducted) is ``x + M_S delta_S``, with ``M_S`` the effects of the intervened
+features with their own causes cut; a linear score ``w . x + b`` then needs
+``(w' M_S) delta_S >= margin - f(x)``: one linear constraint. For a fixed
+set ``S`` the cheapest action is a small convex program (weighted L1: a
+fractional knapsack; weighted L2: a projection with box constraints), solved
+here exactly, with cvxpy as the reference; the set is chosen by enumerating
+the subsets of the actionable features.
+"""
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..causal import LinearSCM
+
+__all__ = ["RecourseResult", "causal_recourse"]
+
+#: Subsets of actionable features enumerated at most (2**12).
+MAX_ACTIONABLE = 12
+
+
+@dataclass
+class RecourseResult:
+    """The outcome of :func:`causal_recourse`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per input row (same index): ``status`` (``"found"``,
+        ``"already"``: the model already gives the desired class,
+        ``"infeasible"``: no action within the constraints reaches it),
+        ``cost``, ``n_actions`` and ``actions`` (text such as ``"increase
+        education-num by 2.00"``).
+    interventions : list of dict
+        Per row, ``{feature: new value}`` of the intervened features (empty
+        when none is needed or possible).
+    counterfactuals : pandas.DataFrame
+        The features after the action, descendants updated through the SCM
+        (the row itself when no action is taken).
+    """
+
+    table: pd.DataFrame
+    interventions: list
+    counterfactuals: pd.DataFrame
+
+
+def _linear_score(estimator, columns, desired, X_probe):
+    """``(w, b)`` with ``sign * decision_function(x) = w . x + b``, sign
+    chosen so that positive means the desired class; checked to be affine."""
+    if not hasattr(estimator, "decision_function"):
+        raise ValueError(f"{type(estimator).__name__} has no decision_function: recourse "
+                         "needs a linear classifier (or a Pipeline of affine steps ending "
+                         "in one).")
+    classes = list(getattr(estimator, "classes_", []))
+    if len(classes) != 2:
+        raise ValueError(f"recourse needs a binary classifier; classes_ is {classes!r}.")
+    if desired is None:
+        desired = classes[1]
+    if desired not in classes:
+        raise ValueError(f"desired={desired!r} is not a class of the model; its classes "
+                         f"are {classes!r}.")
+    sign = 1.0 if desired == classes[1] else -1.0
+    p = len(columns)
+    points = pd.DataFrame(np.vstack([np.zeros(p), np.eye(p)]), columns=columns)
+    values = sign * np.asarray(estimator.decision_function(points), dtype=float)
+    b = float(values[0])
+    w = values[1:] - b
+    # Affine? Compare with the model on the rows themselves.
+    check = sign * np.asarray(estimator.decision_function(X_probe), dtype=float)
+    predicted = X_probe.to_numpy(dtype=float) @ w + b
+    scale = max(1.0, float(np.abs(check).max()))
+    if not np.allclose(check, predicted, rtol=1e-7, atol=1e-7 * scale):
+        raise ValueError(
+            f"{type(estimator).__name__}'s decision function is not affine in X's columns; "
+            "exact causal recourse needs a linear model (an approximate search for other "
+            "models is not implemented yet).")
+    return w, b, desired
+
+
+def _effect_matrix(scm, columns, subset):
+    """``M_S``: change of every column per unit change of each intervened
+    feature, the intervened features held fixed (a ``do``)."""
+    idx = scm.design_index(columns)
+    out = np.zeros((len(columns), len(subset)))
+    zero = {v: 0.0 for v in subset}
+    for j, v in enumerate(subset):
+        unit = dict(zero)
+        unit[v] = 1.0
+        out[:, j] = scm.intervention_effect(zero, unit)[idx]
+    return out
+
+
+def solve_action(a, r, costs, low, high, cost="l2"):
+    """Cheapest ``delta`` with ``a . delta >= r`` and ``low <= delta <= high``.
+
+    The cost is ``sum_j costs_j |delta_j|`` (``"l1"``) or ``sqrt(sum_j
+    (costs_j delta_j)^2)`` (``"l2"``). ``low <= 0 <= high``.
+
+    Parameters
+    ----------
+    a : ndarray of shape (k,)
+    r : float
+        > 0 (otherwise no action is needed).
+    costs : ndarray of shape (k,)
+        > 0 (inverse noise scales, or user weights).
+    low, high : ndarray of shape (k,)
+        Bounds on ``delta`` (``-inf``/``inf`` allowed).
+    cost : {"l1", "l2"}
+
+    Returns
+    -------
+    delta : ndarray of shape (k,) or None
+        ``None`` when no ``delta`` in the box reaches ``r``.
+    value : float
+        The cost (``inf`` when infeasible).
+    """
+    a = np.asarray(a, float)
+    best_gain = np.where(a > 0, a * high, a * low)
+    best_gain = np.where(a == 0, 0.0, best_gain)
+    with np.errstate(invalid="ignore"):
+        reachable = np.nansum(best_gain)
+    if not reachable >= r * (1 - 1e-12):
+        return None, np.inf
+    k = a.size
+    delta = np.zeros(k)
+    if cost == "l1":
+        # Fractional knapsack: gain per unit of cost |a_j| / costs_j.
+        order = np.argsort(-np.abs(a) / costs, kind="stable")
+        need = r
+        for j in order:
+            if a[j] == 0 or need <= 0:
+                break
+            limit = high[j] if a[j] > 0 else low[j]
+            step = need / a[j]
+            if abs(step) <= abs(limit):
+                delta[j] = step
+                need = 0.0
+            else:
+                delta[j] = limit
+                need -= a[j] * limit
+        return delta, float(np.sum(costs * np.abs(delta)))
+    # L2: delta_j = clip(lam a_j / costs_j^2, low_j, high_j); a . delta(lam)
+    # increases with lam: find the root by bisection on a bracket.
+    direction = a / costs**2
+
+    def gain(lam):
+        return float(a @ np.clip(lam * direction, low, high))
+
+    hi_lam = 1.0
+    while gain(hi_lam) < r and hi_lam < 1e300:
+        hi_lam *= 2.0
+    lo_lam = 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo_lam + hi_lam)
+        if gain(mid) < r:
+            lo_lam = mid
+        else:
+            hi_lam = mid
+        if hi_lam - lo_lam <= 1e-15 * hi_lam:
+            break
+    delta = np.clip(hi_lam * direction, low, high)
+    return delta, float(np.sqrt(np.sum((costs * delta) ** 2)))
+
+
+def solve_action_cvxpy(a, r, costs, low, high, cost="l2"):
+    """The same program stated in cvxpy (the reference for tests)."""
+    import cvxpy as cp
+
+    k = len(a)
+    delta = cp.Variable(k)
+    weighted = cp.multiply(costs, delta)
+    objective = cp.norm1(weighted) if cost == "l1" else cp.norm2(weighted)
+    constraints = [a @ delta >= r]
+    for j in range(k):
+        if np.isfinite(low[j]):
+            constraints.append(delta[j] >= low[j])
+        if np.isfinite(high[j]):
+            constraints.append(delta[j] <= high[j])
+    problem = cp.Problem(cp.Minimize(objective), constraints)
+    problem.solve()
+    if problem.status not in ("optimal", "optimal_inaccurate"):
+        return None, np.inf
+    return np.asarray(delta.value, float), float(problem.value)
+
+
+def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
+                    scales=None, monotone=None, bounds=None, margin=1e-6,
+                    max_actions=None):
+    """The cheapest intervention on actionable features that changes the decision.
+
+    For each row of ``X``, every non-empty set ``S`` of actionable features
+    (at most ``max_actions`` of them) is tried: the cheapest hard
+    intervention ``do(X_S := x_S + delta_S)`` whose counterfactual (the
+    row's noise abducted, descendants updated through ``scm``) gets the
+    desired class with decision value at least ``margin``; the cheapest over
+    the sets is returned. Exact for a linear classifier under a linear SCM
+    (Karimi, Schölkopf and Valera 2021).
+
+    Parameters
+    ----------
+    estimator : fitted binary classifier
+        With a ``decision_function`` affine in ``X``'s columns (a linear
+        model, or a Pipeline of affine steps such as ``StandardScaler``
+        ending in one); checked on the rows.
+    X : pandas.DataFrame of shape (n_samples, n_features)
+        Numeric columns, each a node of ``scm``: the model's inputs.
+    scm : LinearSCM
+        Fitted, over (at least) ``X``'s columns, all numeric.
+    actionable : list of str
+        Features a person can act on; the others (sex, race, age...) are
+        never intervened on (they change only as descendants of an action).
+    desired : object or None, default=None
+        The class to reach; ``classes_[1]`` by default.
+    cost : {"l2", "l1"}, default="l2"
+        Weighted norm of ``delta``.
+    scales : dict or None, default=None
+        ``{feature: scale}``: the cost counts ``delta_j / scale_j``; by
+        default each feature's noise scale in ``scm`` (its spread given its
+        causes; a root's standard deviation).
+    monotone : dict or None, default=None
+        ``{feature: "increase" or "decrease"}``: the only direction allowed
+        (age, education).
+    bounds : dict or None, default=None
+        ``{feature: (low, high)}`` on the feature's new value; a row whose
+        value lies outside its bounds is not acted on in that feature.
+    margin : float, default=1e-6
+        Decision value to reach (in the decision function's units).
+    max_actions : int or None, default=None
+        Largest number of features acted on together (all by default).
+
+    Returns
+    -------
+    result : RecourseResult
+
+    Raises
+    ------
+    ValueError
+        No actionable feature, more than ``MAX_ACTIONABLE``, an actionable
+        or input feature that is not a numeric node of ``scm``, a bad
+        ``cost``, ``monotone``, ``bounds`` or ``scales``, a ``desired``
+        class the model does not have, NaN in ``X``, or a model whose
+        decision function is not affine.
+
+    References
+    ----------
+    .. [1] A.-H. Karimi, B. Schölkopf and I. Valera, "Algorithmic recourse:
+       from counterfactual explanations to interventions", FAccT 2021.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skcausal_trust.causal import LinearSCM
+    >>> from skcausal_trust.recourse import causal_recourse
+    >>> scm = LinearSCM.from_coefficients(
+    ...     [("education", "income"), ("income", "savings")],
+    ...     {"income": {"education": 2.0}, "savings": {"income": 0.5}})
+    >>> X = scm.sample(500, random_state=0)
+    >>> clf = LogisticRegression().fit(X, (X["savings"] > 0.5).astype(int))
+    >>> denied = X[clf.predict(X) == 0].head(3)
+    >>> result = causal_recourse(clf, denied, scm, ["education", "income"])
+    >>> (clf.predict(result.counterfactuals) == 1).all()
+    np.True_
+    """
+    if not isinstance(scm, LinearSCM) or not hasattr(scm, "equations_"):
+        raise ValueError("scm must be a fitted LinearSCM.")
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError("X must be a DataFrame whose columns are nodes of scm.")
+    columns = list(X.columns)
+    variables = set(scm.variables_)
+    unknown = [c for c in columns if c not in variables]
+    if unknown:
+        raise ValueError(f"X's columns {unknown!r} are not nodes of scm.")
+    categorical = [c for c in columns if c in scm.categories_]
+    if categorical:
+        raise ValueError(f"X's columns {categorical!r} are categorical nodes; recourse is "
+                         "implemented for numeric features only.")
+    actionable = [actionable] if isinstance(actionable, str) else list(actionable)
+    if not actionable:
+        raise ValueError("actionable is empty: name the features a person can act on.")
+    not_inputs = [v for v in actionable if v not in columns]
+    if not_inputs:
+        raise ValueError(f"actionable names {not_inputs!r}, which are not columns of X.")
+    if len(actionable) > MAX_ACTIONABLE:
+        raise ValueError(f"{len(actionable)} actionable features: at most {MAX_ACTIONABLE} "
+                         "(the sets of features acted on are enumerated).")
+    if cost not in ("l1", "l2"):
+        raise ValueError(f"cost must be 'l1' or 'l2'; got {cost!r}.")
+    values = X.to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise ValueError("X has NaN or infinite values.")
+    monotone = dict(monotone or {})
+    for v, way in monotone.items():
+        if v not in actionable or way not in ("increase", "decrease"):
+            raise ValueError(f"monotone[{v!r}] must name an actionable feature and be "
+                             f"'increase' or 'decrease'; got {way!r}.")
+    bounds = dict(bounds or {})
+    for v, pair in bounds.items():
+        if v not in actionable or len(pair) != 2 or not pair[0] <= pair[1]:
+            raise ValueError(f"bounds[{v!r}] must name an actionable feature and be "
+                             f"(low, high) with low <= high; got {pair!r}.")
+    scale = {}
+    for v in actionable:
+        if scales is not None and v in scales:
+            s = float(scales[v])
+        elif v in scm.equations_:
+            s = float(scm.equations_[v]["noise_scale"][0])
+        else:
+            s = float(scm.roots_[v]["scale"])
+        if not s > 0:
+            raise ValueError(f"the cost scale of {v!r} is {s!r}; give a positive scale.")
+        scale[v] = s
+    max_actions = len(actionable) if max_actions is None else int(max_actions)
+    if max_actions < 1:
+        raise ValueError(f"max_actions must be >= 1; got {max_actions!r}.")
+
+    w, b, desired = _linear_score(estimator, columns, desired, X)
+    position = {c: i for i, c in enumerate(columns)}
+    subsets = [s for k in range(1, max_actions + 1)
+               for s in itertools.combinations(actionable, k)]
+    # Per subset: the gain per unit of each action, a_S = w' M_S (the same
+    # for every row: a linear additive-noise model).
+    effects = {s: _effect_matrix(scm, columns, list(s)) for s in subsets}
+    gains = {s: w @ effects[s] for s in subsets}
+
+    rows, interventions, counterfactuals = [], [], []
+    scores = values @ w + b
+    for i in range(len(X)):
+        x = values[i]
+        need = margin - scores[i]
+        if need <= 0:
+            rows.append(("already", 0.0, 0, ""))
+            interventions.append({})
+            counterfactuals.append(x.copy())
+            continue
+        best = (np.inf, None, None)
+        for s in subsets:
+            low = np.array([_low(v, x[position[v]], monotone, bounds) for v in s])
+            high = np.array([_high(v, x[position[v]], monotone, bounds) for v in s])
+            costs = np.array([1.0 / scale[v] for v in s])
+            delta, value = solve_action(gains[s], need, costs, low, high, cost)
+            # Ties (within rounding) keep the smaller set, tried first.
+            if delta is not None and (best[1] is None
+                                      or value < best[0] - 1e-12 * max(1.0, best[0])):
+                best = (value, s, delta)
+        value, s, delta = best
+        if s is None:
+            rows.append(("infeasible", np.inf, 0, ""))
+            interventions.append({})
+            counterfactuals.append(x.copy())
+            continue
+        acted = {v: d for v, d in zip(s, delta) if d != 0.0}
+        new = x + effects[s] @ delta
+        rows.append(("found", value, len(acted), "; ".join(
+            f"{'increase' if d > 0 else 'decrease'} {v} by {abs(d):.2f}"
+            for v, d in acted.items())))
+        interventions.append({v: float(x[position[v]] + d) for v, d in zip(s, delta)})
+        counterfactuals.append(new)
+    table = pd.DataFrame(rows, columns=["status", "cost", "n_actions", "actions"],
+                         index=X.index)
+    cf = pd.DataFrame(np.vstack(counterfactuals) if counterfactuals
+                      else np.empty((0, len(columns))), columns=columns, index=X.index)
+    return RecourseResult(table, interventions, cf)
+
+
+def _low(v, value, monotone, bounds):
+    """Lower bound on the change of ``v`` (<= 0): its monotonicity and its
+    bounds; a feature outside its bounds is not acted on."""
+    if v in bounds and not bounds[v][0] <= value <= bounds[v][1]:
+        return 0.0
+    low = 0.0 if monotone.get(v) == "increase" else -np.inf
+    if v in bounds:
+        low = max(low, bounds[v][0] - value)
+    return low
+
+
+def _high(v, value, monotone, bounds):
+    """Upper bound on the change of ``v`` (>= 0), as :func:`_low`."""
+    if v in bounds and not bounds[v][0] <= value <= bounds[v][1]:
+        return 0.0
+    high = 0.0 if monotone.get(v) == "decrease" else np.inf
+    if v in bounds:
+        high = min(high, bounds[v][1] - value)
+    return high

@@ -1,0 +1,163 @@
+"""Causal recourse for linear classifiers under a linear SCM: valid under the
+SCM, no cheaper action on a fine grid, the fast path equal to cvxpy, and the
+constraints (immutable, monotone, bounds) respected."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from skcausal_trust.causal import LinearSCM
+from skcausal_trust.recourse import causal_recourse
+from skcausal_trust.recourse._linear import solve_action, solve_action_cvxpy
+
+EDGES = [("sex", "education"), ("sex", "income"), ("education", "income"),
+         ("income", "savings"), ("age", "savings")]
+COEFFICIENTS = {"education": {"sex": 0.5}, "income": {"sex": 1.0, "education": 2.0},
+                "savings": {"income": 0.5, "age": 0.3}}
+
+
+@pytest.fixture(scope="module")
+def setting():
+    scm = LinearSCM.from_coefficients(EDGES, COEFFICIENTS,
+                                      noise_scales={"income": 0.5, "savings": 2.0})
+    X = scm.sample(2000, random_state=0)[["sex", "age", "education", "income", "savings"]]
+    clf = LogisticRegression().fit(X, (X["savings"] + 0.5 * X["income"] > 1.0).astype(int))
+    denied = X[clf.predict(X) == 0].head(40)
+    return scm, X, clf, denied
+
+
+def test_every_action_found_is_valid_under_the_scm(setting):
+    scm, _, clf, denied = setting
+    result = causal_recourse(clf, denied, scm, ["education", "income", "savings"])
+    assert (result.table["status"] == "found").all()
+    assert (clf.predict(result.counterfactuals) == 1).all()
+    for (label, row), action in zip(denied.iterrows(), result.interventions):
+        twin = scm.counterfactual(denied.loc[[label]], {v: [x] for v, x in action.items()})
+        np.testing.assert_allclose(twin[denied.columns].to_numpy()[0],
+                                   result.counterfactuals.loc[label].to_numpy(), atol=1e-9)
+    # Immutable features never move; the cost is in noise units.
+    np.testing.assert_array_equal(result.counterfactuals["sex"], denied["sex"])
+    np.testing.assert_array_equal(result.counterfactuals["age"], denied["age"])
+
+
+def test_no_cheaper_action_on_a_fine_grid(setting):
+    """Brute force over every set of the two actionable features and a grid
+    of 0.01 noise units (0.05 for the pair), each action applied through the
+    SCM: no valid grid action is cheaper than the one found, and the best
+    grid action is within a few grid steps of it."""
+    scm, _, clf, denied = setting
+    scales = {"education": 1.0, "income": 0.5}
+    rows = denied.head(6)
+    result = causal_recourse(clf, rows, scm, ["education", "income"])
+    single = np.arange(-6.0, 6.0001, 0.01)
+    pair = np.arange(-6.0, 6.0001, 0.05)
+    for label, found in result.table["cost"].items():
+        row = rows.loc[[label]]
+        best = np.inf
+        for subset in [("education",), ("income",), ("education", "income")]:
+            units = [single] if len(subset) == 1 else [g.ravel() for g in
+                                                       np.meshgrid(pair, pair)]
+            n = units[0].size
+            repeated = pd.concat([row] * n, ignore_index=True)
+            action = {v: row[v].iloc[0] + u * scales[v] for v, u in zip(subset, units)}
+            twins = scm.counterfactual(repeated, action)[rows.columns]
+            valid = clf.decision_function(twins) >= 1e-6
+            cost = np.sqrt(sum(u**2 for u in units))
+            if valid.any():
+                best = min(best, cost[valid].min())
+        assert best >= found - 1e-9
+        assert best <= found + 0.1
+
+
+def test_the_fast_path_equals_cvxpy():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        k = int(rng.integers(1, 5))
+        a = rng.normal(size=k)
+        costs = rng.uniform(0.5, 2.0, size=k)
+        low = np.where(rng.uniform(size=k) < 0.3, 0.0, -rng.uniform(0.5, 5.0, size=k))
+        high = np.where(rng.uniform(size=k) < 0.3, np.inf, rng.uniform(0.5, 5.0, size=k))
+        r = float(rng.uniform(0.1, 3.0))
+        for cost in ("l1", "l2"):
+            fast, value = solve_action(a, r, costs, low, high, cost)
+            ref, ref_value = solve_action_cvxpy(a, r, costs, low, high, cost)
+            if ref is None:
+                assert fast is None
+                continue
+            assert fast is not None
+            assert value == pytest.approx(ref_value, rel=1e-5, abs=1e-7)
+            assert a @ fast >= r * (1 - 1e-9)
+            assert (fast >= low - 1e-12).all() and (fast <= high + 1e-12).all()
+
+
+def test_constraints_and_statuses(setting):
+    scm, X, clf, denied = setting
+    rows = denied.head(5)
+    up_only = causal_recourse(clf, rows, scm, ["education", "income"],
+                              monotone={"education": "increase", "income": "increase"},
+                              cost="l1")
+    moved = up_only.counterfactuals[["education", "income"]] - rows[["education", "income"]]
+    assert (moved.to_numpy() >= -1e-12).all()
+    # Bounds so tight that nothing is reachable: a status, not an exception.
+    # Education only helps upwards; at most the rows' smallest value: the
+    # other rows are outside the bounds (not acted on), the smallest one can
+    # only go down.
+    tight = {"education": (-10.0, rows["education"].min())}
+    stuck = causal_recourse(clf, rows, scm, ["education"], bounds=tight)
+    assert (stuck.table["status"] == "infeasible").all()
+    assert np.isinf(stuck.table["cost"]).all() and stuck.interventions == [{}] * 5
+    # Rows that already get the desired class.
+    approved = X[clf.predict(X) == 1].head(3)
+    already = causal_recourse(clf, approved, scm, ["education"])
+    assert (already.table["status"] == "already").all()
+    # Towards the other class.
+    down = causal_recourse(clf, approved, scm, ["education", "income"], desired=0)
+    assert (clf.predict(down.counterfactuals) == 0).all()
+
+
+def test_an_affine_pipeline_is_a_linear_model(setting):
+    scm, X, _, denied = setting
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        X, (X["savings"] > 1.0).astype(int))
+    rows = X[pipe.predict(X) == 0].head(5)
+    result = causal_recourse(pipe, rows, scm, ["education", "income"])
+    assert (pipe.predict(result.counterfactuals) == 1).all()
+    rbf = SVC().fit(X, (X["savings"] > 1.0).astype(int))
+    with pytest.raises(ValueError, match="not affine"):
+        causal_recourse(rbf, rows, scm, ["education"])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(actionable=[]), "actionable is empty"),
+    (dict(actionable=["zip"]), r"\['zip'\], which are not columns of X"),
+    (dict(desired="yes"), "not a class of the model"),
+    (dict(cost="linf"), "cost must be"),
+    (dict(monotone={"education": "up"}), r"monotone\['education'\]"),
+    (dict(bounds={"education": (2, 1)}), r"bounds\['education'\]"),
+    (dict(scales={"education": 0.0}), "give a positive scale"),
+    (dict(max_actions=0), "max_actions"),
+])
+def test_bad_input_is_named(setting, kwargs, match):
+    scm, _, clf, denied = setting
+    args = dict(actionable=["education"])
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        causal_recourse(clf, denied.head(2), scm, args.pop("actionable"), **args)
+
+
+def test_bad_data_is_named(setting):
+    scm, _, clf, denied = setting
+    with pytest.raises(ValueError, match="NaN"):
+        causal_recourse(clf, denied.head(2).assign(age=np.nan), scm, ["education"])
+    with pytest.raises(ValueError, match="not nodes of scm"):
+        causal_recourse(clf, denied.head(2).rename(columns={"age": "years"}), scm,
+                        ["education"])
+    with pytest.raises(ValueError, match="fitted LinearSCM"):
+        causal_recourse(clf, denied.head(2), LinearSCM(EDGES), ["education"])
+    with pytest.raises(ValueError, match="DataFrame"):
+        causal_recourse(clf, denied.head(2).to_numpy(), scm, ["education"])
+    assert isinstance(denied, pd.DataFrame)
