@@ -2,6 +2,8 @@
 SCM, no cheaper action on a fine grid, the fast path equal to cvxpy, and the
 constraints (immutable, monotone, bounds) respected."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,3 +163,76 @@ def test_bad_data_is_named(setting):
     with pytest.raises(ValueError, match="DataFrame"):
         causal_recourse(clf, denied.head(2).to_numpy(), scm, ["education"])
     assert isinstance(denied, pd.DataFrame)
+
+
+def _binary_sex_data(n=3000, seed=1):
+    """Data of the SCM of COEFFICIENTS with a binary sex, generated here."""
+    rng = np.random.default_rng(seed)
+    sex = rng.integers(0, 2, n).astype(float)
+    age = rng.normal(size=n)
+    education = 0.5 * sex + rng.normal(size=n)
+    income = sex + 2.0 * education + 0.5 * rng.normal(size=n)
+    savings = 0.5 * income + 0.3 * age + 2.0 * rng.normal(size=n)
+    return pd.DataFrame({"sex": sex, "age": age, "education": education,
+                         "income": income, "savings": savings})
+
+
+def test_recourse_disparity_against_closed_forms():
+    """L2 cost, no bounds: the cheapest set S* maximises the gain per unit
+    of cost, g* = max_S ||a_S * scale_S||, the same for every row, so a
+    denied person's cost is (margin - f(x)) / g*; their twin (sex switched,
+    descendants moved by the total effects 0.5, 2 and 1, computed here by
+    hand) differs by (f(twin) - f(x)) / g*."""
+    from skcausal_trust.recourse import recourse_disparity
+
+    scm = LinearSCM.from_coefficients(EDGES, COEFFICIENTS,
+                                      noise_scales={"income": 0.5, "savings": 2.0})
+    X = _binary_sex_data()
+    clf = LogisticRegression().fit(X, (X["savings"] > 1.5).astype(int))
+    w = dict(zip(X.columns, clf.coef_[0]))
+    scale = {"education": 1.0, "income": 0.5, "savings": 2.0}
+    # Gains a_S of each set (effects with the intervened causes cut), by hand.
+    unit = {"education": {"education": 1.0, "income": 2.0, "savings": 1.0},
+            "income": {"income": 1.0, "savings": 0.5}, "savings": {"savings": 1.0}}
+    best = 0.0
+    for subset in itertools.chain.from_iterable(
+            itertools.combinations(scale, k) for k in (1, 2, 3)):
+        gains = []
+        for v in subset:
+            effect = {c: e for c, e in unit[v].items()
+                      if c == v or c not in subset}  # intervened nodes held fixed
+            # An effect that runs through another intervened node is cut.
+            if v == "education" and "income" in subset:
+                effect = {"education": 1.0}
+            gains.append(sum(w[c] * e for c, e in effect.items()) * scale[v])
+        best = max(best, float(np.sqrt(np.sum(np.square(gains)))))
+    result = recourse_disparity(clf, X, scm, list(scale), "sex")
+    score = clf.decision_function(X)
+    denied = score < 1e-6
+    table = result.individual
+    np.testing.assert_allclose(table["cost"], (1e-6 - score[denied]) / best, rtol=1e-9)
+    shift = w["sex"] + 0.5 * w["education"] + 2.0 * w["income"] + 1.0 * w["savings"]
+    twin_score = score[denied] + np.where(X.loc[denied, "sex"] == 0, shift, -shift)
+    both = twin_score < 1e-6
+    np.testing.assert_allclose(table["gap"][both], (twin_score[both] - score[denied][both])
+                               / best, rtol=1e-7, atol=1e-9)
+    assert (table["twin_cost"][~both] == 0).all()
+    # Groups: the counts and the mean costs of the denied.
+    for level in (0.0, 1.0):
+        in_group = denied & (X["sex"] == level).to_numpy()
+        assert result.groups.loc[level, "n_denied"] == in_group.sum()
+        assert result.groups.loc[level, "mean_cost"] == pytest.approx(
+            np.mean((1e-6 - score[in_group]) / best), rel=1e-9)
+    assert result.gap == pytest.approx(abs(result.groups["mean_cost"].diff().iloc[-1]))
+    # Women (sex = 0 here: lower education and income) pay more on average.
+    assert result.groups.loc[0.0, "mean_cost"] > result.groups.loc[1.0, "mean_cost"]
+
+
+def test_recourse_disparity_bad_input(setting):
+    from skcausal_trust.recourse import recourse_disparity
+
+    scm, _, clf, denied = setting
+    with pytest.raises(ValueError, match="must be a column of X"):
+        recourse_disparity(clf, denied, scm, ["education"], "race")
+    with pytest.raises(ValueError, match="is actionable"):
+        recourse_disparity(clf, denied, scm, ["education", "sex"], "sex")

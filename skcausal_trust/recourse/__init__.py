@@ -1,6 +1,6 @@
 """Causal algorithmic recourse: the cheapest actions (interventions in the
 causal model) that change a model's decision for a person."""
 
-from ._linear import RecourseResult, causal_recourse
+from ._linear import RecourseDisparity, RecourseResult, causal_recourse, recourse_disparity
 
-__all__ = ["RecourseResult", "causal_recourse"]
+__all__ = ["RecourseDisparity", "RecourseResult", "causal_recourse", "recourse_disparity"]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..causal import LinearSCM
 
-__all__ = ["RecourseResult", "causal_recourse"]
+__all__ = ["RecourseDisparity", "RecourseResult", "causal_recourse", "recourse_disparity"]
 
 #: Subsets of actionable features enumerated at most (2**12).
 MAX_ACTIONABLE = 12
@@ -150,6 +150,10 @@ def solve_action(a, r, costs, low, high, cost="l2"):
     # L2: delta_j = clip(lam a_j / costs_j^2, low_j, high_j); a . delta(lam)
     # increases with lam: find the root by bisection on a bracket.
     direction = a / costs**2
+    # Without binding bounds the minimiser is the projection itself.
+    free = r / float(a @ direction) * direction
+    if (free >= low).all() and (free <= high).all():
+        return free, float(np.sqrt(np.sum((costs * free) ** 2)))
 
     def gain(lam):
         return float(a @ np.clip(lam * direction, low, high))
@@ -390,3 +394,104 @@ def _high(v, value, monotone, bounds):
     if v in bounds:
         high = min(high, bounds[v][1] - value)
     return high
+
+
+@dataclass
+class RecourseDisparity:
+    """The outcome of :func:`recourse_disparity`.
+
+    Attributes
+    ----------
+    groups : pandas.DataFrame
+        One row per level of the sensitive attribute: ``n``, ``n_denied``,
+        ``share_with_recourse`` (of the denied), and the ``mean_cost``,
+        ``median_cost`` and ``q90_cost`` of the denied rows' recourse (those
+        with recourse).
+    gap : float
+        The largest difference in mean cost between two groups.
+    individual : pandas.DataFrame or None
+        For a binary attribute, per denied row: its ``cost``, its
+        counterfactual twin's ``twin_cost`` (the same person had the
+        attribute been the other level, under the SCM; 0 when the twin is
+        not denied) and ``gap = cost - twin_cost``.
+    """
+
+    groups: pd.DataFrame
+    gap: float
+    individual: pd.DataFrame = None
+
+
+def recourse_disparity(estimator, X, scm, actionable, sensitive, **kwargs):
+    """Is recourse fair? The cost of recourse by group, and against the twin.
+
+    Among the rows the model denies, the minimal cost of recourse
+    (:func:`causal_recourse`) is compared between the levels of the
+    sensitive attribute (group recourse disparity), and, for a binary
+    attribute, each denied person's cost is compared with their
+    counterfactual twin's (individual recourse fairness), after von
+    Kügelgen et al. (2022).
+
+    Parameters
+    ----------
+    estimator, X, scm, actionable
+        As in :func:`causal_recourse`.
+    sensitive : str
+        A column of ``X`` and a numeric node of ``scm`` (not actionable).
+    **kwargs
+        Passed to :func:`causal_recourse` (``desired``, ``cost``, ...).
+
+    Returns
+    -------
+    result : RecourseDisparity
+
+    Raises
+    ------
+    ValueError
+        ``sensitive`` not a column of ``X``, actionable, or with one level;
+        and the errors of :func:`causal_recourse`.
+
+    References
+    ----------
+    .. [1] J. von Kügelgen, A.-H. Karimi, U. Bhatt, I. Valera, A. Weller and
+       B. Schölkopf, "On the fairness of causal algorithmic recourse", AAAI
+       2022.
+    """
+    if not isinstance(X, pd.DataFrame) or sensitive not in X.columns:
+        raise ValueError(f"sensitive={sensitive!r} must be a column of X.")
+    acted = [actionable] if isinstance(actionable, str) else list(actionable)
+    if sensitive in acted:
+        raise ValueError(f"sensitive={sensitive!r} is actionable; a sensitive attribute "
+                         "is not something a person acts on.")
+    levels = sorted(pd.unique(X[sensitive]))
+    if len(levels) < 2:
+        raise ValueError(f"sensitive={sensitive!r} has one level {levels!r} in X.")
+    result = causal_recourse(estimator, X, scm, actionable, **kwargs)
+    denied = result.table["status"] != "already"
+    rows = []
+    for level in levels:
+        group = (X[sensitive] == level).to_numpy()
+        costs = result.table.loc[group & denied.to_numpy(), "cost"]
+        finite = costs[np.isfinite(costs)]
+        rows.append({
+            "level": level, "n": int(group.sum()), "n_denied": int(costs.size),
+            "share_with_recourse": float(finite.size / costs.size) if costs.size
+            else float("nan"),
+            "mean_cost": float(finite.mean()) if finite.size else float("nan"),
+            "median_cost": float(finite.median()) if finite.size else float("nan"),
+            "q90_cost": float(finite.quantile(0.9)) if finite.size else float("nan"),
+        })
+    groups = pd.DataFrame(rows).set_index("level")
+    means = groups["mean_cost"].dropna()
+    gap = float(means.max() - means.min()) if means.size >= 2 else float("nan")
+    individual = None
+    if len(levels) == 2 and denied.any():
+        who = X[denied.to_numpy()]
+        other = np.where(who[sensitive] == levels[0], levels[1], levels[0])
+        twins = scm.counterfactual(who, {sensitive: other})[list(X.columns)]
+        twin = causal_recourse(estimator, twins, scm, actionable, **kwargs)
+        individual = pd.DataFrame({
+            "cost": result.table.loc[who.index, "cost"],
+            "twin_cost": twin.table["cost"].to_numpy(),
+        }, index=who.index)
+        individual["gap"] = individual["cost"] - individual["twin_cost"]
+    return RecourseDisparity(groups, gap, individual)
