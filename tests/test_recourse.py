@@ -236,3 +236,15 @@ def test_recourse_disparity_bad_input(setting):
         recourse_disparity(clf, denied, scm, ["education"], "race")
     with pytest.raises(ValueError, match="is actionable"):
         recourse_disparity(clf, denied, scm, ["education", "sex"], "sex")
+
+
+def test_parallel_chunks_give_the_same_result(setting):
+    scm, _, clf, denied = setting
+    one = causal_recourse(clf, denied, scm, ["education", "income"], cost="l1")
+    two = causal_recourse(clf, denied, scm, ["education", "income"], cost="l1", n_jobs=2)
+    # The same up to the last bits of BLAS's blocking of the scores.
+    pd.testing.assert_frame_equal(one.table, two.table, rtol=1e-12)
+    pd.testing.assert_frame_equal(one.counterfactuals, two.counterfactuals, rtol=1e-12)
+    for a, b in zip(one.interventions, two.interventions):
+        assert a.keys() == b.keys()
+        np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-12)

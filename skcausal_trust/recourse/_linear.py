@@ -197,7 +197,7 @@ def solve_action_cvxpy(a, r, costs, low, high, cost="l2"):
 
 def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
                     scales=None, monotone=None, bounds=None, margin=1e-6,
-                    max_actions=None):
+                    max_actions=None, n_jobs=None):
     """The cheapest intervention on actionable features that changes the decision.
 
     For each row of ``X``, every non-empty set ``S`` of actionable features
@@ -239,6 +239,9 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         Decision value to reach (in the decision function's units).
     max_actions : int or None, default=None
         Largest number of features acted on together (all by default).
+    n_jobs : int or None, default=None
+        Rows are solved in chunks in parallel with joblib (``None``: one
+        job); the result does not depend on it.
 
     Returns
     -------
@@ -327,6 +330,18 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         raise ValueError(f"max_actions must be >= 1; got {max_actions!r}.")
 
     w, b, desired = _linear_score(estimator, columns, desired, X)
+    if n_jobs not in (None, 1) and len(X) > 1:
+        from joblib import Parallel, delayed, effective_n_jobs
+
+        chunks = np.array_split(np.arange(len(X)), min(len(X), 4 * effective_n_jobs(n_jobs)))
+        parts = Parallel(n_jobs=n_jobs)(
+            delayed(causal_recourse)(estimator, X.iloc[c], scm, actionable, desired=desired,
+                                     cost=cost, scales=scales, monotone=monotone,
+                                     bounds=bounds, margin=margin, max_actions=max_actions)
+            for c in chunks if c.size)
+        return RecourseResult(pd.concat([r.table for r in parts]),
+                              [a for r in parts for a in r.interventions],
+                              pd.concat([r.counterfactuals for r in parts]))
     position = {c: i for i, c in enumerate(columns)}
     subsets = [s for k in range(1, max_actions + 1)
                for s in itertools.combinations(actionable, k)]
