@@ -49,10 +49,10 @@ def test_epsilon_of_the_estimated_shift_is_balle_and_wangs():
 
 
 def test_the_lower_bound_on_mu_has_its_coverage():
-    """Over 800 simulated audits, the 90% lower bound on mu is below the
+    """Over 400 simulated audits, the 90% lower bound on mu is below the
     true mu in 90% of them (binomial bounds at 1e-4)."""
     rng = np.random.default_rng(1)
-    mu, n, reps = 0.25, 300, 800
+    mu, n, reps = 0.25, 300, 400
     below = sum(
         gaussian_epsilon_from_statistics(rng.normal(0, 2, n), rng.normal(2 * mu, 2, n),
                                          delta=DELTA, confidence=0.9,
@@ -88,12 +88,15 @@ def test_flags_noise_scaled_by_080_in_95_of_100_and_the_correct_mechanism_in_at_
                                            rel=0.03)
 
 
-@pytest.mark.parametrize("factor,expect_flag", [(1.0, False), (0.5, True)],
-                         ids=["correct", "half-noise"])
-def test_audit_of_real_fits(factor, expect_flag):
-    """1,000 fits per data set of the real estimator (OpenDP noise), its noise
-    scale patched to `factor` times the calibration: the half-noise
-    mechanism (true epsilon 2.1) is flagged, the correct one is not."""
+@pytest.mark.parametrize("factor,confidence,expect_flag",
+                         [(1.0, 0.999, False), (0.25, 0.99, True)],
+                         ids=["correct", "quarter-noise"])
+def test_audit_of_real_fits(factor, confidence, expect_flag):
+    """300 fits per data set of the real estimator (OpenDP noise), its noise
+    scale patched to `factor` times the calibration: the quarter-noise
+    mechanism is flagged, the correct one is not (the small errors are the
+    simulation test's: real fits add nothing to the statistic's law but
+    time)."""
     X, y = np.zeros((2, 1)), np.zeros(2)
     X1, y1 = np.vstack([X, [[1.0]]]), np.append(y, 1.0)
     original = _regressor.gaussian_noise_scale
@@ -103,7 +106,7 @@ def test_audit_of_real_fits(factor, expect_flag):
             DPCausalRegressor(epsilon=EPSILON, delta=DELTA, feature_bound=1.0,
                               target_bound=1.0),
             (X, y), (X1, y1), statistic=release_projection([1.0], 1.0, 1.0, 1.0),
-            n_runs=1000, confidence=0.99, alternative="greater")
+            n_runs=300, confidence=confidence, alternative="greater")
     assert result.flagged == expect_flag, result
     assert result.normality_pvalue > 1e-4
     true = _true_epsilon(1 / (factor * dp_accounting.get_sigma_gaussian(EPSILON, DELTA)))
@@ -165,7 +168,7 @@ def test_without_a_shift_the_bound_is_positive_at_most_at_its_level(alternative)
     """mu = 0: the lower bound exceeds 0 in at most 1 - confidence of the
     audits (binomial bound at 1e-4), whatever the sign of the noise."""
     rng = np.random.default_rng(12)
-    reps = 1000
+    reps = 400
     positive = sum(gaussian_epsilon_from_statistics(
         rng.normal(size=200), rng.normal(size=200), delta=DELTA, confidence=0.95,
         alternative=alternative).mu_lower_bound > 0 for _ in range(reps))

@@ -65,15 +65,15 @@ def test_the_number_of_rounds_is_geometric_with_the_stated_mean():
     rounds = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrivacyLeakWarning)
-        for seed in range(150):
+        for seed in range(100):
             result = private_random_search(_estimator(), GRID, X, y, mean_rounds=2,
                                            random_state=seed)
             rounds.append(result.n_rounds)
             assert result.epsilon == np.inf  # seeded: not private
     rounds = np.array(rounds)
     # Geometric(1/2): mean 2, sd sqrt(2); P(K = 1) = 1/2.
-    assert abs(rounds.mean() - 2) < 4 * np.sqrt(2 / 150)
-    assert abs(np.mean(rounds == 1) - 1 / 2) < 4 * np.sqrt(1 / 4 / 150)
+    assert abs(rounds.mean() - 2) < 4 * np.sqrt(2 / 100)
+    assert abs(np.mean(rounds == 1) - 1 / 2) < 4 * np.sqrt(1 / 4 / 100)
     assert rounds.min() == 1
 
 

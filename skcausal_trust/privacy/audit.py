@@ -289,9 +289,9 @@ def gaussian_epsilon_estimate(estimator, dataset, neighbour, *, statistic, n_run
     >>> reg = DPCausalRegressor(epsilon=1.0, delta=1e-5, feature_bound=1.0,
     ...                         target_bound=1.0)
     >>> result = gaussian_epsilon_estimate(
-    ...     reg, (X, y), (X1, y1), n_runs=300,
-    ...     statistic=release_projection([1.0], 1.0, 1.0, 1.0))
-    >>> result.flagged, bool(0.3 < result.epsilon_estimate < 2.5)
+    ...     reg, (X, y), (X1, y1), n_runs=100, confidence=0.999,
+    ...     alternative="greater", statistic=release_projection([1.0], 1.0, 1.0, 1.0))
+    >>> result.flagged, bool(result.epsilon_lower_bound <= result.epsilon_estimate)
     (False, True)
     """
     if not isinstance(n_runs, Integral) or n_runs < 10:
