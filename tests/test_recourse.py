@@ -48,7 +48,7 @@ def test_every_action_found_is_valid_under_the_scm(setting):
 
 def test_no_cheaper_action_on_a_fine_grid(setting):
     """Brute force over every set of the two actionable features and a grid
-    of 0.01 noise units (0.05 for the pair), each action applied through the
+    of 0.01 noise units (0.1 for the pair), each action applied through the
     SCM: no valid grid action is cheaper than the one found, and the best
     grid action is within a few grid steps of it."""
     scm, _, clf, denied = setting
@@ -56,7 +56,7 @@ def test_no_cheaper_action_on_a_fine_grid(setting):
     rows = denied.head(6)
     result = causal_recourse(clf, rows, scm, ["education", "income"])
     single = np.arange(-6.0, 6.0001, 0.01)
-    pair = np.arange(-6.0, 6.0001, 0.05)
+    pair = np.arange(-6.0, 6.0001, 0.1)
     for label, found in result.table["cost"].items():
         row = rows.loc[[label]]
         best = np.inf
@@ -72,7 +72,7 @@ def test_no_cheaper_action_on_a_fine_grid(setting):
             if valid.any():
                 best = min(best, cost[valid].min())
         assert best >= found - 1e-9
-        assert best <= found + 0.1
+        assert best <= found + 0.15
 
 
 def test_the_fast_path_equals_cvxpy():
