@@ -98,6 +98,23 @@ def _effect_matrix(scm, columns, subset):
     return out
 
 
+def _noise_sensitivity(scm, columns, w, subset):
+    """``||(w' N_S) * s||_2``: the score's sensitivity to each node's noise
+    (in units of its noise scale ``s``) when ``subset`` is intervened on. A
+    unit of node ``v``'s noise moves ``v`` by one unit and its descendants
+    through the paths that avoid the intervened nodes; the intervened nodes'
+    own noise has no effect."""
+    out = []
+    for v in scm.variables_:
+        if v in subset:
+            continue
+        scale = (scm.equations_[v]["noise_scale"][0] if v in scm.equations_
+                 else scm.roots_[v]["scale"])
+        column = _effect_matrix(scm, columns, list(subset) + [v])[:, -1]
+        out.append(float(w @ column) * float(scale))
+    return float(np.linalg.norm(out))
+
+
 def solve_action(a, r, costs, low, high, cost="l2"):
     """Cheapest ``delta`` with ``a . delta >= r`` and ``low <= delta <= high``.
 
@@ -197,7 +214,7 @@ def solve_action_cvxpy(a, r, costs, low, high, cost="l2"):
 
 def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
                     scales=None, monotone=None, bounds=None, margin=1e-6,
-                    max_actions=None, n_jobs=None):
+                    max_actions=None, robustness=0.0, n_jobs=None):
     """The cheapest intervention on actionable features that changes the decision.
 
     For each row of ``X``, every non-empty set ``S`` of actionable features
@@ -239,6 +256,18 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         Decision value to reach (in the decision function's units).
     max_actions : int or None, default=None
         Largest number of features acted on together (all by default).
+    robustness : float, default=0.0
+        Radius ``Delta`` of the causal perturbation ball, in units of the
+        noise scales: the action must stay valid for every individual whose
+        exogenous noise is within L2 distance ``Delta`` (each coordinate
+        divided by its node's noise scale) of this person's (robust
+        recourse, Dominguez-Olmedo, Karimi and Schölkopf 2022). The
+        intervened values are fixed; the other features move with the
+        perturbation through the SCM. For a linear model this raises the
+        decision value to reach by ``Delta`` times the norm of the score's
+        sensitivity to the noise, which depends on the set acted on: the
+        program stays the same size. Rows the model accepts with less than
+        that margin are not ``"already"``.
     n_jobs : int or None, default=None
         Rows are solved in chunks in parallel with joblib (``None``: one
         job); the result does not depend on it.
@@ -260,6 +289,8 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     ----------
     .. [1] A.-H. Karimi, B. Schölkopf and I. Valera, "Algorithmic recourse:
        from counterfactual explanations to interventions", FAccT 2021.
+    .. [2] R. Dominguez-Olmedo, A.-H. Karimi and B. Schölkopf, "On the
+       adversarial robustness of causal algorithmic recourse", ICML 2022.
 
     Examples
     --------
@@ -328,6 +359,11 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     max_actions = len(actionable) if max_actions is None else int(max_actions)
     if max_actions < 1:
         raise ValueError(f"max_actions must be >= 1; got {max_actions!r}.")
+    if not np.isfinite(robustness) or robustness < 0:
+        raise ValueError(f"robustness must be a finite number >= 0; got {robustness!r}.")
+    if robustness > 0 and scm.categories_:
+        raise ValueError("robustness > 0 needs an SCM without categorical nodes (their "
+                         "noise has no scale).")
 
     w, b, desired = _linear_score(estimator, columns, desired, X)
     if n_jobs not in (None, 1) and len(X) > 1:
@@ -337,7 +373,8 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         parts = Parallel(n_jobs=n_jobs)(
             delayed(causal_recourse)(estimator, X.iloc[c], scm, actionable, desired=desired,
                                      cost=cost, scales=scales, monotone=monotone,
-                                     bounds=bounds, margin=margin, max_actions=max_actions)
+                                     bounds=bounds, margin=margin, max_actions=max_actions,
+                                     robustness=robustness)
             for c in chunks if c.size)
         return RecourseResult(pd.concat([r.table for r in parts]),
                               [a for r in parts for a in r.interventions],
@@ -349,13 +386,16 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     # for every row: a linear additive-noise model).
     effects = {s: _effect_matrix(scm, columns, list(s)) for s in subsets}
     gains = {s: w @ effects[s] for s in subsets}
+    # Robustness: the worst score loss over the noise ball, per set acted on.
+    penalty = {s: robustness * _noise_sensitivity(scm, columns, w, list(s))
+               if robustness > 0 else 0.0 for s in [()] + subsets}
 
     rows, interventions, counterfactuals = [], [], []
     scores = values @ w + b
     for i in range(len(X)):
         x = values[i]
         need = margin - scores[i]
-        if need <= 0:
+        if need + penalty[()] <= 0:
             rows.append(("already", 0.0, 0, ""))
             interventions.append({})
             counterfactuals.append(x.copy())
@@ -365,7 +405,7 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
             low = np.array([_low(v, x[position[v]], monotone, bounds) for v in s])
             high = np.array([_high(v, x[position[v]], monotone, bounds) for v in s])
             costs = np.array([1.0 / scale[v] for v in s])
-            delta, value = solve_action(gains[s], need, costs, low, high, cost)
+            delta, value = solve_action(gains[s], need + penalty[s], costs, low, high, cost)
             # Ties (within rounding) keep the smaller set, tried first.
             if delta is not None and (best[1] is None
                                       or value < best[0] - 1e-12 * max(1.0, best[0])):
