@@ -755,3 +755,19 @@ def test_sample_numeric_child_of_a_categorical_root():
         rows = x[g == level]
         assert abs(rows.mean() - mean) < 5 * 0.5 / np.sqrt(rows.size)
         assert abs(rows.std() / 0.5 - 1.0) < 5 / np.sqrt(rows.size)
+
+
+@pytest.mark.parametrize("coefficients, intercepts, match", [
+    ({"c": {"x": {"G1": 1.0}}}, {}, r"coefficients\['c'\]\['x'\] names \['G1'\]"),
+    ({"y": {"g": {"B": 2.0}}, "c": {"x": {}}}, {},
+     r"coefficients\['y'\]\['g'\] names \['B'\], which are not levels of 'g'"),
+    ({"c": {"x": {}}}, {"c": {"g9": 0.5}}, r"intercepts\['c'\] names \['g9'\]"),
+])
+def test_from_coefficients_refuses_level_keys_that_are_not_levels(coefficients, intercepts,
+                                                                  match):
+    """A misspelt level used to be an effect of 0, silently."""
+    edges = [("x", "c"), ("g", "y")]
+    coefficients = {"y": {"g": {"b": 1.0}}, **coefficients}
+    with pytest.raises(ValueError, match=match):
+        LinearSCM.from_coefficients(edges, coefficients, intercepts=intercepts,
+                                    categories={"c": ["g0", "g1"], "g": ["a", "b"]})

@@ -46,6 +46,14 @@ def _check_unique_columns(data, variables, argument):
         )
 
 
+def _check_level_keys(mapping, levels, argument, node):
+    """Raise for keys of ``mapping`` that are not levels of ``node``."""
+    unknown = [k for k in mapping if k not in set(levels)]
+    if unknown:
+        raise ValueError(f"{argument} names {unknown!r}, which are not levels of {node!r}; "
+                         f"its levels are {list(levels)!r}.")
+
+
 def _is_categorical(series):
     return (
         isinstance(series.dtype, pd.CategoricalDtype)
@@ -402,6 +410,19 @@ class LinearSCM:
             k = len(outputs)
             default_intercept = 1.0 / (k + 1) if v in categories else 0.0
             raw_intercept = intercepts.get(v, default_intercept if v in categories else 0.0)
+            # A level key that is not a level is a misspelling, not an effect of 0.
+            for p in parents:
+                c = given[p]
+                if v in categories and isinstance(c, dict):
+                    _check_level_keys(c, categories[v], f"coefficients[{v!r}][{p!r}]", v)
+                    for per_level in c.values():
+                        if p in categories and isinstance(per_level, dict):
+                            _check_level_keys(per_level, categories[p],
+                                              f"coefficients[{v!r}][{p!r}][...]", p)
+                elif p in categories and isinstance(c, dict):
+                    _check_level_keys(c, categories[p], f"coefficients[{v!r}][{p!r}]", p)
+            if v in categories and isinstance(raw_intercept, dict):
+                _check_level_keys(raw_intercept, categories[v], f"intercepts[{v!r}]", v)
             rows = []
             for out in outputs:
                 row = []
