@@ -771,3 +771,12 @@ def test_from_coefficients_refuses_level_keys_that_are_not_levels(coefficients, 
     with pytest.raises(ValueError, match=match):
         LinearSCM.from_coefficients(edges, coefficients, intercepts=intercepts,
                                     categories={"c": ["g0", "g1"], "g": ["a", "b"]})
+
+
+def test_a_list_intervention_keeps_the_types_of_mixed_levels():
+    scm = LinearSCM.from_coefficients([("g", "y")], {"y": {"g": {"one": 2.0}}},
+                                      categories={"g": [0, "one"]})
+    data = pd.DataFrame({"g": pd.Series([0, "one"], dtype=object), "y": [0.5, 2.5]})
+    twins = scm.counterfactual(data, {"g": ["one", 0]})
+    assert list(twins["g"]) == ["one", 0]
+    np.testing.assert_allclose(twins["y"], [2.5, 0.5])

@@ -621,7 +621,10 @@ class LinearSCM:
                 )
             if np.ndim(value) == 0:
                 value = np.repeat(np.asarray([value], dtype=object), n)
-            value = np.asarray(value)
+            # A list of a categorical node's levels keeps their types (levels
+            # [0, "one"] would all become strings).
+            value = np.asarray(value, dtype=object if node in self.categories_
+                               and not isinstance(value, np.ndarray) else None)
             if value.shape != (n,):
                 raise ValueError(
                     f"intervention[{node!r}] must be a scalar or have shape "
