@@ -302,3 +302,25 @@ def test_robust_recourse_holds_for_every_individual_in_the_ball(setting):
             assert score_after(du) >= 1e-6 - 1e-9
     with pytest.raises(ValueError, match="robustness"):
         causal_recourse(clf, rows, scm, ["education"], robustness=-1.0)
+
+
+def test_the_recourse_scorer_in_a_search(setting):
+    """The scorer is minus the mean cost of the denied rows of each test fold,
+    computed here with causal_recourse on one fold."""
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from skcausal_trust.recourse import make_recourse_scorer
+
+    scm, X, _, _ = setting
+    y = (X["savings"] + 0.5 * X["income"] > 1.0).astype(int)
+    scorer = make_recourse_scorer(scm, ["education", "income"])
+    search = GridSearchCV(LogisticRegression(), {"C": [0.01, 1.0]},
+                          scoring={"accuracy": "accuracy", "recourse": scorer},
+                          refit=False, cv=KFold(2)).fit(X, y)
+    train, test = next(KFold(2).split(X))
+    model = LogisticRegression(C=0.01).fit(X.iloc[train], y.iloc[train])
+    table = causal_recourse(model, X.iloc[test], scm, ["education", "income"]).table
+    expected = -table.loc[table["status"] == "found", "cost"].mean()
+    assert search.cv_results_["split0_test_recourse"][0] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="statistic"):
+        make_recourse_scorer(scm, ["education"], statistic="max")

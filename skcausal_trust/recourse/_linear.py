@@ -21,7 +21,8 @@ import pandas as pd
 
 from ..causal import LinearSCM
 
-__all__ = ["RecourseDisparity", "RecourseResult", "causal_recourse", "recourse_disparity"]
+__all__ = ["RecourseDisparity", "RecourseResult", "causal_recourse", "make_recourse_scorer",
+           "recourse_disparity"]
 
 #: Subsets of actionable features enumerated at most (2**12).
 MAX_ACTIONABLE = 12
@@ -550,3 +551,42 @@ def recourse_disparity(estimator, X, scm, actionable, sensitive, **kwargs):
         }, index=who.index)
         individual["gap"] = individual["cost"] - individual["twin_cost"]
     return RecourseDisparity(groups, gap, individual)
+
+
+def make_recourse_scorer(scm, actionable, *, statistic="mean", **kwargs):
+    """A scorer of the cost of recourse, for model selection.
+
+    ``scorer(estimator, X, y=None)`` returns **minus** the mean (or median)
+    cost of :func:`causal_recourse` over the rows of ``X`` the model denies
+    (greater is better, as scikit-learn expects); rows without recourse
+    (``"infeasible"``) count with the largest finite cost found, or 0 when
+    there is none, and ``0.0`` when nobody is denied. Use it beside accuracy in a
+    multi-metric search: a model that denies people who then have a long
+    way to go scores low.
+
+    Parameters
+    ----------
+    scm : LinearSCM
+    actionable : list of str
+    statistic : {"mean", "median"}, default="mean"
+    **kwargs
+        Passed to :func:`causal_recourse` (``cost``, ``monotone``, ...).
+
+    Returns
+    -------
+    scorer : callable
+    """
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median'; got {statistic!r}.")
+
+    def scorer(estimator, X, y=None):
+        result = causal_recourse(estimator, X, scm, actionable, **kwargs)
+        denied = result.table[result.table["status"] != "already"]
+        if denied.empty:
+            return 0.0
+        costs = denied["cost"].to_numpy(dtype=float)
+        finite = costs[np.isfinite(costs)]
+        costs = np.where(np.isfinite(costs), costs, finite.max() if finite.size else 0.0)
+        return -float(np.mean(costs) if statistic == "mean" else np.median(costs))
+
+    return scorer
