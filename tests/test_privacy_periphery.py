@@ -327,3 +327,14 @@ def test_partial_sums_are_flushed_exactly(monkeypatch):
 def test_the_row_cap_is_inclusive(monkeypatch):
     monkeypatch.setattr(_statistics, "MAX_ROWS", 10)
     assert _statistics.exact_gram_sums(np.zeros((10, 1)), np.zeros(10))[0, 0, 0] == 10
+
+
+def test_icp_over_too_many_predictors_is_refused_before_the_release():
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.uniform(-1, 1, size=(60, 13)), columns=[f"x{j}" for j in range(13)])
+    reg = DPCausalRegressor(feature_bound=4.0, target_bound=1.0, causal_features="icp",
+                            environment_levels=["a", "b"])
+    with mock.patch.object(_regressor, "release_gaussian") as release, \
+            pytest.raises(ValueError, match="more than 12"):
+        reg.fit(X, X["x0"] / 2, environments=np.repeat(["a", "b"], 30))
+    release.assert_not_called()
