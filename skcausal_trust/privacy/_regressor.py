@@ -95,6 +95,37 @@ def release_weights(n_features, count=1.0, sums=1.0, cross=1.0, yy=1.0):
     return W, float(sensitivity)
 
 
+def release_grams(exact, weights, sigma, sensitivity, random_state=None):
+    """The Gaussian release of Gram matrices, the one mechanism of this module.
+
+    The upper triangle of each matrix is weighted by ``weights``, Gaussian
+    noise of standard deviation ``sigma`` is added (OpenDP's sampler unless
+    ``random_state`` is set; see :func:`release_gaussian`), and the result
+    is divided by the weights again and symmetrised: entry ``(i, j)``
+    carries noise of sd ``sigma / weights[i, j]``.
+
+    Parameters
+    ----------
+    exact : ndarray of shape (n_groups, m, m)
+        Exact Gram sums (:func:`~skcausal_trust.privacy._statistics.exact_gram_sums`).
+    weights : ndarray of shape (m, m)
+    sigma, sensitivity : float
+        The calibrated noise and the L2 sensitivity it was calibrated to.
+    random_state : None, int, RandomState or Generator, default=None
+
+    Returns
+    -------
+    released : ndarray of shape (n_groups, m, m)
+    """
+    n_groups, m, _ = exact.shape
+    iu = np.triu_indices(m)
+    noisy = release_gaussian(exact[:, iu[0], iu[1]] * weights[iu], sigma, sensitivity,
+                             random_state)
+    released = np.zeros((n_groups, m, m))
+    released[:, iu[0], iu[1]] = noisy / weights[iu]
+    return released + np.triu(released, 1).transpose(0, 2, 1)
+
+
 def replace_one_sensitivity(n_features, count=1.0, sums=1.0, cross=1.0, yy=1.0, *,
                             by_environment=False):
     """L2 sensitivity of the weighted release when one record is replaced.
@@ -605,18 +636,12 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 # matrices, each by one record's contribution.
                 sensitivity = max(sensitivity, np.sqrt(2.0) * (add_remove + allowance))
         exact = exact_gram_sums(kx, ky, codes if by_environment else None, n_envs)
-        m = k + 2
-        iu = np.triu_indices(m)
         sigma = gaussian_noise_scale(self.epsilon, self.delta, sensitivity)
         if self.random_state is not None:
             seed = (self.random_state if isinstance(self.random_state, Integral)
                     else type(self.random_state).__name__)
             leaks.append(f"the noise was drawn from a seeded generator (random_state={seed})")
-        noisy = release_gaussian(exact[:, iu[0], iu[1]] * W[iu], sigma, sensitivity,
-                                 self.random_state)
-        released = np.zeros((n_envs, m, m))
-        released[:, iu[0], iu[1]] = noisy / W[iu]
-        released = released + np.triu(released, 1).transpose(0, 2, 1)
+        released = release_grams(exact, W, sigma, sensitivity, self.random_state)
 
         # Everything below is post-processing of `released`.
         grams = released.copy()

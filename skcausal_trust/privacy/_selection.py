@@ -16,8 +16,8 @@ from sklearn.utils import check_array
 
 from ..exceptions import PrivacyBudgetWarning, PrivacyLeakWarning
 from ._accounting import HashKFold
-from ._mechanisms import gaussian_noise_scale, release_gaussian
-from ._regressor import DPCausalRegressor, release_weights
+from ._mechanisms import gaussian_noise_scale
+from ._regressor import DPCausalRegressor, release_grams, release_weights
 from ._statistics import clip_records, exact_gram_sums, rounding_allowance
 
 __all__ = ["PrivateSearchResult", "private_random_search"]
@@ -218,12 +218,7 @@ def private_random_search(estimator, param_grid, X, y, *, ids=None, mean_rounds=
     sensitivity = formula + rounding_allowance(W)
     sigma_v = gaussian_noise_scale(validation_epsilon, delta, sensitivity)
     kx, ky = clip_records(Xa[held_out], ya[held_out], fb, tb)
-    exact = exact_gram_sums(kx, ky)[0]
-    iu = np.triu_indices(k + 2)
-    noisy = release_gaussian(exact[iu] * W[iu], sigma_v, sensitivity)
-    G = np.zeros((k + 2, k + 2))
-    G[iu] = noisy / W[iu]
-    G = G + np.triu(G, 1).T
+    G = release_grams(exact_gram_sums(kx, ky), W, sigma_v, sensitivity)[0]
     n_held = max(G[0, 0], 1.0)
 
     def score(model):

@@ -294,21 +294,28 @@ def gaussian_epsilon_estimate(estimator, dataset, neighbour, *, statistic, n_run
     >>> result.flagged, bool(result.epsilon_lower_bound <= result.epsilon_estimate)
     (False, True)
     """
-    if not isinstance(n_runs, Integral) or n_runs < 10:
-        raise ValueError(f"n_runs must be an integer >= 10; got {n_runs!r}.")
+    delta, claimed, data0, data1 = _audit_setup(estimator, dataset, neighbour, n_runs,
+                                                delta, confidence)
+    s0 = _statistics(estimator, data0, statistic, n_runs, n_jobs)
+    s1 = _statistics(estimator, data1, statistic, n_runs, n_jobs)
+    return gaussian_epsilon_from_statistics(s0, s1, delta=delta, confidence=confidence,
+                                            claimed_epsilon=claimed, alternative=alternative)
+
+
+def _audit_setup(estimator, dataset, neighbour, n_runs, delta, confidence):
+    """Validate an audit's arguments before any fit: its delta (the
+    estimator's by default), the claimed epsilon, and the two data sets."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    if not isinstance(n_runs, Integral) or n_runs < 10:
+        raise ValueError(f"n_runs must be an integer >= 10; got {n_runs!r}.")
     params = estimator.get_params() if hasattr(estimator, "get_params") else {}
     if delta is None:
         delta = params.get("delta")
         if delta is None:
             raise ValueError("delta is required: the estimator has no delta parameter.")
-    data0, data1 = _as_data(dataset, "dataset"), _as_data(neighbour, "neighbour")
-    s0 = _statistics(estimator, data0, statistic, n_runs, n_jobs)
-    s1 = _statistics(estimator, data1, statistic, n_runs, n_jobs)
-    return gaussian_epsilon_from_statistics(s0, s1, delta=delta, confidence=confidence,
-                                            claimed_epsilon=params.get("epsilon"),
-                                            alternative=alternative)
+    return (delta, params.get("epsilon"), _as_data(dataset, "dataset"),
+            _as_data(neighbour, "neighbour"))
 
 
 def _run_chunk(estimator, X, y, fit_params, statistic, n):
@@ -420,19 +427,10 @@ def empirical_epsilon_lower_bound(
     >>> bool(result.epsilon_lower_bound <= 2.0), result.flagged
     (True, False)
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
-    if not isinstance(n_runs, Integral) or n_runs < 10:
-        raise ValueError(f"n_runs must be an integer >= 10; got {n_runs!r}.")
-    params = estimator.get_params() if hasattr(estimator, "get_params") else {}
-    if delta is None:
-        delta = params.get("delta")
-        if delta is None:
-            raise ValueError("delta is required: the estimator has no delta parameter.")
-    claimed = params.get("epsilon")
+    delta, claimed, data0, data1 = _audit_setup(estimator, dataset, neighbour, n_runs,
+                                                delta, confidence)
     if n_threshold_runs is None:
         n_threshold_runs = max(500, n_runs // 10)
-    data0, data1 = _as_data(dataset, "dataset"), _as_data(neighbour, "neighbour")
     total = n_runs + n_threshold_runs
     s0 = _statistics(estimator, data0, statistic, total, n_jobs)
     s1 = _statistics(estimator, data1, statistic, total, n_jobs)
