@@ -19,6 +19,7 @@ __all__ = [
     "RoundedCounterfactualWarning",
     "SolverError",
     "SolverFallbackWarning",
+    "UncertifiedEstimateWarning",
     "UnknownCategoryWarning",
 ]
 
@@ -139,4 +140,16 @@ class UnknownCategoryWarning(UserWarning):
     themselves; a level they did not see in fit (a rare level missing from a
     cross-validation fold, for example) is encoded as all-zero indicators, so
     it has no effect of its own on the prediction.
+    """
+
+
+class UncertifiedEstimateWarning(UserWarning):
+    """Warned when :func:`~skcausal_trust.fairness.unfair_area` estimates by
+    sampling instead of certifying.
+
+    For a model whose decision function is not affine in the causal
+    perturbation (a tree ensemble, a kernel machine, a network) the unfair
+    area is estimated by Monte Carlo: a flip found in a sampled point is
+    certain, but a ball without a sampled flip may still hold one, so the
+    estimate is a lower bound of the share of unfair samples.
     """

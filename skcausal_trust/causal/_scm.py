@@ -801,6 +801,66 @@ class LinearSCM:
             effect = effect[self.design_index(list(variables))]
         return effect
 
+    def noise_scale(self, node):
+        """Scale of a numeric node's exogenous noise: the residual standard
+        deviation of its equation, or a root's standard deviation.
+
+        Raises
+        ------
+        ValueError
+            If ``node`` is not a numeric variable of the model.
+        """
+        self._check_fitted()
+        if node not in self._index or node in self.categories_:
+            raise ValueError(f"{node!r} is not a numeric variable of the SCM.")
+        if node in self.equations_:
+            return float(self.equations_[node]["noise_scale"][0])
+        return float(self.roots_[node]["scale"])
+
+    def noise_effect(self, nodes):
+        """Change of every design column per unit of each node's standardised
+        noise.
+
+        Row ``r`` is the change of the whole design when the exogenous noise
+        of ``nodes[r]`` grows by one noise scale (:meth:`noise_scale`), its
+        causes unchanged and its descendants moved through the structural
+        equations (a root's noise is its deviation from the mean). It is the
+        same for every unit in a linear additive-noise model: the map from the
+        non-sensitive coordinates of the semi-latent space to the features
+        used by the causal fair metric of Ehyaei et al. (2024).
+
+        Parameters
+        ----------
+        nodes : list
+            Numeric variables of the model.
+
+        Returns
+        -------
+        effect : ndarray of shape (len(nodes), n_design_columns)
+
+        Raises
+        ------
+        ValueError
+            If a node is not a numeric variable of the model.
+
+        References
+        ----------
+        .. [1] A.-R. Ehyaei, K. Mohammadi, A.-H. Karimi, S. Samadi and G.
+           Farnadi, "Causal Adversarial Perturbations for Individual Fairness
+           and Robustness in Heterogeneous Data Spaces", AAAI 2024.
+        """
+        nodes = list(nodes)
+        effect = np.zeros((len(nodes), self._n_design))
+        for r, v in enumerate(nodes):
+            effect[r, self._index[v][0]] = self.noise_scale(v)
+        for v in self.variables_:
+            if v not in self.equations_:
+                continue
+            eq = self.equations_[v]
+            pidx = self.design_index(eq["parents"])
+            effect[:, self._index[v]] += effect[:, pidx] @ eq["coef"].T
+        return effect
+
     # -- sampling ---------------------------------------------------------
     def sample(self, n_samples, random_state=None):
         """Draw rows from the model (ancestral sampling).

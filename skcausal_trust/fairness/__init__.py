@@ -6,6 +6,7 @@ Group fairness metrics (demographic parity, equalized odds) come from
 
 from ._counterfactual import CounterfactuallyFairClassifier
 from ._regressor import CounterfactuallyFairRegressor
+from ._robust import CausallyRobustFairClassifier
 # The causal fairness analysis lives in skcausal_trust.decomposition; its
 # names stay importable from here.
 from ..decomposition import (
@@ -23,8 +24,10 @@ from ._metrics import (
     make_group_fairness_scorer,
 )
 from ._residualizer import CounterfactualResidualizer
+from ._unfair_area import UnfairAreaResult, make_unfair_area_scorer, unfair_area
 
 __all__ = [
+    "CausallyRobustFairClassifier",
     "CausalFairnessDecomposition",
     "CounterfactualResidualizer",
     "CounterfactuallyFairClassifier",
@@ -32,10 +35,13 @@ __all__ = [
     "FairnessDecompositionDisplay",
     "GenerativeBiasDecomposition",
     "StagedSCMSampler",
+    "UnfairAreaResult",
     "causal_fairness_decomposition",
     "counterfactual_unfairness",
     "generative_bias_decomposition",
     "make_direct_effect_scorer",
     "make_counterfactual_unfairness_scorer",
     "make_group_fairness_scorer",
+    "make_unfair_area_scorer",
+    "unfair_area",
 ]

@@ -162,12 +162,34 @@ class World:
         The SCM variable of each of ``X``'s feature columns.
     """
 
-    def __init__(self, scm, nodes, M, frame, column_nodes=None):
+    def __init__(self, scm, nodes, M, frame, column_nodes=None, level_columns=()):
         self.scm = scm
         self.nodes = list(nodes)
         self.M = M
         self.frame = frame
         self.column_nodes = column_nodes or {}
+        self.level_columns = set(level_columns)
+
+    def perturbation(self):
+        """The causal perturbation basis seen from the inputs.
+
+        Returns
+        -------
+        nodes : list
+            The perturbed variables: every numeric, non-sensitive variable
+            with a positive noise scale that is not a categorical level's
+            encoding (a categorical node keeps its level, on every route).
+        Q : ndarray of shape (len(nodes), n_inputs)
+            Change of the inputs per unit of each node's standardised noise.
+        """
+        scm, sensitive = self.scm, set(self.nodes)
+        fixed = {self.column_nodes.get(c, c) for c in self.level_columns}
+        nodes = [v for v in scm.variables_
+                 if v not in scm.categories_ and v not in sensitive and v not in fixed
+                 and scm.noise_scale(v) > 0]
+        if not nodes:
+            return nodes, np.zeros((0, self.M.shape[1]))
+        return nodes, scm.noise_effect(nodes) @ self.M
 
     def scm_frame(self, inputs, features):
         """The rows in the SCM's variables: raw categorical columns as they
@@ -466,7 +488,12 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
         M = design_to_columns(scm, encoder=inputs.encoder, owner_map=variable_of)
     else:
         M = design_to_columns(scm, columns=[variable_of[c] for c in columns])
-    return World(scm, nodes, M, frame, variable_of)
+    # An encoded level ("onehot__sex_Male", or a block of columns for one
+    # node) is a categorical node on this route: held fixed in a causal
+    # perturbation, as the raw categorical column is.
+    level_columns = [c for c, o in zip(columns, owners)
+                     if c != o and _stripped(c) != o]
+    return World(scm, nodes, M, frame, variable_of, level_columns)
 
 
 class CounterfactualModelMixin(SensitiveFeaturesMixin):

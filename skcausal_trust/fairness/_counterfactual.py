@@ -24,7 +24,84 @@ from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 __all__ = ["CounterfactuallyFairClassifier"]
 
 
-class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, BaseEstimator):
+class LinearScoreClassifierMixin:
+    """Prediction of a fitted linear (multinomial) logistic model on the
+    estimator's inputs (``coef_``, ``intercept_``, ``classes_``)."""
+
+    def _scores(self, Z):
+        scores = Z @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def _proba(self, scores):
+        if scores.ndim == 1:
+            p1 = expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(scores, axis=1)
+
+    def _labels(self, scores):
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _respond_inputs(self, Z, kind):
+        scores = self._scores(np.asarray(Z, dtype=float))
+        if kind == "decision":
+            return scores
+        return self._proba(scores) if kind == "probability" else self._labels(scores)
+
+    def decision_function(self, X):
+        """Linear scores.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            As in fit (the sensitive column, if any, is ignored).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Log-odds of ``classes_[1]`` for binary targets; class logits
+            otherwise.
+        """
+        return self._scores(self._predict_inputs(X))
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        return self._proba(self.decision_function(X))
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return scores - logsumexp(scores, axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self._labels(self.decision_function(X))
+
+
+class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualModelMixin,
+                                     ClassifierMixin, BaseEstimator):
     """Logistic regression constrained to be counterfactually fair.
 
     Fits an L2-regularised (multinomial) logistic model whose linear score
@@ -615,76 +692,6 @@ class CounterfactuallyFairClassifier(CounterfactualModelMixin, ClassifierMixin, 
         intercept = np.asarray(b.value).ravel() if self.fit_intercept else np.zeros(n_rows)
         info = {"path": path, "solver": name, "status": problem.status, "n_iter": 0}
         return np.asarray(W.value), intercept, info
-
-    # -- prediction ---------------------------------------------------------
-    def _scores(self, Z):
-        scores = Z @ self.coef_.T + self.intercept_
-        return scores[:, 0] if scores.shape[1] == 1 else scores
-
-    def _proba(self, scores):
-        if scores.ndim == 1:
-            p1 = expit(scores)
-            return np.column_stack([1.0 - p1, p1])
-        return softmax(scores, axis=1)
-
-    def _labels(self, scores):
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def _respond_inputs(self, Z, kind):
-        scores = self._scores(np.asarray(Z, dtype=float))
-        return self._proba(scores) if kind == "probability" else self._labels(scores)
-
-    def decision_function(self, X):
-        """Linear scores.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            As in fit (the sensitive column, if any, is ignored).
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            Log-odds of ``classes_[1]`` for binary targets; class logits
-            otherwise.
-        """
-        return self._scores(self._predict_inputs(X))
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        return self._proba(self.decision_function(X))
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return np.column_stack([log_expit(-scores), log_expit(scores)])
-        return scores - logsumexp(scores, axis=1, keepdims=True)
-
-    def predict(self, X):
-        """Most probable class.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        return self._labels(self.decision_function(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -100,6 +100,8 @@ class _InputSpace:
 
 
 def _respond(estimator, inputs, kind):
+    if kind == "decision":
+        return np.asarray(estimator.decision_function(inputs), dtype=float)
     if kind == "probability":
         return np.asarray(estimator.predict_proba(inputs), dtype=float)
     return np.asarray(estimator.predict(inputs))
@@ -464,103 +466,16 @@ def counterfactual_unfairness(
     if not isinstance(scm, LinearSCM) or not hasattr(scm, "equations_"):
         raise ValueError("scm must be a fitted LinearSCM.")
     kind = _resolve_kind(estimator, kind)
-    frame, is_frame = _as_frame(X)
-    n = frame.shape[0]
-    columns = list(frame.columns)
-    attribute, _ = resolve_row_attribute(
-        frame if is_frame else X, frame.to_numpy() if not is_frame else frame,
-        sensitive_features, sensitive_feature_ids, SENSITIVE,
-        names=[str(c) for c in columns] if is_frame else None,
-    )
-    if attribute is None:
-        raise ValueError(
-            "counterfactual_unfairness needs the sensitive attribute: pass "
-            "sensitive_features or sensitive_feature_ids."
-        )
-    nodes, levels = _sensitive_of_scm(scm, attribute, columns)
-    feature_nodes = [v for v in scm.graph_.nodes if v not in set(nodes)]
-    if not is_frame and any(not isinstance(v, (int, np.integer)) for v in feature_nodes):
-        raise ValueError(
-            "X is an array without column names but scm names its nodes "
-            f"({feature_nodes[:5]!r}...); matching them to positions would be a "
-            "guess. Pass X as a DataFrame with those columns, or an SCM whose nodes "
-            "are column positions."
-        )
-    data = frame.copy()
-    # Where each attribute lives in X (the twins change that column), and
-    # its node's column for the SCM.
-    if attribute.columns and len(attribute.columns) != attribute.n_attributes:
-        raise ValueError(
-            f"{attribute.argument} names one-hot columns of the sensitive attribute; "
-            "counterfactual_unfairness sets the attribute to each other level in X, "
-            "which it does for a column of labels: pass X with the attribute's raw "
-            "column (before the encoder), or route sensitive_features."
-        )
-    holders = ([columns[j] for j in attribute.columns] if attribute.columns
-               else list(nodes))
-    for j, node in enumerate(nodes):
-        if not attribute.columns or holders[j] != node:
-            data[node] = attribute.column(j)
-    scm._check_frame(data, scm.graph_, argument="X")
-    weights = check_weights(sample_weight, np.empty((n, 0)))
-
-    # Under a linear additive-noise SCM a twin differs from its row by the
-    # total effect of the intervention, the same for every row with the same
-    # factual levels: no row needs encoding in the SCM's design (a rare
-    # level of a feature unseen when the SCM was fitted does not matter).
-    combos = list(itertools.product(*levels))
-    index = {combo: k for k, combo in enumerate(combos)}
-    factual_code = np.fromiter((index[tuple(row)] for row in attribute.values),
-                               dtype=np.intp, count=n)
-    present = np.unique(factual_code)
-    changes = {
-        (j, k): scm.intervention_effect(dict(zip(nodes, combos[j])),
-                                        dict(zip(nodes, combos[k])))
-        for j in present for k in range(len(combos)) if j != k
-    }
-    sensitive_nodes = set(nodes)
-    soft = [
-        v for v in scm.variables_
-        if v in scm.categories_ and v not in sensitive_nodes
-        and any(np.any(np.abs(c[scm._index[v]]) > 1e-12) for c in changes.values())
-    ]
-    moved = [
-        v for v in scm.variables_
-        if v not in scm.categories_ and v not in sensitive_nodes
-        and any(c[scm._index[v][0]] != 0 for c in changes.values())
-    ]
-    booleans = [v for v in moved if v in data and pd.api.types.is_bool_dtype(data[v].dtype)]
-    if booleans:
-        raise ValueError(
-            f"X's columns {booleans!r} are boolean but scm models them as numeric "
-            "descendants of the sensitive attribute, whose counterfactuals are real "
-            "numbers (0.6, say), not booleans. Make them categorical (category or "
-            "string dtype) in the data scm is fitted on, so that their twins are "
-            "exact indicator vectors, or cast them to float in X for a model that "
-            "reads them as numbers."
-        )
-    if soft:
-        space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm,
-                                    holders, combos)
-    else:
-        space, blocks = _identity_space(estimator, is_frame), {}
-    factual = space.respond(space.encode(data[columns]), kind)
+    twins = _Twins(estimator, X, scm, sensitive_features, sensitive_feature_ids,
+                   caller="counterfactual_unfairness")
+    weights = check_weights(sample_weight, np.empty((twins.n, 0)))
+    factual = twins.respond(twins.factual_inputs(), kind)
     total, mass = 0.0, 0.0
-    for k, combo in enumerate(combos):
-        rows = np.flatnonzero(factual_code != k)
+    for k in range(len(twins.combos)):
+        rows = np.flatnonzero(twins.factual_code != k)
         if rows.size == 0:
             continue
-        change = np.vstack([changes[(j, k)] for j in factual_code[rows]])
-        raw = data.iloc[rows].copy()
-        for j, holder in enumerate(holders):
-            _set_column(raw, holder, np.repeat(np.asarray([combo[j]], dtype=object),
-                                               rows.size))
-        for v in moved:
-            raw[v] = raw[v].to_numpy(dtype=float) + change[:, scm._index[v][0]]
-        inputs = space.encode(raw[columns])
-        if soft:
-            inputs = _add_soft(inputs, soft, blocks, scm, change)
-        out = space.respond(inputs, kind)
+        out = twins.respond(twins.inputs(rows, twins.twin_change(rows, k), k), kind)
         if kind == "probability":
             diff = 0.5 * np.abs(out - factual[rows]).sum(axis=1)
         elif kind == "flip":
@@ -571,6 +486,135 @@ def counterfactual_unfairness(
         total += np.dot(weights[rows], diff)
         mass += weights[rows].sum()
     return float(total / mass)
+
+
+class _Twins:
+    """A fitted model's inputs for its rows moved through a linear SCM.
+
+    Under a linear additive-noise SCM a twin (or a perturbed row) differs
+    from its row by a change of the design that does not depend on the
+    row: ``inputs(rows, change, combo)`` builds the model's input for the
+    rows moved by ``change`` (one design row per row), with the sensitive
+    holders set to the combination ``combo`` (``None``: left as they are).
+    ``extra`` are further design changes the caller will apply (the causal
+    perturbation basis): the nodes they move are prepared as well.
+    """
+
+    def __init__(self, estimator, X, scm, sensitive_features, sensitive_feature_ids,
+                 *, caller, extra=None):
+        frame, is_frame = _as_frame(X)
+        n = frame.shape[0]
+        columns = list(frame.columns)
+        attribute, _ = resolve_row_attribute(
+            frame if is_frame else X, frame.to_numpy() if not is_frame else frame,
+            sensitive_features, sensitive_feature_ids, SENSITIVE,
+            names=[str(c) for c in columns] if is_frame else None,
+        )
+        if attribute is None:
+            raise ValueError(
+                f"{caller} needs the sensitive attribute: pass "
+                "sensitive_features or sensitive_feature_ids."
+            )
+        nodes, levels = _sensitive_of_scm(scm, attribute, columns)
+        feature_nodes = [v for v in scm.graph_.nodes if v not in set(nodes)]
+        if not is_frame and any(not isinstance(v, (int, np.integer))
+                                for v in feature_nodes):
+            raise ValueError(
+                "X is an array without column names but scm names its nodes "
+                f"({feature_nodes[:5]!r}...); matching them to positions would be a "
+                "guess. Pass X as a DataFrame with those columns, or an SCM whose "
+                "nodes are column positions."
+            )
+        data = frame.copy()
+        # Where each attribute lives in X (the twins change that column), and
+        # its node's column for the SCM.
+        if attribute.columns and len(attribute.columns) != attribute.n_attributes:
+            raise ValueError(
+                f"{attribute.argument} names one-hot columns of the sensitive "
+                f"attribute; {caller} sets the attribute to each other level in X, "
+                "which it does for a column of labels: pass X with the attribute's "
+                "raw column (before the encoder), or route sensitive_features."
+            )
+        holders = ([columns[j] for j in attribute.columns] if attribute.columns
+                   else list(nodes))
+        for j, node in enumerate(nodes):
+            if not attribute.columns or holders[j] != node:
+                data[node] = attribute.column(j)
+        scm._check_frame(data, scm.graph_, argument="X")
+
+        # Under a linear additive-noise SCM a twin differs from its row by the
+        # total effect of the intervention, the same for every row with the
+        # same factual levels: no row needs encoding in the SCM's design (a
+        # rare level of a feature unseen when the SCM was fitted does not
+        # matter).
+        combos = list(itertools.product(*levels))
+        index = {combo: k for k, combo in enumerate(combos)}
+        factual_code = np.fromiter((index[tuple(row)] for row in attribute.values),
+                                   dtype=np.intp, count=n)
+        present = np.unique(factual_code)
+        changes = {
+            (j, k): scm.intervention_effect(dict(zip(nodes, combos[j])),
+                                            dict(zip(nodes, combos[k])))
+            for j in present for k in range(len(combos)) if j != k
+        }
+        every = list(changes.values()) + ([] if extra is None else list(extra))
+        sensitive_nodes = set(nodes)
+        soft = [
+            v for v in scm.variables_
+            if v in scm.categories_ and v not in sensitive_nodes
+            and any(np.any(np.abs(c[scm._index[v]]) > 1e-12) for c in every)
+        ]
+        moved = [
+            v for v in scm.variables_
+            if v not in scm.categories_ and v not in sensitive_nodes
+            and any(c[scm._index[v][0]] != 0 for c in every)
+        ]
+        booleans = [v for v in moved
+                    if v in data and pd.api.types.is_bool_dtype(data[v].dtype)]
+        if booleans:
+            raise ValueError(
+                f"X's columns {booleans!r} are boolean but scm models them as numeric "
+                "descendants of the sensitive attribute, whose counterfactuals are "
+                "real numbers (0.6, say), not booleans. Make them categorical "
+                "(category or string dtype) in the data scm is fitted on, so that "
+                "their twins are exact indicator vectors, or cast them to float in X "
+                "for a model that reads them as numbers."
+            )
+        if soft:
+            space, blocks = _find_space(estimator, data, columns, is_frame, soft, scm,
+                                        holders, combos)
+        else:
+            space, blocks = _identity_space(estimator, is_frame), {}
+        self.scm, self.n, self.columns, self.data = scm, n, columns, data
+        self.nodes, self.holders, self.combos = nodes, holders, combos
+        self.factual_code, self.changes = factual_code, changes
+        self.soft, self.moved, self.space, self.blocks = soft, moved, space, blocks
+
+    def factual_inputs(self):
+        return self.space.encode(self.data[self.columns])
+
+    def twin_change(self, rows, k):
+        """Design change of each of ``rows`` when set to combination ``k``
+        (zero for rows already there)."""
+        zero = np.zeros(self.scm._n_design)
+        return np.vstack([self.changes[(j, k)] if j != k else zero
+                          for j in self.factual_code[rows]])
+
+    def inputs(self, rows, change, combo=None):
+        raw = self.data.iloc[rows].copy()
+        if combo is not None:
+            for j, holder in enumerate(self.holders):
+                _set_column(raw, holder, np.repeat(
+                    np.asarray([self.combos[combo][j]], dtype=object), len(rows)))
+        for v in self.moved:
+            raw[v] = raw[v].to_numpy(dtype=float) + change[:, self.scm._index[v][0]]
+        inputs = self.space.encode(raw[self.columns])
+        if self.soft:
+            inputs = _add_soft(inputs, self.soft, self.blocks, self.scm, change)
+        return inputs
+
+    def respond(self, inputs, kind):
+        return self.space.respond(inputs, kind)
 
 
 class _CounterfactualUnfairnessScorer(_MetadataRequester):
