@@ -220,8 +220,6 @@ class CausallyRobustFairClassifier(LinearScoreClassifierMixin, CounterfactualMod
         -------
         self : CausallyRobustFairClassifier
         """
-        if not np.isfinite(self.radius):
-            raise ValueError(f"radius must be finite; got {self.radius!r}.")
         features, y, attribute, raw, sw, inputs = self._fit_inputs(
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
