@@ -73,6 +73,19 @@ def test_audit_from_python_returns_table_json_figures_and_report(task_data):
                     & ((others["accuracy"] > row["accuracy"])
                        | (others["cf_unfairness"] < row["cf_unfairness"]))).any()
     assert "Causal fairness decomposition (g0 -> g1" in result.report()
+    # The unfair area of every candidate: its ball holds the twins and the
+    # row's own ball, so it is at least the flip rate and the non-robust area.
+    area = pd.DataFrame(payload["unfair_area"]["results"]).set_index("model")
+    assert list(area.index) == list(frame["model"])
+    assert np.allclose(area["flip_rate"], frame["cf_flip_rate"])
+    assert (area["unfair_area"] >= area["flip_rate"] - 1e-12).all()
+    assert (area["unfair_area"] >= area["nonrobust_area"] - 1e-12).all()
+    # (The fair model's twins come from its own fold's SCM, the auditor's
+    # from all rows: a few flips remain.)
+    assert (area.loc["CounterfactuallyFair(eps=0)", "flip_rate"]
+            < area.loc["LogisticRegression (baseline)", "flip_rate"])
+    assert area.loc["LogisticRegression (baseline)", "unfair_area"] > 0.0
+    assert "causal ball of radius 0.05" in result.report()
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -212,7 +225,7 @@ def test_a_registered_section_runs_in_order_and_reports(task_data):
 
     try:
         result = audit(_small(data, graph))
-        assert list(result.sections) == ["fairness", "pareto", "count"]
+        assert list(result.sections) == ["fairness", "pareto", "unfair_area", "count"]
         assert result.to_dict()["count"] == {"rows": 600}
         assert result.report().endswith("Rows: 600")
     finally:

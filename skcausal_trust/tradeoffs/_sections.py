@@ -138,6 +138,7 @@ class FairnessGridSection(AuditSection):
             CounterfactuallyFairClassifier,
             make_counterfactual_unfairness_scorer,
             make_group_fairness_scorer,
+            make_unfair_area_scorer,
         )
 
         prepared = context.prepared
@@ -174,6 +175,11 @@ class FairnessGridSection(AuditSection):
                 demographic_parity_difference, sensitive_feature_ids=ids),
             "eo_difference": make_group_fairness_scorer(
                 equalized_odds_difference, sensitive_feature_ids=ids),
+            "unfair_area": make_unfair_area_scorer(
+                scm, UNFAIR_AREA_RADIUS, sensitive_feature_ids=ids, method="exact"),
+            "nonrobust_area": make_unfair_area_scorer(
+                scm, UNFAIR_AREA_RADIUS, sensitive_feature_ids=ids, twins=False,
+                method="exact"),
         }
         search = GridSearchCV(
             Pipeline([("prep", scale), ("clf", fair)]), grid, scoring=scoring,
@@ -236,6 +242,40 @@ class ParetoSection(AuditSection):
         ])
         return SectionResult(self.name, {"front": _records(table)}, table,
                              {"pareto.png": display.figure_}, text)
+
+
+#: Radius of the causal perturbation ball the audit certifies, in noise
+#: scales (Ehyaei et al. 2024 report 0.05).
+UNFAIR_AREA_RADIUS = 0.05
+
+
+@register_section
+class UnfairAreaSection(AuditSection):
+    """The certified unfair area of every candidate of the fairness grid
+    (the share of held-out rows whose decision changes in their protected
+    causal perturbation ball, Ehyaei et al. 2024), with the counterfactual
+    flip rate (radius 0) and the non-robust area (no twins) beside it."""
+
+    name = "unfair_area"
+    title = "Unfair area"
+
+    def run(self, task, context):
+        res = context.search.cv_results_
+        table = pd.DataFrame({
+            "model": [candidate_label(p) for p in res["params"]],
+            "flip_rate": -np.asarray(res["mean_test_cf_flip_rate"]),
+            "unfair_area": -np.asarray(res["mean_test_unfair_area"]),
+            "nonrobust_area": -np.asarray(res["mean_test_nonrobust_area"]),
+            "accuracy": np.asarray(res["mean_test_accuracy"]),
+        })
+        text = "\n".join([
+            f"Share of held-out rows whose decision changes in the causal ball of "
+            f"radius {UNFAIR_AREA_RADIUS} noise scales (certified; flip_rate: radius 0, "
+            "twins only; nonrobust_area: no twins)",
+            table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        ])
+        return SectionResult(self.name, {"radius": UNFAIR_AREA_RADIUS,
+                                         "results": _records(table)}, table, {}, text)
 
 
 def candidate_label(params):
