@@ -329,3 +329,40 @@ def test_scorer_in_a_grid_search_with_routing(task):
     assert scores[1] >= scores[0]
     with pytest.raises(ValueError, match="radius"):
         make_unfair_area_scorer(scm, -1.0)
+
+
+def test_semi_latent_and_the_causal_fair_metric(task):
+    X, _, a, scm = task
+    data = X.assign(A=a)
+    latent = scm.semi_latent(data, "A")
+    assert list(latent["A"]) == list(a)
+    # A twin has the same non-sensitive coordinates: distance 0.
+    twin = scm.counterfactual(data, {"A": 1 - np.asarray(a, dtype=int)})
+    assert np.allclose(scm.causal_fair_distance(data, twin, "A"), 0.0, atol=1e-10)
+    # A row regenerated from noise moved by delta is at distance |delta|.
+    nodes = [v for v in scm.variables_ if v != "A"]
+    delta = np.random.default_rng(0).normal(size=len(nodes))
+    values = _regenerate(scm, data.iloc[[5]], {"A": a[5]}, delta, nodes)
+    moved = data.iloc[[5]].copy()
+    for c in X.columns:
+        moved[c] = values[c][0]
+    assert scm.causal_fair_distance(data.iloc[[5]], moved, "A")[0] == pytest.approx(
+        np.linalg.norm(delta), rel=1e-9)
+    # The noise in units of the noise scale: the roots standardised.
+    root = [v for v in nodes if v not in scm.equations_][0]
+    assert latent[root].mean() == pytest.approx(
+        (X[root].mean() - scm.roots_[root]["mean"]) / scm.noise_scale(root))
+    with pytest.raises(ValueError, match="not variables"):
+        scm.semi_latent(data, "B")
+    with pytest.raises(ValueError, match="pair rows"):
+        scm.causal_fair_distance(data, data.iloc[:3], "A")
+
+
+def test_a_categorical_level_change_is_infinitely_far():
+    X, y, a, scm = _categorical_task()
+    data = X.assign(A=a)
+    other = data.copy()
+    levels = list(scm.categories_["x0"])
+    other["x0"] = [levels[(levels.index(v) + 1) % len(levels)] for v in data["x0"]]
+    assert np.isinf(scm.causal_fair_distance(data, other, "A")).all()
+    assert np.allclose(scm.causal_fair_distance(data, data, "A"), 0.0)
