@@ -37,11 +37,19 @@ def _estimator(epsilon=1.0):
 
 def test_the_search_selects_the_best_candidate():
     X, y = _data()
-    picks = [private_random_search(_estimator(), GRID, X, y).best_params["causal_features"]
-             for _ in range(8)]
-    # Measured: ["a", "b"] (the true model) in every search; a search whose
-    # rounds never drew it (probability (2/3)^K) would pick another.
-    assert picks.count(["a", "b"]) >= 6
+    truth = ["a", "b"]
+    drawn = 0
+    for _ in range(8):
+        result = private_random_search(_estimator(), GRID, X, y, mean_rounds=30)
+        if any(entry["params"]["causal_features"] == truth for entry in result.tried):
+            drawn += 1
+            # Measured: the true model wins whenever a round drew it (73 of 73
+            # searches); the noise at epsilon=1 never made another look better.
+            assert result.best_params["causal_features"] == truth
+    # A search whose rounds never drew it (probability about 6% with 30 rounds
+    # on average; (2/3)^K for K rounds) picks another; at least half draw it
+    # except with probability below 1e-6.
+    assert drawn >= 4
 
 
 def test_the_score_is_minus_the_held_out_mean_squared_error():
