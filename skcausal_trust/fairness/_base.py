@@ -162,13 +162,44 @@ class World:
         The SCM variable of each of ``X``'s feature columns.
     """
 
-    def __init__(self, scm, nodes, M, frame, column_nodes=None, level_columns=()):
+    def __init__(self, scm, nodes, M, frame, column_nodes=None, level_columns=(),
+                 graph=None, members=None):
         self.scm = scm
         self.nodes = list(nodes)
         self.M = M
         self.frame = frame
         self.column_nodes = column_nodes or {}
         self.level_columns = set(level_columns)
+        self.graph = graph
+        self.members = members or {}
+
+    def path_effect(self, path, combo_from, combo_to):
+        """Change of the inputs along one directed path from a sensitive node
+        when the sensitive nodes move from ``combo_from`` to ``combo_to``: the
+        product of the edges' coefficients (matrices for categorical nodes),
+        reaching the path's last node only (Pearl 2001; Chiappa 2019)."""
+        scm = self.scm
+        start = self.nodes.index(path[0])
+        delta = np.zeros(scm._n_design)
+        delta[scm._index[path[0]]] = (
+            scm._encode_column(path[0], np.array([combo_to[start]], dtype=object))
+            - scm._encode_column(path[0], np.array([combo_from[start]], dtype=object)))[0]
+        for u, v in zip(path, path[1:]):
+            carriers = set(self.members.get(u, [u]))
+            new = np.zeros(scm._n_design)
+            for var in self.members.get(v, [v]):
+                eq = scm.equations_.get(var)
+                if eq is None:
+                    continue
+                position = 0
+                for parent in eq["parents"]:
+                    width = len(scm._index[parent])
+                    if parent in carriers:
+                        new[scm._index[var]] += (eq["coef"][:, position:position + width]
+                                                 @ delta[scm._index[parent]])
+                    position += width
+            delta = new
+        return delta @ self.M
 
     def perturbation(self):
         """The causal perturbation basis seen from the inputs.
@@ -258,6 +289,47 @@ class Worlds:
     @property
     def scms(self):
         return [w.scm for w in self.worlds]
+
+    def restrict_to_paths(self, fair_paths=None, unfair_paths=None):
+        """Replace ``directions`` by their path-specific part: the effect along
+        ``unfair_paths``, or the total effect minus the effect along
+        ``fair_paths`` (validated lists of node tuples)."""
+        chosen = unfair_paths if unfair_paths is not None else fair_paths
+        for w, world in enumerate(self.worlds):
+            for k in range(1, len(self.combos)):
+                along = sum((world.path_effect(path, self.combos[0], self.combos[k])
+                             for path in chosen), np.zeros(self.directions.shape[2]))
+                self.directions[w, k - 1] = (along if unfair_paths is not None
+                                             else self.directions[w, k - 1] - along)
+        self.path_specific = True
+
+
+def check_paths(paths, worlds, argument):
+    """``paths`` (node lists or ``"a -> b -> c"`` strings) as distinct node
+    tuples, each a directed path of every world's graph from a sensitive
+    node to a node that is not sensitive."""
+    if paths is None:
+        return None
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+        raise ValueError(f"{argument} must be a list of paths; got {paths!r}.")
+    out = []
+    for path in paths:
+        nodes = (tuple(p.strip() for p in path.split("->")) if isinstance(path, str)
+                 else tuple(path))
+        if len(nodes) < 2 or nodes[0] not in worlds.nodes or nodes[-1] in worlds.nodes:
+            raise ValueError(
+                f"{argument}: {path!r} must run from a sensitive node "
+                f"{list(worlds.nodes)!r} to a feature node (the path then enters the "
+                "model through that feature).")
+        for world in worlds.worlds:
+            edges = set(world.graph.edges)
+            missing = [(a, b) for a, b in zip(nodes, nodes[1:]) if (a, b) not in edges]
+            if missing:
+                raise ValueError(f"{argument}: {path!r} uses edges {missing!r} that are "
+                                 "not in the causal graph.")
+        if nodes not in out:
+            out.append(nodes)
+    return out
 
 
 def _check_levels(attribute, sample_weight):
@@ -493,7 +565,12 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
     # perturbation, as the raw categorical column is.
     level_columns = [c for c, o in zip(columns, owners)
                      if c != o and _stripped(c) != o]
-    return World(scm, nodes, M, frame, variable_of, level_columns)
+    members = {}
+    for column, owner in zip(columns, owners):
+        members.setdefault(owner, []).append(variable_of[column])
+    return World(scm, nodes, M, frame, variable_of, level_columns,
+                 graph_of(world, label) if not is_fitted_scm(world) else scm.graph_,
+                 members)
 
 
 class CounterfactualModelMixin(SensitiveFeaturesMixin):
@@ -544,6 +621,21 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         keep = [j for j in range(Xv.shape[1]) if j not in set(self._sensitive_columns)]
         features = X.iloc[:, keep] if isinstance(X, pd.DataFrame) else Xv[:, keep]
         return features
+
+    def _check_path_parameters(self):
+        if self.fair_paths is not None and self.unfair_paths is not None:
+            raise ValueError(
+                "give fair_paths or unfair_paths, not both: fair_paths constrains "
+                "every path except those, unfair_paths only those.")
+
+    def _restrict_paths(self, worlds):
+        """Path-specific counterfactual fairness: constrain only the effect
+        along the unfair paths (Chiappa 2019; Nabi and Shpitser 2018)."""
+        if worlds is None or (self.fair_paths is None and self.unfair_paths is None):
+            return
+        fair = check_paths(self.fair_paths, worlds, "fair_paths")
+        unfair = check_paths(self.unfair_paths, worlds, "unfair_paths")
+        worlds.restrict_to_paths(fair, unfair)
 
     def _fallback_warning(self, what):
         from ..exceptions import NoSensitiveFeaturesWarning

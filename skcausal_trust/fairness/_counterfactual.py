@@ -195,6 +195,19 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         problems and 1e-4 on full Adult (86 one-hot features), where lbfgs
         stops on the relative reduction of the objective.
 
+    fair_paths : list or None, default=None
+        Path-specific counterfactual fairness [3]_ [4]_: directed paths of the
+        graph from a sensitive node to a feature node, as node lists or
+        ``"sex -> education-num"`` strings, along which the attribute's effect
+        is allowed (each path then enters the model through its last node).
+        The constraints bind only the effect along every other path: the
+        total effect minus the effect along these (under a linear SCM, the
+        products of the edges' coefficients), so they stay linear and the
+        fast path applies. ``None``: every path is constrained.
+    unfair_paths : list or None, default=None
+        The complement: constrain the effect along these paths only. At most
+        one of ``fair_paths`` and ``unfair_paths``.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -226,7 +239,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
     counterfactual_directions_ : ndarray of shape (n_worlds, n_levels - 1, \
             n_features_used)
         Change of the inputs when the attribute moves from the first level
-        (combination) to each other one, in each world.
+        (combination) to each other one, in each world; with ``fair_paths``
+        or ``unfair_paths``, the change along the constrained paths only.
     n_free_directions_ : int
         Dimension of the input space the constraints do not touch
         (``n_features_used`` minus the rank of the directions); with
@@ -308,6 +322,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
        Collide: Integrating Different Counterfactual Assumptions in
        Fairness", Advances in Neural Information Processing Systems 30
        (NeurIPS), 2017.
+    .. [3] S. Chiappa, "Path-Specific Counterfactual Fairness", AAAI 2019.
+    .. [4] R. Nabi and I. Shpitser, "Fair Inference on Outcomes", AAAI 2018.
 
     Examples
     --------
@@ -331,6 +347,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         "solver": [StrOptions({"auto", "fast", "cvxpy"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
+        "fair_paths": [list, tuple, None],
+        "unfair_paths": [list, tuple, None],
     }
 
     def __init__(
@@ -344,6 +362,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         solver="auto",
         max_iter=1000,
         tol=1e-4,
+        fair_paths=None,
+        unfair_paths=None,
     ):
         self.causal_model = causal_model
         self.epsilon = epsilon
@@ -353,6 +373,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.fair_paths = fair_paths
+        self.unfair_paths = unfair_paths
 
     @_fit_context(prefer_skip_nested_validation=True)
     @keep_state_on_failure
@@ -386,6 +408,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         self : CounterfactuallyFairClassifier
             The fitted estimator.
         """
+        self._check_path_parameters()
         features, y, attribute, raw, sw, inputs = self._fit_inputs(
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
@@ -408,6 +431,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             directions = np.zeros((0, 1, features.shape[1]))
         else:
             worlds = fit_worlds(self.causal_model, inputs, raw, attribute, sw)
+            self._restrict_paths(worlds)
             directions = worlds.directions
         n_free = free_directions(directions, features.shape[1], self.epsilon,
                                  type(self).__name__)
@@ -724,6 +748,10 @@ def _constraint_rows(worlds):
     distinct change stated once."""
     if worlds is None:
         return []
+    if getattr(worlds, "path_specific", False):
+        # Path-specific effects are stated per pair of levels (the same for
+        # every sample of a level under a linear SCM).
+        return [pairwise_constraint_rows(worlds.directions)]
     rows_out = []
     for world in worlds.worlds:
         for k, combo in enumerate(worlds.combos):

@@ -64,6 +64,15 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         world), solved by Clarabel. ``"cvxpy"`` states the program on every
         row with one constraint per sample, level and world: the reference.
         ``"auto"`` is ``"fast"``.
+    fair_paths : list or None, default=None
+        Path-specific counterfactual fairness (Chiappa 2019; Nabi and
+        Shpitser 2018): directed paths from a sensitive node to a feature
+        node (node lists or ``"a -> m -> x"`` strings) whose effect is
+        allowed; only the effect along the other paths is constrained, as in
+        :class:`CounterfactuallyFairClassifier`.
+    unfair_paths : list or None, default=None
+        The complement: constrain the effect along these paths only. At most
+        one of ``fair_paths`` and ``unfair_paths``.
 
     Attributes
     ----------
@@ -183,6 +192,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         "sensitive_feature_ids": [str, Integral, list, tuple, None],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"auto", "fast", "cvxpy"})],
+        "fair_paths": [list, tuple, None],
+        "unfair_paths": [list, tuple, None],
     }
 
     def __init__(
@@ -194,6 +205,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         sensitive_feature_ids=None,
         fit_intercept=True,
         solver="auto",
+        fair_paths=None,
+        unfair_paths=None,
     ):
         self.causal_model = causal_model
         self.epsilon = epsilon
@@ -201,6 +214,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         self.sensitive_feature_ids = sensitive_feature_ids
         self.fit_intercept = fit_intercept
         self.solver = solver
+        self.fair_paths = fair_paths
+        self.unfair_paths = unfair_paths
 
     @_fit_context(prefer_skip_nested_validation=True)
     @keep_state_on_failure
@@ -228,6 +243,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         -------
         self : CounterfactuallyFairRegressor
         """
+        self._check_path_parameters()
         features, y, attribute, raw, sw, inputs = self._fit_inputs(
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             y_numeric=True, require_y=True,
@@ -239,6 +255,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             directions = np.zeros((0, 1, features.shape[1]))
         else:
             worlds = fit_worlds(self.causal_model, inputs, raw, attribute, sw)
+            self._restrict_paths(worlds)
             directions = worlds.directions
         n_free = free_directions(directions, features.shape[1], self.epsilon,
                                  type(self).__name__)
