@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from skcausal_trust.causal import CausalGraph
-from skcausal_trust.exceptions import NoCausalModelWarning
+from skcausal_trust.exceptions import ModelRejectedWarning, NoCausalModelWarning
 from skcausal_trust.tradeoffs import SelectiveInvarianceSelector, invariance_conflicts
 
 EDGES = [("sex", "edu"), ("site", "edu"), ("edu", "income"), ("age", "income"),
@@ -202,3 +202,37 @@ def test_bad_selector_input_is_named():
     with pytest.raises(ValueError, match="target or an environment node"):
         SelectiveInvarianceSelector(GRAPH, "income", "sex", "site",
                                     invariances=("shift",)).fit(X.assign(income=y))
+
+
+def test_the_selection_is_confirmed_on_data_from_the_graph():
+    X, y, site = _simulate(6000)
+    selector = SelectiveInvarianceSelector(GRAPH, "income", "sex", "site",
+                                           invariances=("shift",), confirm=True)
+    selector.fit(X, y, environments=site)
+    assert selector.selected_nodes_ == ["sex", "edu", "age", "marital"]
+    assert selector.confirmation_["confirmed"]
+    assert selector.confirmation_["pvalue"] > 0.05
+    # ICP's own p-value of the same set, computed directly.
+    from skcausal_trust.invariance import InvariantCausalPrediction
+    icp = InvariantCausalPrediction().fit(X[["sex", "edu", "age", "marital"]], y,
+                                          environments=site)
+    direct = {frozenset(k): v for k, v in icp.subset_pvalues_.items()}
+    assert selector.confirmation_["pvalue"] == pytest.approx(
+        direct[frozenset(["sex", "edu", "age", "marital"])])
+
+
+def test_a_wrong_graph_is_rejected_by_the_data():
+    """A graph that says spending causes income (not the reverse) keeps the
+    collider ``spend``; ICP rejects that set and the selector says so."""
+    wrong = CausalGraph([(u, v) if (u, v) != ("income", "spend") else ("spend", "income")
+                         for u, v in EDGES])
+    X, y, site = _simulate(6000)
+    selector = SelectiveInvarianceSelector(wrong, "income", "sex", "site",
+                                           invariances=("shift",), confirm=True)
+    with pytest.warns(ModelRejectedWarning, match="reject the invariance"):
+        selector.fit(X, y, environments=site)
+    assert "spend" in selector.selected_nodes_
+    assert not selector.confirmation_["confirmed"]
+    with pytest.raises(ValueError, match="pass y and the rows' environments"):
+        SelectiveInvarianceSelector(GRAPH, "income", "sex", "site", invariances=("shift",),
+                                    confirm=True).fit(X, y)

@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.feature_selection import SelectorMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import warnings
+from numbers import Real
 
 from ..causal import CausalGraph, LinearSCM
-from ..exceptions import NoCausalModelWarning
+from ..exceptions import ModelRejectedWarning, NoCausalModelWarning
 from ..utils._names import describe_rule, match_columns
 
 __all__ = ["SelectiveInvarianceSelector", "invariance_conflicts"]
@@ -309,9 +311,26 @@ class SelectiveInvarianceSelector(SelectorMixin, BaseEstimator):
     fair_paths : list or None, default=None
         Allowed paths, as in :func:`invariance_conflicts` (needed by
         ``"path_specific"``).
+    confirm : bool, default=False
+        Confirm the graph's choice on data: :meth:`fit` then needs ``y`` and
+        the rows' ``environments``, and tests the invariance of the kept set
+        with :class:`~skcausal_trust.invariance.InvariantCausalPrediction`
+        (Peters, Bühlmann and Meinshausen 2016; its test at level
+        ``alpha``, over the kept columns, which must be numeric). When the
+        data reject the kept set's invariance, the selection is kept (it is
+        the graph's) and a
+        :class:`~skcausal_trust.exceptions.ModelRejectedWarning` says so.
+    alpha : float, default=0.05
+        Level of the confirmation's test.
 
     Attributes
     ----------
+    confirmation_ : dict or None
+        With ``confirm=True``: ``pvalue`` (of the invariance of the kept
+        set), ``confirmed`` (``pvalue > alpha``), ``accepted_subsets`` (every
+        subset of the kept columns ICP accepts) and ``icp`` (the fitted
+        :class:`~skcausal_trust.invariance.InvariantCausalPrediction`);
+        ``None`` otherwise.
     conflicts_ : pandas.DataFrame or None
         :func:`invariance_conflicts` of the graph (``None`` without one).
     selected_nodes_ : list or None
@@ -349,27 +368,35 @@ class SelectiveInvarianceSelector(SelectorMixin, BaseEstimator):
         "environments": "no_validation",
         "invariances": [tuple, list],
         "fair_paths": [list, tuple, None],
+        "confirm": ["boolean"],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
     }
 
     def __init__(self, causal_model=None, target=None, sensitive=None, environments=None, *,
-                 invariances=("counterfactual", "shift"), fair_paths=None):
+                 invariances=("counterfactual", "shift"), fair_paths=None, confirm=False,
+                 alpha=0.05):
         self.causal_model = causal_model
         self.target = target
         self.sensitive = sensitive
         self.environments = environments
         self.invariances = invariances
         self.fair_paths = fair_paths
+        self.confirm = confirm
+        self.alpha = alpha
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Decide the kept columns from the graph (``y`` is ignored).
+    def fit(self, X, y=None, *, environments=None):
+        """Decide the kept columns from the graph; optionally confirm on data.
 
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Columns named as graph nodes (or encoded from them).
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,) or None, default=None
+            The target; used only with ``confirm=True``.
+        environments : array-like of shape (n_samples,), default=None
+            Each row's environment label; used (and required) only with
+            ``confirm=True``.
 
         Returns
         -------
@@ -389,6 +416,7 @@ class SelectiveInvarianceSelector(SelectorMixin, BaseEstimator):
                 NoCausalModelWarning, stacklevel=3)
             self.conflicts_ = None
             self.selected_nodes_ = None
+            self.confirmation_ = None
             self._mask = np.ones(self.n_features_in_, dtype=bool)
             return self
         roles = _Roles(self.causal_model, self.target, self.sensitive, self.environments,
@@ -431,13 +459,44 @@ class SelectiveInvarianceSelector(SelectorMixin, BaseEstimator):
                 if v in roles.desc_target and roles.separated(chosen + [v]):
                     chosen.append(v)
             keep = set(chosen)
-        self.conflicts_ = table
-        self.selected_nodes_ = [v for v in roles.graph.nodes if v in keep]
-        self._mask = np.array([o in keep for o in owners], dtype=bool)
-        if not self._mask.any():
+        mask = np.array([o in keep for o in owners], dtype=bool)
+        if not mask.any():
             raise ValueError(f"no column of X satisfies {tuple(self.invariances)!r}; see "
                              "invariance_conflicts for why.")
+        confirmation = self._confirm(X, y, environments, mask) if self.confirm else None
+        self.conflicts_ = table
+        self.selected_nodes_ = [v for v in roles.graph.nodes if v in keep]
+        self._mask = mask
+        self.confirmation_ = confirmation
         return self
+
+    def _confirm(self, X, y, environments, mask):
+        """Test the invariance of the kept columns on data with ICP."""
+        from ..invariance import InvariantCausalPrediction
+
+        if y is None or environments is None:
+            raise ValueError("confirm=True tests the kept set on data: pass y and the "
+                             "rows' environments to fit.")
+        kept = X.loc[:, mask] if hasattr(X, "loc") else np.asarray(X)[:, mask]
+        try:
+            values = np.asarray(kept, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError("confirm=True needs numeric kept columns (encode categorical "
+                             "ones before the selector).") from None
+        names = [f"x{j}" for j in range(values.shape[1])]
+        icp = InvariantCausalPrediction(alpha=self.alpha).fit(
+            pd.DataFrame(values, columns=names), y, environments=environments)
+        pvalues = {frozenset(key): v for key, v in icp.subset_pvalues_.items()}
+        pvalue = float(pvalues.get(frozenset(names), np.nan))
+        confirmed = bool(pvalue > self.alpha)
+        if not confirmed:
+            warnings.warn(
+                f"the data reject the invariance of the kept set across environments "
+                f"(ICP p-value {pvalue:.3g} <= alpha={self.alpha}): the graph, the "
+                "environments or the linear Gaussian test's assumptions are wrong; the "
+                "selection is the graph's.", ModelRejectedWarning, stacklevel=3)
+        return {"pvalue": pvalue, "confirmed": confirmed,
+                "accepted_subsets": list(icp.accepted_subsets_), "icp": icp}
 
     def _get_support_mask(self):
         check_is_fitted(self, "_mask")
