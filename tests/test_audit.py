@@ -248,3 +248,40 @@ def test_progress_goes_to_stderr_and_results_to_stdout(tmp_path, task_data, caps
     assert "[CV]" not in captured.out and "[audit" not in captured.out
     assert "CounterfactuallyFair(eps=0)" in captured.out
     assert "columns not in the graph, not used: ['note']" in captured.err
+
+
+def test_a_graph_with_the_target_gets_the_conflicts_section(task_data):
+    from skcausal_trust.causal import CausalGraph
+    from skcausal_trust.tradeoffs import invariance_conflicts
+
+    data, graph = task_data
+    parents = ["x0", "x3", "x5"]
+    with_target = CausalGraph(list(graph.edges) + [(p, "label") for p in parents],
+                              nodes=list(graph.nodes) + ["label"])
+    result = audit(_small(data, with_target))
+    section = result.to_dict()["conflicts"]
+    expected = invariance_conflicts(with_target, "label", "group")
+    rows = {r["feature"]: r for r in section["features"]}
+    assert set(rows) == set(expected.index)
+    for feature, row in rows.items():
+        assert row["parent_of_target"] == bool(expected.loc[feature, "parent_of_target"])
+        assert row["counterfactually_fair"] == bool(
+            expected.loc[feature, "counterfactually_fair"])
+    assert {f for f, r in rows.items() if r["parent_of_target"]} == set(parents)
+    # The classifiers' model is the graph without the target: the same grid
+    # as without it.
+    plain = audit(_small(data, graph))
+    assert np.allclose(result.to_frame()["cf_unfairness"], plain.to_frame()["cf_unfairness"])
+    assert plain.to_dict()["conflicts"] == {"skipped": (
+        "the graph has no node for the target: add it with its causes to see which "
+        "invariances each feature keeps")}
+
+
+def test_a_target_with_children_is_refused(task_data, no_fitting):
+    from skcausal_trust.causal import CausalGraph
+
+    data, graph = task_data
+    bad = CausalGraph(list(graph.edges) + [("x0", "label"), ("label", "x5")],
+                      nodes=list(graph.nodes) + ["label"])
+    with pytest.raises(AuditError, match="causes"):
+        audit(_small(data, bad))

@@ -605,3 +605,42 @@ class PrivacySection(AuditSection):
             "guide)",
         ])
         return SectionResult(self.name, section, None, {}, text)
+
+
+@register_section
+class ConflictsSection(AuditSection):
+    """Which invariance each feature keeps, read off the graph with the
+    target as a node (:func:`~skcausal_trust.tradeoffs.invariance_conflicts`):
+    counterfactual fairness, and invariance under shift when the environment
+    column is a node of the graph; the conflicts between them."""
+
+    name = "conflicts"
+    title = "Invariance conflicts"
+
+    def skip_reason(self, task):
+        if task.target_graph is None:
+            return ("the graph has no node for the target: add it with its causes to "
+                    "see which invariances each feature keeps")
+        return None
+
+    def run(self, task, context):
+        from ._conflicts import invariance_conflicts
+
+        graph = task.target_graph
+        environments = ([task.environment] if task.environment is not None
+                        and task.environment in graph else None)
+        table = invariance_conflicts(graph, task.target, task.sensitive, environments)
+        shown = table.reset_index()
+        columns = ["feature", "parent_of_target", "counterfactually_fair"]
+        if environments:
+            columns.append("shift_invariant")
+        summary = list(table.attrs.get("summary", []))
+        text = "\n".join([
+            f"Invariances each feature keeps (graph with {task.target!r}; "
+            f"environments: {environments or 'none'})",
+            shown[columns].to_string(index=False),
+            *(summary or ["no conflict between the invariances checked"]),
+        ])
+        data = {"environments": environments, "summary": summary,
+                "features": json.loads(shown[columns].to_json(orient="records"))}
+        return SectionResult(self.name, data, shown, {}, text)

@@ -75,7 +75,9 @@ class AuditTask:
         Sensitive attribute column(s); several are intersected.
     graph : CausalGraph
         Causal graph over the classifier's inputs (features and sensitive
-        attributes), on the raw columns. The target is not a node.
+        attributes), on the raw columns. It may hold the target as a node
+        without children (its causes then feed the conflicts section; the
+        classifiers' causal model is the graph without it).
     positive : object, default=None
         The positive class (default: the last label in sorted order).
     x0, x1 : object, default=None
@@ -135,6 +137,9 @@ class AuditTask:
     option_names: dict = field(default_factory=dict)
     #: Why the decomposition is skipped (set by :meth:`validate`), or None.
     decomposition_skipped: str = field(default=None, init=False, repr=False)
+    #: The graph with the target as a node (set by :meth:`validate` when the
+    #: given graph holds it), or None.
+    target_graph: CausalGraph = field(default=None, init=False, repr=False)
 
     # -- constructors -------------------------------------------------------
     @classmethod
@@ -193,7 +198,12 @@ class AuditTask:
             )
         if graph is not None and not isinstance(graph, CausalGraph):
             graph = read_graph(graph, names.get("graph", "graph"))
-        graph = graph if graph is not None else adult_causal_graph()
+        if graph is None:
+            # The documented graph over the inputs, and income caused by
+            # every one of them (Chiappa 2019's Adult graph).
+            inputs = adult_causal_graph()
+            graph = CausalGraph(list(inputs.edges) + [(n, "income") for n in inputs.nodes],
+                                nodes=list(inputs.nodes) + ["income"])
         sensitive = _as_list(sensitive) if sensitive else ["sex"]
         unknown = [c for c in sensitive if c not in graph]
         if unknown:
@@ -258,10 +268,20 @@ class AuditTask:
         if not isinstance(graph, CausalGraph):
             raise AuditError(f"{self.name('graph')} must be a CausalGraph.")
         if self.target in graph:
-            raise AuditError(
-                f"{self.name('graph')}: the target {self.target!r} is a node; the graph "
-                "is over the classifier's inputs (features and sensitive attributes)."
-            )
+            children = graph.children(self.target)
+            if children:
+                raise AuditError(
+                    f"{self.name('graph')}: the target {self.target!r} causes "
+                    f"{list(children)!r}; the classifiers' causal model is over their "
+                    "inputs, and dropping the target would cut the paths through it. "
+                    "Give the target no children (or leave it out of the graph)."
+                )
+            # The full graph (with the target) serves the conflicts section;
+            # the classifiers' causal model is over their inputs.
+            self.target_graph = graph
+            self.graph = graph = CausalGraph(
+                [(u, v) for u, v in graph.edges if self.target not in (u, v)],
+                nodes=[n for n in graph.nodes if n != self.target])
         absent = [s for s in self.sensitive if s not in graph]
         if absent:
             raise AuditError(
