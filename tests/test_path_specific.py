@@ -140,3 +140,68 @@ def test_bad_paths(task, kw, match):
     with pytest.raises(ValueError, match=match):
         clf.fit(X, y, sensitive_features=a)
     assert not hasattr(clf, "coef_")
+
+
+def test_scm_path_effect_is_the_product_of_the_coefficients(task):
+    _, _, _, scm = task
+    idx = {v: scm.design_index([v])[0] for v in ("M", "X")}
+    assert scm.path_effect(["A", "M"], 0, 1)[idx["M"]] == pytest.approx(2.0)
+    assert scm.path_effect(["A", "M", "X"], 0, 1)[idx["X"]] == pytest.approx(3.0)
+    assert scm.path_effect(["A", "X"], 1, 0)[idx["X"]] == pytest.approx(1.0)
+    total = scm.total_effect("A", 0, 1)
+    paths = [["A", "M"], ["A", "M", "X"], ["A", "X"]]
+    features = scm.design_index(["M", "X", "Z"])
+    assert np.allclose(sum(scm.path_effect(p, 0, 1) for p in paths)[features],
+                       total[features])
+    with pytest.raises(ValueError, match="not a directed path"):
+        scm.path_effect(["A", "Z"], 0, 1)
+
+
+def test_path_specific_unfairness_of_a_linear_regressor_is_known(task):
+    """A linear prediction w . x moves by w_X * (-1) along A -> X, by
+    w_M * 2 + w_X * 3 along the mediated paths, and by w_A when it reads A."""
+    X, _, a, scm = task
+    data = X.assign(A=a.astype(int))
+    y = data["X"] + 0.5 * data["M"]
+    reg = LinearRegression().fit(data, y)
+    w = dict(zip(data.columns, reg.coef_))
+    from skcausal_trust.fairness import counterfactual_unfairness
+
+    def unfairness(**kw):
+        return counterfactual_unfairness(reg, data, scm=scm, sensitive_feature_ids="A",
+                                         **kw)
+
+    assert unfairness(unfair_paths=["A -> X"]) == pytest.approx(abs(w["X"]))
+    assert unfairness(unfair_paths=["A -> M", "A -> M -> X"]) == pytest.approx(
+        abs(2 * w["M"] + 3 * w["X"]))
+    assert unfairness(unfair_paths=["A"]) == pytest.approx(abs(w["A"]), abs=1e-12)
+    total = abs(w["A"] + 2 * w["M"] + 2 * w["X"])
+    assert unfairness() == pytest.approx(total)
+    assert unfairness(fair_paths=[]) == pytest.approx(total)
+    assert unfairness(fair_paths=["A", "A -> X"]) == pytest.approx(
+        abs(2 * w["M"] + 3 * w["X"]))
+
+
+def test_a_path_specific_model_is_fair_on_its_unfair_paths_only(task):
+    X, y, a, scm = task
+    paths = ["A -> M -> X"]
+    clf = CounterfactuallyFairClassifier(scm, fair_paths=paths).fit(
+        X, y, sensitive_features=a)
+    from skcausal_trust.fairness import (
+        counterfactual_unfairness,
+        make_counterfactual_unfairness_scorer,
+    )
+
+    path_specific = counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a,
+                                              fair_paths=paths)
+    total = counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a)
+    assert path_specific < 1e-8 < 0.01 < total
+    scorer = make_counterfactual_unfairness_scorer(scm, fair_paths=paths)
+    assert scorer(clf, X, y, sensitive_features=a) == pytest.approx(-path_specific)
+    assert "fair_paths" in repr(scorer)
+    with pytest.raises(ValueError, match="not both"):
+        counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a,
+                                  fair_paths=paths, unfair_paths=paths)
+    with pytest.raises(ValueError, match="must run from a sensitive node"):
+        counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a,
+                                  unfair_paths=["M -> X"])

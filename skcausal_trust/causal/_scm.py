@@ -811,6 +811,58 @@ class LinearSCM:
             effect = effect[self.design_index(list(variables))]
         return effect
 
+    def path_effect(self, path, value_from, value_to):
+        """Change of the design transmitted along one directed path.
+
+        The change of ``path[0]`` from ``value_from`` to ``value_to``,
+        carried edge by edge along ``path`` only (the product of the edges'
+        coefficients; matrices for categorical nodes), reaching the last
+        node's design columns (Pearl 2001; Chiappa 2019). In a linear SCM
+        the total effect of ``path[0]`` is the sum over every directed path
+        from it.
+
+        Parameters
+        ----------
+        path : sequence of nodes
+            A directed path of the graph (at least two nodes).
+        value_from, value_to : scalar
+            Levels (categorical) or values (numeric) of ``path[0]``.
+
+        Returns
+        -------
+        effect : ndarray of shape (n_design_columns,)
+            Zero outside the last node's design columns.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not a directed path of the graph, or a level is
+            unknown.
+        """
+        self._check_fitted()
+        path = list(path)
+        edges = set(self.graph_.edges)
+        if len(path) < 2 or any((u, v) not in edges for u, v in zip(path, path[1:])):
+            raise ValueError(f"{path!r} is not a directed path of the SCM's graph.")
+        delta = np.zeros(self._n_design)
+        start = path[0]
+        delta[self._index[start]] = (
+            self._encode_column(start, np.array([value_to], dtype=object), "value_to")
+            - self._encode_column(start, np.array([value_from], dtype=object),
+                                  "value_from"))[0]
+        for u, v in zip(path, path[1:]):
+            eq = self.equations_[v]
+            new = np.zeros(self._n_design)
+            position = 0
+            for parent in eq["parents"]:
+                width = len(self._index[parent])
+                if parent == u:
+                    new[self._index[v]] = (eq["coef"][:, position:position + width]
+                                           @ delta[self._index[u]])
+                position += width
+            delta = new
+        return delta
+
     def noise_scale(self, node):
         """Scale of a numeric node's exogenous noise: the residual standard
         deviation of its equation, or a root's standard deviation.

@@ -368,6 +368,8 @@ def counterfactual_unfairness(
     sensitive_feature_ids=None,
     kind="auto",
     sample_weight=None,
+    fair_paths=None,
+    unfair_paths=None,
 ):
     """Counterfactual unfairness of a fitted classifier or regressor.
 
@@ -427,6 +429,14 @@ def counterfactual_unfairness(
         ``predict_proba``, else ``"flip"``.
     sample_weight : array-like of shape (n_samples,), default=None
         Weights of the samples.
+    fair_paths : list or None, default=None
+        Path-specific unfairness (Chiappa 2019): the twins move only along
+        the paths that are not listed. A path is a directed path of ``scm``
+        from a sensitive node to a feature node (node list or ``"a -> m ->
+        x"`` string), or the sensitive node alone (the model reading the
+        attribute's column directly). ``None``: every path counts.
+    unfair_paths : list or None, default=None
+        The complement: the twins move along these paths only.
 
     Returns
     -------
@@ -467,7 +477,8 @@ def counterfactual_unfairness(
         raise ValueError("scm must be a fitted LinearSCM.")
     kind = _resolve_kind(estimator, kind)
     twins = _Twins(estimator, X, scm, sensitive_features, sensitive_feature_ids,
-                   caller="counterfactual_unfairness")
+                   caller="counterfactual_unfairness", fair_paths=fair_paths,
+                   unfair_paths=unfair_paths)
     weights = check_weights(sample_weight, np.empty((twins.n, 0)))
     factual = twins.respond(twins.factual_inputs(), kind)
     total, mass = 0.0, 0.0
@@ -488,6 +499,48 @@ def counterfactual_unfairness(
     return float(total / mass)
 
 
+def _parse_paths(paths, nodes, argument):
+    if paths is None:
+        return None
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+        raise ValueError(f"{argument} must be a list of paths; got {paths!r}.")
+    out = []
+    for path in paths:
+        seq = (tuple(p.strip() for p in path.split("->")) if isinstance(path, str)
+               else tuple(path))
+        if not seq or seq[0] not in nodes or (len(seq) > 1 and seq[-1] in nodes):
+            raise ValueError(
+                f"{argument}: {path!r} must run from a sensitive node {list(nodes)!r} to "
+                "a feature node (or be the sensitive node alone: the model reading it "
+                "directly).")
+        if seq not in out:
+            out.append(seq)
+    return out
+
+
+def _path_specific_changes(scm, nodes, combos, changes, fair_paths, unfair_paths):
+    """The twins' design changes along the unfair paths only, and whether
+    each attribute's direct path (the model reading its column) is unfair."""
+    if fair_paths is not None and unfair_paths is not None:
+        raise ValueError("give fair_paths or unfair_paths, not both.")
+    fair = _parse_paths(fair_paths, nodes, "fair_paths")
+    unfair = _parse_paths(unfair_paths, nodes, "unfair_paths")
+    chosen = unfair if unfair is not None else fair
+    position = {node: j for j, node in enumerate(nodes)}
+    out = {}
+    for (j, k), total in changes.items():
+        along = np.zeros_like(total)
+        for path in chosen:
+            if len(path) > 1:
+                a = position[path[0]]
+                along += scm.path_effect(path, combos[j][a], combos[k][a])
+        out[(j, k)] = along if unfair is not None else total - along
+    singles = {path[0] for path in chosen if len(path) == 1}
+    direct = [(node in singles) if unfair is not None else (node not in singles)
+              for node in nodes]
+    return out, direct
+
+
 class _Twins:
     """A fitted model's inputs for its rows moved through a linear SCM.
 
@@ -501,7 +554,7 @@ class _Twins:
     """
 
     def __init__(self, estimator, X, scm, sensitive_features, sensitive_feature_ids,
-                 *, caller, extra=None):
+                 *, caller, extra=None, fair_paths=None, unfair_paths=None):
         frame, is_frame = _as_frame(X)
         n = frame.shape[0]
         columns = list(frame.columns)
@@ -557,6 +610,10 @@ class _Twins:
                                             dict(zip(nodes, combos[k])))
             for j in present for k in range(len(combos)) if j != k
         }
+        direct = [True] * len(nodes)
+        if fair_paths is not None or unfair_paths is not None:
+            changes, direct = _path_specific_changes(scm, nodes, combos, changes,
+                                                     fair_paths, unfair_paths)
         every = list(changes.values()) + ([] if extra is None else list(extra))
         sensitive_nodes = set(nodes)
         soft = [
@@ -589,6 +646,7 @@ class _Twins:
         self.nodes, self.holders, self.combos = nodes, holders, combos
         self.factual_code, self.changes = factual_code, changes
         self.soft, self.moved, self.space, self.blocks = soft, moved, space, blocks
+        self.direct = direct
 
     def factual_inputs(self):
         return self.space.encode(self.data[self.columns])
@@ -604,6 +662,8 @@ class _Twins:
         raw = self.data.iloc[rows].copy()
         if combo is not None:
             for j, holder in enumerate(self.holders):
+                if not self.direct[j]:
+                    continue  # the direct path (the model reading the column) is fair
                 _set_column(raw, holder, np.repeat(
                     np.asarray([self.combos[combo][j]], dtype=object), len(rows)))
         for v in self.moved:
@@ -623,10 +683,13 @@ class _CounterfactualUnfairnessScorer(_MetadataRequester):
     # ``estimator`` is the scored model, not metadata.
     __metadata_request__score = {"sensitive_features": True, "estimator": UNUSED}
 
-    def __init__(self, scm, kind, sensitive_feature_ids):
+    def __init__(self, scm, kind, sensitive_feature_ids, fair_paths=None,
+                 unfair_paths=None):
         self.scm = scm
         self.kind = kind
         self.sensitive_feature_ids = sensitive_feature_ids
+        self.fair_paths = fair_paths
+        self.unfair_paths = unfair_paths
 
     def __call__(self, estimator, X, y=None, *, sample_weight=None,
                  sensitive_features=None):
@@ -644,17 +707,24 @@ class _CounterfactualUnfairnessScorer(_MetadataRequester):
             sensitive_feature_ids=self.sensitive_feature_ids,
             kind=self.kind,
             sample_weight=sample_weight,
+            fair_paths=self.fair_paths,
+            unfair_paths=self.unfair_paths,
         )
 
     def __repr__(self):
+        paths = "".join(f", {name}={value!r}" for name, value in (
+            ("fair_paths", self.fair_paths), ("unfair_paths", self.unfair_paths))
+            if value is not None)
         return (
             f"make_counterfactual_unfairness_scorer(scm={self.scm!r}, "
-            f"kind={self.kind!r}, sensitive_feature_ids={self.sensitive_feature_ids!r})"
+            f"kind={self.kind!r}, sensitive_feature_ids={self.sensitive_feature_ids!r}"
+            f"{paths})"
         )
 
 
 def make_counterfactual_unfairness_scorer(scm, *, kind="auto",
-                                          sensitive_feature_ids=None):
+                                          sensitive_feature_ids=None, fair_paths=None,
+                                          unfair_paths=None):
     """Make a scorer of counterfactual unfairness for model selection.
 
     The scorer returns **minus** :func:`counterfactual_unfairness`, so that
@@ -673,6 +743,8 @@ def make_counterfactual_unfairness_scorer(scm, *, kind="auto",
         ``sensitive_features`` of the test rows, which scikit-learn routes to
         it when metadata routing is enabled (the scorer requests it by
         default).
+    fair_paths, unfair_paths : list or None, default=None
+        Path-specific unfairness, as in :func:`counterfactual_unfairness`.
 
     Returns
     -------
@@ -700,7 +772,8 @@ def make_counterfactual_unfairness_scorer(scm, *, kind="auto",
         raise ValueError(f"kind must be one of {_KINDS!r}; got {kind!r}.")
     if not isinstance(scm, LinearSCM) or not hasattr(scm, "equations_"):
         raise ValueError("scm must be a fitted LinearSCM.")
-    return _CounterfactualUnfairnessScorer(scm, kind, sensitive_feature_ids)
+    return _CounterfactualUnfairnessScorer(scm, kind, sensitive_feature_ids, fair_paths,
+                                           unfair_paths)
 
 
 class _GroupFairnessScorer(_MetadataRequester):
