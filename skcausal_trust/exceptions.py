@@ -144,12 +144,15 @@ class UnknownCategoryWarning(UserWarning):
 
 
 class UncertifiedEstimateWarning(UserWarning):
-    """Warned when :func:`~skcausal_trust.fairness.unfair_area` estimates by
-    sampling instead of certifying.
+    """Warned when a result is found by sampling or search instead of being
+    computed exactly, because the model is not linear.
 
-    For a model whose decision function is not affine in the causal
-    perturbation (a tree ensemble, a kernel machine, a network) the unfair
-    area is estimated by Monte Carlo: a flip found in a sampled point is
-    certain, but a ball without a sampled flip may still hold one, so the
-    estimate is a lower bound of the share of unfair samples.
+    :func:`~skcausal_trust.fairness.unfair_area` of a model whose decision
+    function is not affine in the causal perturbation (a tree ensemble, a
+    kernel machine, a network) is a Monte Carlo estimate: a flip found in a
+    sampled point is certain, but a ball without a sampled flip may still
+    hold one, so the estimate is a lower bound of the share of unfair
+    samples. :func:`~skcausal_trust.recourse.causal_recourse` for such a
+    model searches random directions: the action returned is valid (checked
+    on the model), but its cost is an upper bound of the minimal cost.
     """

@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from skcausal_trust.causal import LinearSCM
+from skcausal_trust.exceptions import UncertifiedEstimateWarning
 from skcausal_trust.recourse import causal_recourse
 from skcausal_trust.recourse._linear import solve_action, solve_action_cvxpy
 
@@ -130,7 +131,7 @@ def test_an_affine_pipeline_is_a_linear_model(setting):
     assert (pipe.predict(result.counterfactuals) == 1).all()
     rbf = SVC().fit(X, (X["savings"] > 1.0).astype(int))
     with pytest.raises(ValueError, match="not affine"):
-        causal_recourse(rbf, rows, scm, ["education"])
+        causal_recourse(rbf, rows, scm, ["education"], method="exact")
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -324,3 +325,100 @@ def test_the_recourse_scorer_in_a_search(setting):
     assert search.cv_results_["split0_test_recourse"][0] == pytest.approx(expected)
     with pytest.raises(ValueError, match="statistic"):
         make_recourse_scorer(scm, ["education"], statistic="max")
+
+
+def test_a_non_linear_model_gets_a_valid_searched_action(setting):
+    scm, X, _, _ = setting
+    target = (X["savings"] > 1.0).astype(int)
+    rbf = SVC().fit(X, target)
+    rows = X[rbf.predict(X) == 0].head(8)
+    with pytest.warns(UncertifiedEstimateWarning, match="random search"):
+        result = causal_recourse(rbf, rows, scm, ["education", "income"], random_state=0)
+    found = result.table["status"] == "found"
+    assert found.sum() >= 6
+    # Validity is checked on the model, through the SCM.
+    assert (rbf.predict(result.counterfactuals[found.to_numpy()]) == 1).all()
+    for (label, row), action in zip(rows.iterrows(), result.interventions):
+        if action:
+            twin = scm.counterfactual(rows.loc[[label]], {v: [x] for v, x in action.items()})
+            np.testing.assert_allclose(twin[rows.columns].to_numpy()[0],
+                                       result.counterfactuals.loc[label].to_numpy(),
+                                       atol=1e-9)
+    with pytest.raises(ValueError, match="robustness"):
+        causal_recourse(rbf, rows, scm, ["education"], robustness=0.1)
+
+
+def test_the_search_is_an_upper_bound_close_to_the_exact_cost(setting):
+    scm, _, clf, denied = setting
+    rows = denied.head(10)
+    exact = causal_recourse(clf, rows, scm, ["education", "income"])
+    search = causal_recourse(clf, rows, scm, ["education", "income"], method="search",
+                             n_directions=256, random_state=0)
+    assert (search.table["status"] == "found").all()
+    assert (clf.predict(search.counterfactuals) == 1).all()
+    ratio = search.table["cost"] / exact.table["cost"]
+    assert (ratio >= 1 - 1e-6).all()
+    assert ratio.median() < 1.05
+
+
+def test_soft_interventions_keep_the_causes_acting(setting):
+    scm, _, clf, denied = setting
+    rows = denied.head(5)
+    # No intervened feature causes another: hard and soft agree.
+    hard = causal_recourse(clf, rows, scm, ["income", "age"])
+    soft = causal_recourse(clf, rows, scm, ["income", "age"], intervention="soft")
+    np.testing.assert_allclose(hard.table["cost"], soft.table["cost"], rtol=1e-9)
+    np.testing.assert_allclose(hard.counterfactuals, soft.counterfactuals, atol=1e-9)
+    # Education causes income: a soft action on both moves income by its
+    # own shift plus 2 x education's (the coefficient), savings by half that.
+    soft = causal_recourse(clf, rows, scm, ["education", "income"], intervention="soft",
+                           max_actions=2)
+    assert (clf.predict(soft.counterfactuals) == 1).all()
+    for label, text in soft.table["actions"].items():
+        shifts = {part.split(" by ")[0].split()[-1]: float(part.split(" by ")[1])
+                  for part in text.split("; ")}
+        d_edu, d_inc = shifts.get("education", 0.0), shifts.get("income", 0.0)
+        before, after = rows.loc[label], soft.counterfactuals.loc[label]
+        assert after["education"] - before["education"] == pytest.approx(d_edu, abs=0.006)
+        assert after["income"] - before["income"] == pytest.approx(2 * d_edu + d_inc,
+                                                                   abs=0.02)
+        assert after["savings"] - before["savings"] == pytest.approx(
+            0.5 * (after["income"] - before["income"]), abs=1e-9)
+
+
+def test_integer_features_match_a_brute_force_search(setting):
+    """education's new value must be an integer: the exact enumeration is
+    never worse than a grid over integer educations and fine income steps,
+    and the grid's best is within a few steps of it."""
+    scm, _, clf, denied = setting
+    rows = denied.head(5)
+    result = causal_recourse(clf, rows, scm, ["education", "income"], integer=["education"])
+    assert (result.table["status"] == "found").all()
+    assert (clf.decision_function(result.counterfactuals) >= 1e-6 - 1e-9).all()
+    for (label, row), action in zip(rows.iterrows(), result.interventions):
+        if "education" in action:
+            assert action["education"] == pytest.approx(round(action["education"]))
+        best = np.inf
+        educations = np.arange(np.floor(row["education"]) - 6, np.ceil(row["education"]) + 7)
+        income_steps = np.arange(-6.0, 6.0001, 0.005)
+        for edu in list(educations) + [None]:
+            for use_income in (False, True):
+                if edu is None and not use_income:
+                    continue
+                n = income_steps.size if use_income else 1
+                action = {}
+                if edu is not None:
+                    action["education"] = np.full(n, edu)
+                if use_income:
+                    action["income"] = row["income"] + income_steps * 0.5
+                twins = scm.counterfactual(pd.concat([rows.loc[[label]]] * n,
+                                                     ignore_index=True), action)
+                valid = clf.decision_function(twins[rows.columns]) >= 1e-6
+                d_edu = 0.0 if edu is None else edu - row["education"]
+                d_inc = income_steps if use_income else np.zeros(1)
+                costs = np.sqrt(d_edu**2 + d_inc**2)
+                if valid.any():
+                    best = min(best, costs[valid].min())
+        found = result.table.loc[label, "cost"]
+        assert found <= best + 1e-9
+        assert best - found < 0.01

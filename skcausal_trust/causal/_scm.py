@@ -912,9 +912,42 @@ class LinearSCM:
            and Robustness in Heterogeneous Data Spaces", AAAI 2024.
         """
         nodes = list(nodes)
+        scales = np.array([self.noise_scale(v) for v in nodes])
+        return scales[:, None] * self.shift_effect(nodes)
+
+    def shift_effect(self, nodes):
+        """Change of every design column per unit additive shift of each
+        node's mechanism (a soft intervention).
+
+        Row ``r`` is the change of the whole design when ``nodes[r]`` is
+        shifted by one unit, ``V := f(pa(V)) + U + 1``: its causes unchanged,
+        its descendants moved through the structural equations. Unlike
+        ``do(V := v + 1)`` (:meth:`intervention_effect`), a shift keeps the
+        node's dependence on its causes, so shifts of several nodes add up
+        through each other.
+
+        Parameters
+        ----------
+        nodes : list
+            Numeric variables of the model.
+
+        Returns
+        -------
+        effect : ndarray of shape (len(nodes), n_design_columns)
+
+        Raises
+        ------
+        ValueError
+            If a node is not a numeric variable of the model.
+        """
+        self._check_fitted()
+        nodes = list(nodes)
+        for v in nodes:
+            if v not in self._index or v in self.categories_:
+                raise ValueError(f"{v!r} is not a numeric variable of the SCM.")
         effect = np.zeros((len(nodes), self._n_design))
         for r, v in enumerate(nodes):
-            effect[r, self._index[v][0]] = self.noise_scale(v)
+            effect[r, self._index[v][0]] = 1.0
         for v in self.variables_:
             if v not in self.equations_:
                 continue

@@ -14,12 +14,15 @@ the subsets of the actionable features.
 """
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import check_random_state
 
 from ..causal import LinearSCM
+from ..exceptions import UncertifiedEstimateWarning
 
 __all__ = ["RecourseDisparity", "RecourseResult", "causal_recourse", "make_recourse_scorer",
            "recourse_disparity"]
@@ -53,13 +56,11 @@ class RecourseResult:
     counterfactuals: pd.DataFrame
 
 
-def _linear_score(estimator, columns, desired, X_probe):
-    """``(w, b)`` with ``sign * decision_function(x) = w . x + b``, sign
-    chosen so that positive means the desired class; checked to be affine."""
-    if not hasattr(estimator, "decision_function"):
-        raise ValueError(f"{type(estimator).__name__} has no decision_function: recourse "
-                         "needs a linear classifier (or a Pipeline of affine steps ending "
-                         "in one).")
+class _NotAffine(ValueError):
+    """The model's decision function is not affine in X's columns."""
+
+
+def _desired_class(estimator, desired):
     classes = list(getattr(estimator, "classes_", []))
     if len(classes) != 2:
         raise ValueError(f"recourse needs a binary classifier; classes_ is {classes!r}.")
@@ -68,6 +69,18 @@ def _linear_score(estimator, columns, desired, X_probe):
     if desired not in classes:
         raise ValueError(f"desired={desired!r} is not a class of the model; its classes "
                          f"are {classes!r}.")
+    return desired
+
+
+def _linear_score(estimator, columns, desired, X_probe):
+    """``(w, b)`` with ``sign * decision_function(x) = w . x + b``, sign
+    chosen so that positive means the desired class; checked to be affine."""
+    desired = _desired_class(estimator, desired)
+    if not hasattr(estimator, "decision_function"):
+        raise _NotAffine(f"{type(estimator).__name__} has no decision_function (exact "
+                         "recourse needs a linear classifier, or a Pipeline of affine "
+                         "steps ending in one)")
+    classes = list(estimator.classes_)
     sign = 1.0 if desired == classes[1] else -1.0
     p = len(columns)
     points = pd.DataFrame(np.vstack([np.zeros(p), np.eye(p)]), columns=columns)
@@ -79,10 +92,9 @@ def _linear_score(estimator, columns, desired, X_probe):
     predicted = X_probe.to_numpy(dtype=float) @ w + b
     scale = max(1.0, float(np.abs(check).max()))
     if not np.allclose(check, predicted, rtol=1e-7, atol=1e-7 * scale):
-        raise ValueError(
-            f"{type(estimator).__name__}'s decision function is not affine in X's columns; "
-            "exact causal recourse needs a linear model (an approximate search for other "
-            "models is not implemented yet).")
+        raise _NotAffine(
+            f"{type(estimator).__name__}'s decision function is not affine in X's columns "
+            "(exact causal recourse needs a linear model)")
     return w, b, desired
 
 
@@ -215,23 +227,26 @@ def solve_action_cvxpy(a, r, costs, low, high, cost="l2"):
 
 def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
                     scales=None, monotone=None, bounds=None, margin=1e-6,
-                    max_actions=None, robustness=0.0, n_jobs=None):
+                    max_actions=None, robustness=0.0, intervention="hard", integer=None,
+                    method="auto", n_directions=64, max_cost=10.0, random_state=None,
+                    n_jobs=None):
     """The cheapest intervention on actionable features that changes the decision.
 
     For each row of ``X``, every non-empty set ``S`` of actionable features
-    (at most ``max_actions`` of them) is tried: the cheapest hard
-    intervention ``do(X_S := x_S + delta_S)`` whose counterfactual (the
-    row's noise abducted, descendants updated through ``scm``) gets the
-    desired class with decision value at least ``margin``; the cheapest over
-    the sets is returned. Exact for a linear classifier under a linear SCM
-    (Karimi, Schölkopf and Valera 2021).
+    (at most ``max_actions`` of them) is tried: the cheapest intervention on
+    ``S`` whose counterfactual (the row's noise abducted, descendants updated
+    through ``scm``) gets the desired class with decision value at least
+    ``margin``; the cheapest over the sets is returned. Exact for a linear
+    classifier under a linear SCM (Karimi, Schölkopf and Valera 2021); any
+    other classifier gets a documented search (``method``).
 
     Parameters
     ----------
     estimator : fitted binary classifier
-        With a ``decision_function`` affine in ``X``'s columns (a linear
-        model, or a Pipeline of affine steps such as ``StandardScaler``
-        ending in one); checked on the rows.
+        Exact path: a ``decision_function`` affine in ``X``'s columns (a
+        linear model, or a Pipeline of affine steps such as
+        ``StandardScaler`` ending in one); checked on the rows. Search path:
+        any classifier with ``predict``.
     X : pandas.DataFrame of shape (n_samples, n_features)
         Numeric columns, each a node of ``scm``: the model's inputs.
     scm : LinearSCM
@@ -242,7 +257,7 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     desired : object or None, default=None
         The class to reach; ``classes_[1]`` by default.
     cost : {"l2", "l1"}, default="l2"
-        Weighted norm of ``delta``.
+        Weighted norm of the action ``delta``.
     scales : dict or None, default=None
         ``{feature: scale}``: the cost counts ``delta_j / scale_j``; by
         default each feature's noise scale in ``scm`` (its spread given its
@@ -254,7 +269,8 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         ``{feature: (low, high)}`` on the feature's new value; a row whose
         value lies outside its bounds is not acted on in that feature.
     margin : float, default=1e-6
-        Decision value to reach (in the decision function's units).
+        Decision value to reach (in the decision function's units; exact
+        path).
     max_actions : int or None, default=None
         Largest number of features acted on together (all by default).
     robustness : float, default=0.0
@@ -263,12 +279,42 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         exogenous noise is within L2 distance ``Delta`` (each coordinate
         divided by its node's noise scale) of this person's (robust
         recourse, Dominguez-Olmedo, Karimi and Schölkopf 2022). The
-        intervened values are fixed; the other features move with the
-        perturbation through the SCM. For a linear model this raises the
-        decision value to reach by ``Delta`` times the norm of the score's
-        sensitivity to the noise, which depends on the set acted on: the
-        program stays the same size. Rows the model accepts with less than
-        that margin are not ``"already"``.
+        intervened values are fixed (hard interventions); the other features
+        move with the perturbation through the SCM. For a linear model this
+        raises the decision value to reach by ``Delta`` times the norm of
+        the score's sensitivity to the noise, which depends on the set acted
+        on: the program stays the same size. Rows the model accepts with
+        less than that margin are not ``"already"``. Exact path only.
+    intervention : {"hard", "soft"}, default="hard"
+        ``"hard"``: ``do(X_S := x_S + delta_S)``, the intervened features
+        set (cut from their causes). ``"soft"``: each intervened feature's
+        mechanism is shifted, ``X_j := f_j(pa_j) + U_j + delta_j``, so it
+        still moves with its causes, intervened ones included. The two agree
+        when no intervened feature is an ancestor of another.
+    integer : list of str or None, default=None
+        Actionable features whose new value must be an integer (years of
+        education). Exact path: the integer changes are enumerated within
+        the cost of a feasible rounded action, and the others solved
+        exactly for each (at most ``MAX_INTEGER_COMBINATIONS`` per set).
+        Search path: the changes are rounded away from zero.
+    method : {"auto", "exact", "search"}, default="auto"
+        ``"exact"``: the linear program above (raises for a model that is
+        not affine). ``"search"``: for every set, ``n_directions`` random
+        directions of the allowed action space (unit cost, signs from
+        ``monotone`` and ``bounds``), each scanned for the first cost at
+        which ``predict`` gives the desired class (a grid of 24 steps up to
+        ``max_cost``, then 30 bisection steps on the best direction). The
+        action returned is checked on the model through the SCM; its cost is
+        an upper bound of the minimal cost. ``"auto"``: exact when the model
+        is affine, else search with an
+        :class:`~skcausal_trust.exceptions.UncertifiedEstimateWarning`.
+    n_directions : int, default=64
+        Search: directions per set.
+    max_cost : float, default=10.0
+        Search: the largest cost scanned (noise units by default); a row
+        with no valid action within it is ``"infeasible"``.
+    random_state : int, RandomState instance or None, default=None
+        Search: seeds the directions.
     n_jobs : int or None, default=None
         Rows are solved in chunks in parallel with joblib (``None``: one
         job); the result does not depend on it.
@@ -282,9 +328,11 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     ValueError
         No actionable feature, more than ``MAX_ACTIONABLE``, an actionable
         or input feature that is not a numeric node of ``scm``, a bad
-        ``cost``, ``monotone``, ``bounds`` or ``scales``, a ``desired``
-        class the model does not have, NaN in ``X``, or a model whose
-        decision function is not affine.
+        ``cost``, ``monotone``, ``bounds``, ``scales``, ``intervention``,
+        ``integer`` or ``method``, a ``desired`` class the model does not
+        have, NaN in ``X``, ``method="exact"`` (or ``robustness > 0``) for a
+        model whose decision function is not affine, or too many integer
+        combinations.
 
     References
     ----------
@@ -333,6 +381,18 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
                          "(the sets of features acted on are enumerated).")
     if cost not in ("l1", "l2"):
         raise ValueError(f"cost must be 'l1' or 'l2'; got {cost!r}.")
+    if intervention not in ("hard", "soft"):
+        raise ValueError(f"intervention must be 'hard' or 'soft'; got {intervention!r}.")
+    if method not in ("auto", "exact", "search"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'search'; got {method!r}.")
+    integer = [integer] if isinstance(integer, str) else list(integer or [])
+    bad_integer = [v for v in integer if v not in actionable]
+    if bad_integer:
+        raise ValueError(f"integer names {bad_integer!r}, which are not actionable.")
+    if not (isinstance(n_directions, (int, np.integer)) and n_directions >= 1):
+        raise ValueError(f"n_directions must be an integer >= 1; got {n_directions!r}.")
+    if not (np.isfinite(max_cost) and max_cost > 0):
+        raise ValueError(f"max_cost must be a finite number > 0; got {max_cost!r}.")
     values = X.to_numpy(dtype=float)
     if not np.isfinite(values).all():
         raise ValueError("X has NaN or infinite values.")
@@ -366,37 +426,79 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         raise ValueError("robustness > 0 needs an SCM without categorical nodes (their "
                          "noise has no scale).")
 
-    w, b, desired = _linear_score(estimator, columns, desired, X)
+    linear, reason = None, None
+    if method != "search":
+        try:
+            linear = _linear_score(estimator, columns, desired, X)
+        except _NotAffine as exc:
+            reason = str(exc)
+            if method == "exact":
+                raise ValueError(reason) from None
+    if linear is None:
+        if robustness > 0:
+            raise ValueError("robustness > 0 is implemented for linear models only (the "
+                             "margin over the ball is exact there); "
+                             + (reason or "method='search' was asked."))
+        desired = _desired_class(estimator, desired)
+        if method == "auto":
+            warnings.warn(
+                f"causal_recourse of {type(estimator).__name__} uses a random search "
+                f"({n_directions} directions per set; the costs are upper bounds of the "
+                f"minimal costs): {reason}", UncertifiedEstimateWarning, stacklevel=2)
+    options = dict(desired=desired, cost=cost, scales=scales, monotone=monotone,
+                   bounds=bounds, margin=margin, max_actions=max_actions,
+                   robustness=robustness, intervention=intervention, integer=integer,
+                   method="search" if linear is None else "exact",
+                   n_directions=n_directions, max_cost=max_cost)
     if n_jobs not in (None, 1) and len(X) > 1:
         from joblib import Parallel, delayed, effective_n_jobs
 
         chunks = np.array_split(np.arange(len(X)), min(len(X), 4 * effective_n_jobs(n_jobs)))
+        seeds = check_random_state(random_state).randint(0, 2**31 - 1, len(chunks))
         parts = Parallel(n_jobs=n_jobs)(
-            delayed(causal_recourse)(estimator, X.iloc[c], scm, actionable, desired=desired,
-                                     cost=cost, scales=scales, monotone=monotone,
-                                     bounds=bounds, margin=margin, max_actions=max_actions,
-                                     robustness=robustness)
-            for c in chunks if c.size)
+            delayed(causal_recourse)(estimator, X.iloc[c], scm, actionable,
+                                     random_state=int(seed), **options)
+            for c, seed in zip(chunks, seeds) if c.size)
         return RecourseResult(pd.concat([r.table for r in parts]),
                               [a for r in parts for a in r.interventions],
                               pd.concat([r.counterfactuals for r in parts]))
+    rng = check_random_state(random_state)
     position = {c: i for i, c in enumerate(columns)}
     subsets = [s for k in range(1, max_actions + 1)
                for s in itertools.combinations(actionable, k)]
-    # Per subset: the gain per unit of each action, a_S = w' M_S (the same
-    # for every row: a linear additive-noise model).
-    effects = {s: _effect_matrix(scm, columns, list(s)) for s in subsets}
-    gains = {s: w @ effects[s] for s in subsets}
-    # Robustness: the worst score loss over the noise ball, per set acted on.
-    penalty = {s: robustness * _noise_sensitivity(scm, columns, w, list(s))
-               if robustness > 0 else 0.0 for s in [()] + subsets}
+    # Per subset: the change of every column per unit of each action (the
+    # same for every row: a linear additive-noise model).
+    if intervention == "hard":
+        effects = {s: _effect_matrix(scm, columns, list(s)) for s in subsets}
+    else:
+        idx = scm.design_index(columns)
+        effects = {s: scm.shift_effect(list(s))[:, idx].T for s in subsets}
+    is_integer = {s: np.array([v in integer for v in s]) for s in subsets}
+    if linear is not None:
+        w, b, desired = linear
+        gains = {s: w @ effects[s] for s in subsets}
+        # Robustness: the worst score loss over the noise ball, per set acted
+        # on (a soft intervention cuts no noise).
+        penalty = {s: robustness * _noise_sensitivity(
+            scm, columns, w, list(s) if intervention == "hard" else [])
+            if robustness > 0 else 0.0 for s in [()] + subsets}
+        scores = values @ w + b
+    else:
+        factual = np.asarray(estimator.predict(X)) == desired
+
+    def is_desired(rows):
+        out = estimator.predict(pd.DataFrame(rows, columns=columns))
+        return np.asarray(out) == desired
 
     rows, interventions, counterfactuals = [], [], []
-    scores = values @ w + b
     for i in range(len(X)):
         x = values[i]
-        need = margin - scores[i]
-        if need + penalty[()] <= 0:
+        if linear is not None:
+            need = margin - scores[i]
+            already = need + penalty[()] <= 0
+        else:
+            already = bool(factual[i])
+        if already:
             rows.append(("already", 0.0, 0, ""))
             interventions.append({})
             counterfactuals.append(x.copy())
@@ -406,7 +508,14 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
             low = np.array([_low(v, x[position[v]], monotone, bounds) for v in s])
             high = np.array([_high(v, x[position[v]], monotone, bounds) for v in s])
             costs = np.array([1.0 / scale[v] for v in s])
-            delta, value = solve_action(gains[s], need + penalty[s], costs, low, high, cost)
+            current = np.array([x[position[v]] for v in s])
+            if linear is not None:
+                delta, value = _solve_integer(gains[s], need + penalty[s], costs, low,
+                                              high, cost, is_integer[s], current)
+            else:
+                delta, value = _search_action(is_desired, x, effects[s], costs, low,
+                                              high, cost, is_integer[s], current,
+                                              n_directions, max_cost, rng)
             # Ties (within rounding) keep the smaller set, tried first.
             if delta is not None and (best[1] is None
                                       or value < best[0] - 1e-12 * max(1.0, best[0])):
@@ -419,16 +528,158 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
             continue
         acted = {v: d for v, d in zip(s, delta) if d != 0.0}
         new = x + effects[s] @ delta
+        verb = "shift" if intervention == "soft" else None
         rows.append(("found", value, len(acted), "; ".join(
-            f"{'increase' if d > 0 else 'decrease'} {v} by {abs(d):.2f}"
-            for v, d in acted.items())))
-        interventions.append({v: float(x[position[v]] + d) for v, d in zip(s, delta)})
+            f"{verb or ('increase' if d > 0 else 'decrease')} {v} by "
+            f"{(d if verb else abs(d)):.2f}" for v, d in acted.items())))
+        interventions.append({v: float(new[position[v]]) for v in s})
         counterfactuals.append(new)
     table = pd.DataFrame(rows, columns=["status", "cost", "n_actions", "actions"],
                          index=X.index)
     cf = pd.DataFrame(np.vstack(counterfactuals) if counterfactuals
                       else np.empty((0, len(columns))), columns=columns, index=X.index)
     return RecourseResult(table, interventions, cf)
+
+
+#: Integer changes enumerated at most per set of features acted on.
+MAX_INTEGER_COMBINATIONS = 100_000
+
+
+def _integer_values(current, low, high, limit):
+    """Changes ``d`` with ``current + d`` an integer, ``low <= d <= high``
+    and ``|d| <= limit``."""
+    lo = max(low, -limit)
+    hi = min(high, limit)
+    first, last = np.ceil(current + lo - 1e-9), np.floor(current + hi + 1e-9)
+    if last < first:
+        return np.empty(0)
+    if last - first > MAX_INTEGER_COMBINATIONS:
+        raise ValueError("too many integer values to enumerate; give bounds on the "
+                         "integer features.")
+    return np.arange(first, last + 1) - current
+
+
+def _solve_integer(a, r, costs, low, high, cost, is_int, current):
+    """:func:`solve_action` with some coordinates' new values integers:
+    exact, by enumerating the integer changes within the cost of a feasible
+    action and solving the others exactly for each."""
+    if not is_int.any():
+        return solve_action(a, r, costs, low, high, cost)
+    relaxed, _ = solve_action(a, r, costs, low, high, cost)
+    if relaxed is None:
+        return None, np.inf
+    cont = ~is_int
+
+    def total(delta_int, delta_cont):
+        parts = np.r_[costs[is_int] * delta_int, costs[cont] * delta_cont]
+        return float(np.abs(parts).sum() if cost == "l1" else np.sqrt(np.sum(parts**2)))
+
+    def complete(delta_int):
+        need = r - a[is_int] @ delta_int
+        if cont.any():
+            if need <= 0:
+                return np.zeros(cont.sum()), total(delta_int, np.zeros(cont.sum()))
+            d, _ = solve_action(a[cont], need, costs[cont], low[cont], high[cont], cost)
+            return (None, np.inf) if d is None else (d, total(delta_int, d))
+        return (np.zeros(0), total(delta_int, np.zeros(0))) if need <= 1e-12 * max(
+            1.0, abs(r)) else (None, np.inf)
+
+    # An upper bound: the relaxed action's integer coordinates rounded in the
+    # direction of their gain (then clipped back into the bounds).
+    limit = np.inf
+    rounded = relaxed[is_int].copy()
+    up = a[is_int] >= 0
+    value_new = current[is_int] + rounded
+    rounded = np.where(up, np.ceil(value_new - 1e-9), np.floor(value_new + 1e-9)) \
+        - current[is_int]
+    if np.all(rounded >= low[is_int] - 1e-12) and np.all(rounded <= high[is_int] + 1e-12):
+        d, value = complete(rounded)
+        if d is not None:
+            limit = value
+    ranges = []
+    for j, c in zip(np.flatnonzero(is_int), costs[is_int]):
+        ranges.append(_integer_values(current[j], low[j], high[j], limit / c))
+    n_combinations = int(np.prod([len(v) for v in ranges]))
+    if n_combinations > MAX_INTEGER_COMBINATIONS:
+        raise ValueError(f"{n_combinations} integer changes to enumerate (more than "
+                         f"{MAX_INTEGER_COMBINATIONS}); give bounds on the integer "
+                         "features.")
+    best = (None, np.inf)
+    for combo in itertools.product(*ranges):
+        delta_int = np.array(combo, dtype=float)
+        d, value = complete(delta_int)
+        if d is not None and (best[0] is None
+                              or value < best[1] - 1e-12 * max(1.0, best[1])):
+            full = np.zeros(a.size)
+            full[is_int], full[cont] = delta_int, d
+            best = (full, value)
+    return best
+
+
+#: Search: cost steps scanned per direction before the bisection.
+SEARCH_GRID = 24
+#: Search: bisection steps on the best direction.
+SEARCH_BISECTION = 30
+
+
+def _search_action(is_desired, x, effect, costs, low, high, cost, is_int, current,
+                   n_directions, max_cost, rng):
+    """A valid action of small cost for any classifier: random directions
+    of the allowed box at unit cost, each scanned for its first valid cost;
+    the best refined by bisection; integer changes rounded away from zero;
+    validity checked on the model."""
+    k = effect.shape[1]
+    D = rng.standard_normal((n_directions, k))
+    D = np.where(high[None, :] <= 0, -np.abs(D), D)
+    D = np.where(low[None, :] >= 0, np.abs(D), D)
+    D[:, (low >= 0) & (high <= 0)] = 0.0
+    norms = (np.abs(costs * D).sum(axis=1) if cost == "l1"
+             else np.sqrt(((costs * D) ** 2).sum(axis=1)))
+    keep = norms > 0
+    if not keep.any():
+        return None, np.inf
+    D = D[keep] / norms[keep, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach = np.where(D > 0, high / D, np.where(D < 0, low / D, np.inf))
+    t_max = np.minimum(reach.min(axis=1), max_cost)
+    steps = np.arange(1, SEARCH_GRID + 1) / SEARCH_GRID
+    T = t_max[:, None] * steps[None, :]                      # (n_dir, grid)
+    deltas = T[:, :, None] * D[:, None, :]                   # (n_dir, grid, k)
+    deltas = _round_integer(deltas, is_int, current)
+    rows = x[None, :] + deltas.reshape(-1, k) @ effect.T
+    valid = is_desired(rows).reshape(T.shape)
+    if not valid.any():
+        return None, np.inf
+    first = np.where(valid.any(axis=1), valid.argmax(axis=1), SEARCH_GRID)
+    t_first = np.where(first < SEARCH_GRID, T[np.arange(len(T)), np.minimum(
+        first, SEARCH_GRID - 1)], np.inf)
+    d = int(np.argmin(t_first))
+    lo_t = T[d, first[d] - 1] if first[d] > 0 else 0.0
+    hi_t = t_first[d]
+    for _ in range(SEARCH_BISECTION):
+        mid = 0.5 * (lo_t + hi_t)
+        delta = _round_integer(mid * D[d][None, None, :], is_int, current)[0, 0]
+        if is_desired((x + effect @ delta)[None, :])[0]:
+            hi_t = mid
+        else:
+            lo_t = mid
+    delta = _round_integer(hi_t * D[d][None, None, :], is_int, current)[0, 0]
+    if not is_desired((x + effect @ delta)[None, :])[0]:
+        return None, np.inf
+    value = (float(np.sum(costs * np.abs(delta))) if cost == "l1"
+             else float(np.sqrt(np.sum((costs * delta) ** 2))))
+    return delta, value
+
+
+def _round_integer(deltas, is_int, current):
+    """Round the integer coordinates' new values away from the current value."""
+    if not is_int.any():
+        return deltas
+    out = deltas.copy()
+    new = current[is_int] + out[..., is_int]
+    rounded = np.where(out[..., is_int] >= 0, np.ceil(new - 1e-9), np.floor(new + 1e-9))
+    out[..., is_int] = rounded - current[is_int]
+    return out
 
 
 def _low(v, value, monotone, bounds):
