@@ -285,3 +285,30 @@ def test_a_target_with_children_is_refused(task_data, no_fitting):
                       nodes=list(graph.nodes) + ["label"])
     with pytest.raises(AuditError, match="causes"):
         audit(_small(data, bad))
+
+
+def test_the_recourse_section_reports_cost_by_group(task_data):
+    data, graph = task_data
+    result = audit(_small(data, graph, actionable=["x3", "x4"], increase_only=["x3"]))
+    section = result.to_dict()["recourse"]
+    groups = pd.DataFrame(section["groups"])
+    assert list(groups["group"]) == ["g0", "g1"]
+    assert groups["n_denied"].sum() == section["n_denied"] > 0
+    assert ((groups["share_with_recourse"] >= 0) & (groups["share_with_recourse"] <= 1)).all()
+    assert section["gap"] == pytest.approx(groups["mean_cost"].max()
+                                           - groups["mean_cost"].min())
+    assert "recourse.png" in result.figures
+    assert "increase only" in result.report()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"actionable": ["group"]}, "not numeric feature columns"),
+    ({"actionable": ["nope"]}, "not numeric feature columns"),
+    ({"actionable": ["x3"], "increase_only": ["x4"]}, "not actionable"),
+    ({"increase_only": ["x3"]}, "needs actionable"),
+])
+def test_bad_recourse_options_are_refused_before_fitting(task_data, no_fitting, options,
+                                                         message):
+    data, graph = task_data
+    with pytest.raises(AuditError, match=message):
+        audit(_small(data, graph, **options))

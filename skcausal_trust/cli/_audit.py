@@ -19,7 +19,7 @@ OPTION_NAMES = {
     "n_jobs": "--n-jobs", "random_state": "--random-state", "max_rows": "--max-rows",
     "confounders": "--confounders", "mediators": "--mediators",
     "privacy_epsilon": "--privacy-epsilon", "audit_runs": "--audit-runs",
-    "output": "--output",
+    "output": "--output", "actionable": "--actionable", "increase_only": "--increase-only",
 }
 
 
@@ -113,6 +113,16 @@ def add_audit_arguments(parser):
         help="skip the causal fairness decomposition (direct, indirect, "
              "spurious effects) of the outcome and of each model's predictions",
     )
+    parser.add_argument(
+        "--actionable", metavar="COLS",
+        help="comma-separated numeric features a person can act on: adds the "
+             "recourse section (default for Adult: education-num,hours-per-week)",
+    )
+    parser.add_argument(
+        "--increase-only", metavar="COLS",
+        help="actionable features that can only increase (default for Adult: "
+             "education-num)",
+    )
     parser.add_argument("--cv", type=_integer("--cv"), default=3,
                         help="folds (default: 3)")
     parser.add_argument(
@@ -154,6 +164,10 @@ def task_from_args(args):
         decomposition=not args.no_decomposition,
         privacy_epsilon=args.privacy_epsilon, audit_runs=args.audit_runs,
     )
+    if args.actionable is not None:
+        options["actionable"] = _split(args.actionable)
+    if args.increase_only is not None:
+        options["increase_only"] = _split(args.increase_only)
     if args.data is None:
         return AuditTask.adult(sensitive=args.sensitive, graph=args.graph,
                                target=args.target, option_names=OPTION_NAMES, **options)

@@ -108,6 +108,13 @@ class AuditTask:
         Adds the privacy section at this epsilon (> 0, finite).
     audit_runs : int, default=2000
         Fits per data set of the privacy audit (>= 10).
+    actionable : list of str, default=None
+        Numeric features a person can act on: adds the recourse section
+        (default for the bundled Adult data: ``education-num`` and
+        ``hours-per-week``).
+    increase_only : list of str, default=None
+        Actionable features that can only increase (default for Adult:
+        ``education-num``).
     source : str, default="data"
         Describes the data in the report.
     option_names : dict, default=None
@@ -133,6 +140,8 @@ class AuditTask:
     decomposition: bool = True
     privacy_epsilon: float = None
     audit_runs: int = 2000
+    actionable: list = None
+    increase_only: list = None
     source: str = "data"
     option_names: dict = field(default_factory=dict)
     #: Why the decomposition is skipped (set by :meth:`validate`), or None.
@@ -214,6 +223,10 @@ class AuditTask:
                 f"{names.get('graph', 'graph')}."
             )
         options.setdefault("positive", ">50K")
+        if options.get("actionable") is None:
+            options["actionable"] = ["education-num", "hours-per-week"]
+            if options.get("increase_only") is None:
+                options["increase_only"] = ["education-num"]
         if options["positive"] is None:
             options["positive"] = ">50K"
         return cls(data=load_adult().frame, target="income", sensitive=sensitive,
@@ -314,7 +327,30 @@ class AuditTask:
                     "the rows audited; counterfactual fairness compares levels."
                 )
         self._check_decomposition(rows)
+        self._check_recourse(rows)
         return self
+
+    def _check_recourse(self, rows):
+        """The recourse section's actionable features, checked before fitting."""
+        if self.actionable is None:
+            if self.increase_only:
+                raise AuditError(f"{self.name('increase_only')} needs "
+                                 f"{self.name('actionable')}.")
+            return
+        actionable = _as_list(self.actionable)
+        increase = _as_list(self.increase_only) if self.increase_only else []
+        features = [n for n in self.graph.nodes if n not in self.sensitive]
+        bad = [c for c in actionable if c not in features
+               or not pd.api.types.is_numeric_dtype(rows[c])]
+        if not actionable or bad:
+            raise AuditError(
+                f"{self.name('actionable')}={','.join(map(str, actionable))!r}: "
+                f"{bad!r} are not numeric feature columns of the graph (not sensitive, "
+                "not the target).")
+        stray = [c for c in increase if c not in actionable]
+        if stray:
+            raise AuditError(f"{self.name('increase_only')}: {stray!r} are not actionable.")
+        self.actionable, self.increase_only = actionable, increase
 
     def _check_options(self):
         eps = self.epsilons
