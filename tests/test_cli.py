@@ -46,7 +46,8 @@ def test_audit_on_a_csv_writes_table_json_and_plot(csv_task, tmp_path, capsys):
     out = tmp_path / "out"
     status = main(["audit", "--data", str(data), "--target", "label",
                    "--sensitive", "group", "--graph", str(graph),
-                   "--epsilons", "0,1", "--output", str(out), "--quiet"])
+                   "--epsilons", "0,1", "--cv", "2", "--no-decomposition",
+                   "--output", str(out), "--quiet"])
     assert status == 0
     table = pd.read_csv(out / "audit.csv")
     assert list(table["model"]) == [
@@ -103,7 +104,7 @@ def test_bad_options_exit_2_naming_the_option(argv, message, capsys):
 
 
 def test_two_sensitive_attributes_are_intersected(tmp_path, capsys):
-    status = main(["audit", "--max-rows", "4000", "--epsilons", "0,1", "--cv", "2",
+    status = main(["audit", "--max-rows", "3000", "--epsilons", "0,1", "--cv", "2",
                    "--sensitive", "race,sex", "--quiet", "--output", str(tmp_path)])
     assert status == 0
     meta = json.loads((tmp_path / "audit.json").read_text())
