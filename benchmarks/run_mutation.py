@@ -75,6 +75,10 @@ MODULES = {
     "decomposition": ("skcausal_trust/decomposition/_decomposition.py",
                       ["tests/test_decomposition.py",
                        "tests/test_decomposition_guarantees.py"]),
+    "robust": ("skcausal_trust/fairness/_robust.py", ["tests/test_robust_fairness.py"]),
+    "unfair_area": ("skcausal_trust/fairness/_unfair_area.py",
+                    ["tests/test_robust_fairness.py"]),
+    "recourse": ("skcausal_trust/recourse/_linear.py", ["tests/test_recourse.py"]),
 }
 
 
