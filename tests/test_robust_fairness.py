@@ -16,6 +16,7 @@ import sklearn
 from scipy.optimize import minimize
 from scipy.special import log_expit
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -366,3 +367,63 @@ def test_a_categorical_level_change_is_infinitely_far():
     other["x0"] = [levels[(levels.index(v) + 1) % len(levels)] for v in data["x0"]]
     assert np.isinf(scm.causal_fair_distance(data, other, "A")).all()
     assert np.allclose(scm.causal_fair_distance(data, data, "A"), 0.0)
+
+
+def test_worst_case_and_objective_for_any_weights_against_the_ball(task):
+    """The closed form for weights that are not the fitted ones (a fitted
+    model nearly cancels its twins, which hides sign errors): every level and
+    label group, against a numerical minimisation over the regenerated ball,
+    and the objective against a direct sum (C != 1)."""
+    X, y, a, scm = task
+    radius, C = 0.2, 0.37
+    clf = CausallyRobustFairClassifier(scm, radius=radius, C=C).fit(
+        X, y, sensitive_features=a)
+    labels = (y == clf.classes_[1]).astype(int)
+    codes = np.searchsorted([0, 1], np.asarray(a, dtype=int))
+    problem = _RobustProblem(X.to_numpy(), labels, np.ones(len(y)), codes,
+                             [np.vstack([np.zeros((1, X.shape[1])), d])
+                              for d in clf.counterfactual_directions_],
+                             clf.perturbation_basis_, radius, C, True)
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(size=X.shape[1]), 0.3
+    worst = problem.worst(w)[problem.group]
+    nodes = clf.perturbation_nodes_[0]
+    # One row of each (level, label) group.
+    rows = [int(np.flatnonzero((codes == c) & (labels == lab))[0])
+            for c in (0, 1) for lab in (0, 1)]
+    for i in rows:
+        data = X.iloc[[i]].assign(A=a[i])
+        s = 1.0 if labels[i] else -1.0
+        best = np.inf
+        for level in (0, 1):
+            def margin(delta, level=level):
+                values = _regenerate(scm, data, {"A": level}, delta, nodes)
+                x = np.array([values[c][0] for c in X.columns])
+                return s * (x @ w + b)
+
+            res = minimize(margin, np.full(len(nodes), 0.01), method="SLSQP",
+                           constraints=[{"type": "ineq",
+                                         "fun": lambda d: radius**2 - d @ d}])
+            best = min(best, res.fun)
+        assert s * (X.iloc[i].to_numpy() @ w + b) + worst[i] == pytest.approx(best, abs=1e-6)
+    margins = np.where(labels == 1, 1.0, -1.0) * (X.to_numpy() @ w + b) + worst
+    direct = -log_expit(margins).sum() + w @ w / (2 * C)
+    assert problem.objective(w, b) == pytest.approx(direct, rel=1e-12)
+
+
+def test_column_route_defaults_tags_and_convergence_warning(task):
+    X, y, a, scm = task
+    clf = CausallyRobustFairClassifier()
+    assert clf.get_params() == {"causal_model": None, "radius": 0.05, "C": 1.0,
+                                "sensitive_feature_ids": None, "fit_intercept": True,
+                                "solver": "auto", "max_iter": 1000}
+    tags = clf.__sklearn_tags__()
+    assert tags.input_tags.allow_nan is False and tags.classifier_tags.multi_class is False
+    routed = CausallyRobustFairClassifier(scm, radius=0.1).fit(X, y, sensitive_features=a)
+    column = CausallyRobustFairClassifier(scm, radius=0.1, sensitive_feature_ids="A").fit(
+        X.assign(A=a), y)
+    assert np.allclose(routed.coef_, column.coef_, atol=1e-8)
+    assert np.allclose(column.predict_proba(X.assign(A=a)), routed.predict_proba(X))
+    with pytest.warns(ConvergenceWarning, match="SLSQP did not converge"):
+        CausallyRobustFairClassifier(scm, radius=0.1, max_iter=2).fit(
+            X, y, sensitive_features=a)
