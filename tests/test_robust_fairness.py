@@ -427,3 +427,74 @@ def test_column_route_defaults_tags_and_convergence_warning(task):
     with pytest.warns(ConvergenceWarning, match="SLSQP did not converge"):
         CausallyRobustFairClassifier(scm, radius=0.1, max_iter=2).fit(
             X, y, sensitive_features=a)
+
+
+class _AlmostLinear(LogisticRegression):
+    """Logistic regression plus a small square of the first column: not
+    affine, by a margin the certificate's checks must see."""
+
+    def decision_function(self, X):
+        X = np.asarray(X, dtype=float)
+        return super().decision_function(X) + 0.05 * X[:, 0] ** 2
+
+    def predict(self, X):
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+def test_a_nearly_affine_model_is_not_certified(task):
+    X, y, a, scm = task
+    model = _AlmostLinear().fit(X.to_numpy(), y)
+    with pytest.raises(ValueError, match="cannot be certified"):
+        unfair_area(model, X.to_numpy(), scm=_positional(scm), radius=0.1,
+                    sensitive_features=a, method="exact")
+
+
+def _positional(scm):
+    """The task's SCM with its feature nodes renamed to positions 0..5."""
+    rename = {f"x{i}": i for i in range(6)}
+    graph = [(rename.get(u, u), rename.get(v, v)) for u, v in scm.graph_.edges]
+    X, _, a, _ = make_counterfactual_classification(400, random_state=0)
+    data = X.rename(columns=rename).assign(A=pd.Categorical(a))
+    return LinearSCM(graph).fit(data)
+
+
+def test_details_weights_and_more_bad_input(task):
+    X, y, a, scm = task
+    clf = LogisticRegression().fit(X, y)
+    exact = unfair_area(clf, X, scm=scm, radius=0.1, sensitive_features=a,
+                        return_details=True)
+    assert exact.interval == (exact.area, exact.area) and exact.n_perturbations == 0
+    assert exact.flags.mean() == pytest.approx(exact.area)
+    # Integer weights count rows as repeated rows.
+    w = np.random.default_rng(0).integers(0, 3, len(y))
+    rows = np.repeat(np.arange(len(y)), w)
+    weighted = unfair_area(clf, X, scm=scm, radius=0.1, sensitive_features=a,
+                           sample_weight=w)
+    repeated = unfair_area(clf, X.iloc[rows], scm=scm, radius=0.1,
+                           sensitive_features=a.iloc[rows])
+    assert weighted == pytest.approx(repeated)
+    mc = unfair_area(clf, X, scm=scm, radius=0.1, sensitive_features=a,
+                     method="monte-carlo", n_perturbations=1, random_state=0,
+                     return_details=True)
+    assert mc.n_perturbations == 1
+    narrow = unfair_area(clf, X, scm=scm, radius=0.1, sensitive_features=a,
+                         method="monte-carlo", n_perturbations=1, random_state=0,
+                         confidence_level=0.5, return_details=True)
+    assert narrow.interval[1] - narrow.interval[0] < mc.interval[1] - mc.interval[0]
+    with_weights = unfair_area(clf, X, scm=scm, radius=0.1, sensitive_features=a,
+                               method="monte-carlo", n_perturbations=1, random_state=0,
+                               sample_weight=w, return_details=True)
+    assert np.isnan(with_weights.interval).all()
+    for kwargs, match in [({"radius": "0.1"}, "radius"), ({"radius": True}, "radius"),
+                          ({"radius": 0.1, "n_perturbations": 2.5}, "n_perturbations"),
+                          ({"radius": 0.1, "n_perturbations": True}, "n_perturbations"),
+                          ({"radius": 0.1, "confidence_level": 0.0}, "confidence_level")]:
+        with pytest.raises(ValueError, match=match):
+            unfair_area(clf, X, scm=scm, sensitive_features=a, **kwargs)
+    from sklearn.linear_model import LinearRegression
+    with pytest.raises(ValueError, match="not a fitted classifier"):
+        unfair_area(LinearRegression().fit(X, y), X, scm=scm, radius=0.1,
+                    sensitive_features=a)
+    three = LogisticRegression().fit(X, np.arange(len(y)) % 3)
+    with pytest.raises(ValueError, match="not a binary classifier"):
+        unfair_area(three, X, scm=scm, radius=0.1, sensitive_features=a, method="exact")

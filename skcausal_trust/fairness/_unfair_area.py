@@ -183,9 +183,9 @@ def unfair_area(estimator, X, *, scm, radius, sensitive_features=None,
     if not isinstance(confidence_level, Real) or not 0 < confidence_level < 1:
         raise ValueError(
             f"confidence_level must be in (0, 1); got {confidence_level!r}.")
-    if not hasattr(estimator, "predict"):
-        raise ValueError(f"{type(estimator).__name__} has no predict: unfair_area "
-                         "compares decisions of a fitted classifier.")
+    if not hasattr(estimator, "predict") or not hasattr(estimator, "classes_"):
+        raise ValueError(f"{type(estimator).__name__} is not a fitted classifier "
+                         "(predict and classes_): unfair_area compares decisions.")
     nodes = _perturbed_nodes(scm) if radius > 0 else []
     basis = scm.noise_effect(nodes) if nodes else np.zeros((0, scm._n_design))
     ctx = _Twins(estimator, X, scm, sensitive_features, sensitive_feature_ids,
