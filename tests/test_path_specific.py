@@ -205,3 +205,60 @@ def test_a_path_specific_model_is_fair_on_its_unfair_paths_only(task):
     with pytest.raises(ValueError, match="must run from a sensitive node"):
         counterfactual_unfairness(clf, X, scm=scm, sensitive_features=a,
                                   unfair_paths=["M -> X"])
+
+
+def test_a_path_through_a_categorical_node_on_the_raw_and_the_encoded_route():
+    """A -> x0 -> x2 runs through the categorical x0: the raw route (x0
+    encoded inside) and a OneHotEncoder before the estimator (x0 expanded into
+    its columns) constrain the same directions and fit the same model."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from skcausal_trust.datasets import make_counterfactual_classification
+
+    X, y, a, scm = make_counterfactual_classification(400, n_categorical=1,
+                                                      random_state=3)
+    paths = ["A -> x0 -> x2", "A -> x1"]
+    raw = CounterfactuallyFairClassifier(scm.graph_, fair_paths=paths, tol=1e-10).fit(
+        X, y, sensitive_features=a)
+    encoder = ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["x0"])],
+                                remainder="passthrough").set_output(transform="pandas")
+    pipe = make_pipeline(encoder, CounterfactuallyFairClassifier(
+        scm.graph_, fair_paths=paths, tol=1e-10))
+    pipe.fit(X, y, counterfactuallyfairclassifier__sensitive_features=a)
+    order = [list(pipe[-1].input_features_).index(f"cat__{c}" if c.startswith("x0_")
+                                                  else f"remainder__{c}")
+             for c in raw.input_features_]
+    assert np.allclose(raw.counterfactual_directions_,
+                       pipe[-1].counterfactual_directions_[:, :, order], atol=1e-10)
+    assert np.allclose(raw.decision_function(X), pipe.decision_function(X), atol=1e-5)
+    # The path effect is not the total effect: the allowed paths carry some.
+    total = CounterfactuallyFairClassifier(scm.graph_).fit(X, y, sensitive_features=a)
+    assert not np.allclose(raw.counterfactual_directions_,
+                           total.counterfactual_directions_, atol=1e-3)
+
+
+def test_paths_from_one_of_two_sensitive_attributes():
+    from skcausal_trust.datasets import make_counterfactual_classification
+
+    X, y, a, scm = make_counterfactual_classification(400, n_sensitive=2,
+                                                      random_state=3)
+    paths = ["A -> x2"]
+    fast = CounterfactuallyFairClassifier(scm, fair_paths=paths, epsilon=0.2,
+                                          tol=1e-10, max_iter=5000).fit(
+        X, y, sensitive_features=a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverFallbackWarning)
+        ref = CounterfactuallyFairClassifier(scm, fair_paths=paths, epsilon=0.2,
+                                             solver="cvxpy").fit(X, y, sensitive_features=a)
+    assert np.allclose(fast.coef_, ref.coef_, atol=1e-5)
+    # Every combination's change along the other paths moves the score by at
+    # most epsilon; the combinations' directions add the two attributes'.
+    assert fast.counterfactual_gap_ <= 0.2 + 1e-7
+    idx = scm.design_index(list(X.columns))
+    allowed = scm.path_effect(["A", "x2"], 0, 1)[idx]
+    full = scm.intervention_effect({"A": 0, "B": 0}, {"A": 1, "B": 0}, list(X.columns))
+    k = [tuple(c) for c in fast.sensitive_levels_].index((1, 0))
+    assert np.allclose(fast.counterfactual_directions_[0, k - 1], full - allowed,
+                       atol=1e-12)

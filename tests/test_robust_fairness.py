@@ -80,36 +80,6 @@ def test_noise_effect_matches_regenerating_the_row(task):
                            atol=1e-12)
 
 
-def test_closed_form_worst_case_equals_numerical_minimum_over_the_ball(task):
-    X, y, a, scm = task
-    radius = 0.3
-    clf = CausallyRobustFairClassifier(scm, radius=radius).fit(X, y, sensitive_features=a)
-    w, b = clf.coef_[0], clf.intercept_[0]
-    nodes = clf.perturbation_nodes_[0]
-    problem = _RobustProblem(X.to_numpy(), (y == clf.classes_[1]).astype(int),
-                             np.ones(len(y)), np.searchsorted([0, 1], a),
-                             [np.vstack([np.zeros((1, X.shape[1])), d])
-                              for d in clf.counterfactual_directions_],
-                             clf.perturbation_basis_, radius, 1.0, True)
-    worst = problem.worst(w)[problem.group]
-    for i in (0, 7, 21):
-        row = X.iloc[[i]].assign(A=a[i])
-        s = 1.0 if y[i] == clf.classes_[1] else -1.0
-        best = np.inf
-        for level in (0, 1):
-            def margin(delta, level=level):
-                values = _regenerate(scm, row, {"A": level}, delta, nodes)
-                x = np.array([values[c][0] for c in X.columns])
-                return s * (x @ w + b)
-
-            res = minimize(margin, np.full(len(nodes), 0.01), method="SLSQP",
-                           constraints=[{"type": "ineq",
-                                         "fun": lambda d: radius**2 - d @ d}])
-            best = min(best, res.fun)
-        closed = s * (X.iloc[i].to_numpy() @ w + b) + worst[i]
-        assert closed == pytest.approx(best, abs=1e-6)
-
-
 @pytest.mark.parametrize("radius", [0.0, 0.15])
 def test_fast_path_equals_cvxpy(task, radius):
     X, y, a, scm = task
@@ -498,3 +468,17 @@ def test_details_weights_and_more_bad_input(task):
     three = LogisticRegression().fit(X, np.arange(len(y)) % 3)
     with pytest.raises(ValueError, match="not a binary classifier"):
         unfair_area(three, X, scm=scm, radius=0.1, sensitive_features=a, method="exact")
+
+
+def test_two_sensitive_attributes_fast_path_equals_cvxpy():
+    X, y, a, scm = make_counterfactual_classification(300, n_sensitive=2, random_state=4)
+    fast = CausallyRobustFairClassifier(scm, radius=0.1).fit(X, y, sensitive_features=a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverFallbackWarning)
+        ref = CausallyRobustFairClassifier(scm, radius=0.1, solver="cvxpy").fit(
+            X, y, sensitive_features=a)
+    assert fast.counterfactual_directions_.shape[1] == 3   # 4 combinations
+    assert np.allclose(fast.coef_, ref.coef_, atol=1e-5)
+    area = unfair_area(fast, X, scm=scm, radius=0.1, sensitive_features=a,
+                       return_details=True)
+    assert area.method == "exact" and 0.0 <= area.area <= 1.0

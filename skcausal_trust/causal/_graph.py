@@ -21,6 +21,28 @@ class GraphFileIsADirectoryError(IsADirectoryError, ValueError):
     """A graph file path that is a directory; also a ``ValueError``."""
 
 
+def as_paths(paths, argument):
+    """``paths`` (node sequences, or ``"a -> b -> c"`` strings) as distinct
+    node tuples, in order; ``None`` stays ``None``.
+
+    Raises
+    ------
+    ValueError
+        If ``paths`` is not a list or tuple of paths (naming ``argument``).
+    """
+    if paths is None:
+        return None
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+        raise ValueError(f"{argument} must be a list of paths; got {paths!r}.")
+    out = []
+    for path in paths:
+        nodes = (tuple(p.strip() for p in path.split("->")) if isinstance(path, str)
+                 else tuple(path))
+        if nodes not in out:
+            out.append(nodes)
+    return out
+
+
 def _decode_graph_file(raw, shown):
     """Decode a graph file's bytes as UTF-8 (a byte-order mark dropped), or
     raise a ValueError naming the file and the line of the first bad byte."""

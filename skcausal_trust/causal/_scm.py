@@ -824,14 +824,18 @@ class LinearSCM:
         Parameters
         ----------
         path : sequence of nodes
-            A directed path of the graph (at least two nodes).
+            A directed path of the graph (at least two nodes). A step may be
+            a list of nodes that stand together for one node (the columns a
+            node was expanded into); the effect then flows through all of
+            them, and a step needs an edge from one member of the previous
+            step.
         value_from, value_to : scalar
             Levels (categorical) or values (numeric) of ``path[0]``.
 
         Returns
         -------
         effect : ndarray of shape (n_design_columns,)
-            Zero outside the last node's design columns.
+            Zero outside the last step's design columns.
 
         Raises
         ------
@@ -840,26 +844,32 @@ class LinearSCM:
             unknown.
         """
         self._check_fitted()
-        path = list(path)
+        steps = [list(step) if isinstance(step, (list, set)) else [step] for step in path]
         edges = set(self.graph_.edges)
-        if len(path) < 2 or any((u, v) not in edges for u, v in zip(path, path[1:])):
-            raise ValueError(f"{path!r} is not a directed path of the SCM's graph.")
+        if len(steps) < 2 or len(steps[0]) != 1 or any(
+                not any((u, v) in edges for u in a for v in b)
+                for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"{list(path)!r} is not a directed path of the SCM's graph.")
+        start = steps[0][0]
         delta = np.zeros(self._n_design)
-        start = path[0]
         delta[self._index[start]] = (
             self._encode_column(start, np.array([value_to], dtype=object), "value_to")
             - self._encode_column(start, np.array([value_from], dtype=object),
                                   "value_from"))[0]
-        for u, v in zip(path, path[1:]):
-            eq = self.equations_[v]
+        for carriers, group in zip(steps, steps[1:]):
+            carriers = set(carriers)
             new = np.zeros(self._n_design)
-            position = 0
-            for parent in eq["parents"]:
-                width = len(self._index[parent])
-                if parent == u:
-                    new[self._index[v]] = (eq["coef"][:, position:position + width]
-                                           @ delta[self._index[u]])
-                position += width
+            for v in group:
+                eq = self.equations_.get(v)
+                if eq is None:
+                    continue
+                position = 0
+                for parent in eq["parents"]:
+                    width = len(self._index[parent])
+                    if parent in carriers:
+                        new[self._index[v]] += (eq["coef"][:, position:position + width]
+                                                @ delta[self._index[parent]])
+                    position += width
             delta = new
         return delta
 

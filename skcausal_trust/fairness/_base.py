@@ -31,6 +31,7 @@ from ..causal._columns import (
     is_categorical_column,
     node_owners,
 )
+from ..causal._graph import as_paths
 from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
 from ..utils._names import match_columns, node_of_name
@@ -178,28 +179,9 @@ class World:
         when the sensitive nodes move from ``combo_from`` to ``combo_to``: the
         product of the edges' coefficients (matrices for categorical nodes),
         reaching the path's last node only (Pearl 2001; Chiappa 2019)."""
-        scm = self.scm
         start = self.nodes.index(path[0])
-        delta = np.zeros(scm._n_design)
-        delta[scm._index[path[0]]] = (
-            scm._encode_column(path[0], np.array([combo_to[start]], dtype=object))
-            - scm._encode_column(path[0], np.array([combo_from[start]], dtype=object)))[0]
-        for u, v in zip(path, path[1:]):
-            carriers = set(self.members.get(u, [u]))
-            new = np.zeros(scm._n_design)
-            for var in self.members.get(v, [v]):
-                eq = scm.equations_.get(var)
-                if eq is None:
-                    continue
-                position = 0
-                for parent in eq["parents"]:
-                    width = len(scm._index[parent])
-                    if parent in carriers:
-                        new[scm._index[var]] += (eq["coef"][:, position:position + width]
-                                                 @ delta[scm._index[parent]])
-                    position += width
-            delta = new
-        return delta @ self.M
+        steps = [path[0]] + [self.members.get(v, [v]) for v in path[1:]]
+        return self.scm.path_effect(steps, combo_from[start], combo_to[start]) @ self.M
 
     def perturbation(self):
         """The causal perturbation basis seen from the inputs.
@@ -308,14 +290,11 @@ def check_paths(paths, worlds, argument):
     """``paths`` (node lists or ``"a -> b -> c"`` strings) as distinct node
     tuples, each a directed path of every world's graph from a sensitive
     node to a node that is not sensitive."""
+    paths = as_paths(paths, argument)
     if paths is None:
         return None
-    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
-        raise ValueError(f"{argument} must be a list of paths; got {paths!r}.")
-    out = []
-    for path in paths:
-        nodes = (tuple(p.strip() for p in path.split("->")) if isinstance(path, str)
-                 else tuple(path))
+    for nodes in paths:
+        path = " -> ".join(map(str, nodes))
         if len(nodes) < 2 or nodes[0] not in worlds.nodes or nodes[-1] in worlds.nodes:
             raise ValueError(
                 f"{argument}: {path!r} must run from a sensitive node "
@@ -327,9 +306,7 @@ def check_paths(paths, worlds, argument):
             if missing:
                 raise ValueError(f"{argument}: {path!r} uses edges {missing!r} that are "
                                  "not in the causal graph.")
-        if nodes not in out:
-            out.append(nodes)
-    return out
+    return paths
 
 
 def _check_levels(attribute, sample_weight):

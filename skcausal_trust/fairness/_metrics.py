@@ -12,6 +12,7 @@ from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 
 from ..base import SENSITIVE, check_column_labels, resolve_row_attribute
 from ..causal import LinearSCM
+from ..causal._graph import as_paths
 from ..utils._names import node_of_name
 from ..utils._validation import check_weights
 
@@ -500,22 +501,14 @@ def counterfactual_unfairness(
 
 
 def _parse_paths(paths, nodes, argument):
-    if paths is None:
-        return None
-    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
-        raise ValueError(f"{argument} must be a list of paths; got {paths!r}.")
-    out = []
-    for path in paths:
-        seq = (tuple(p.strip() for p in path.split("->")) if isinstance(path, str)
-               else tuple(path))
+    paths = as_paths(paths, argument)
+    for seq in paths or []:
         if not seq or seq[0] not in nodes or (len(seq) > 1 and seq[-1] in nodes):
             raise ValueError(
-                f"{argument}: {path!r} must run from a sensitive node {list(nodes)!r} to "
-                "a feature node (or be the sensitive node alone: the model reading it "
-                "directly).")
-        if seq not in out:
-            out.append(seq)
-    return out
+                f"{argument}: {' -> '.join(map(str, seq))!r} must run from a sensitive "
+                f"node {list(nodes)!r} to a feature node (or be the sensitive node "
+                "alone: the model reading it directly).")
+    return paths
 
 
 def _path_specific_changes(scm, nodes, combos, changes, fair_paths, unfair_paths):

@@ -26,6 +26,7 @@ import warnings
 from numbers import Real
 
 from ..causal import CausalGraph, LinearSCM
+from ..causal._graph import as_paths
 from ..exceptions import ModelRejectedWarning, NoCausalModelWarning
 from ..utils._names import describe_rule, match_columns
 
@@ -58,12 +59,9 @@ def _as_list(value, argument, graph, *, allow_empty=True):
 def _as_paths(fair_paths, graph, sensitive, target):
     """Validated allowed paths: node lists from a sensitive node to the target,
     each edge in the graph; ``"a -> b -> y"`` strings are split on ``->``."""
-    if fair_paths is None:
-        return None
-    paths = []
-    for path in fair_paths:
-        nodes = ([p.strip() for p in path.split("->")] if isinstance(path, str)
-                 else list(path))
+    paths = as_paths(fair_paths, "fair_paths")
+    for nodes in paths or []:
+        path = " -> ".join(map(str, nodes))
         if len(nodes) < 2 or nodes[0] not in sensitive or nodes[-1] != target:
             raise ValueError(
                 f"fair_paths: {path!r} must run from a sensitive attribute "
@@ -73,7 +71,6 @@ def _as_paths(fair_paths, graph, sensitive, target):
         if missing:
             raise ValueError(f"fair_paths: {path!r} uses edges {missing!r} that are not "
                              "in the causal graph.")
-        paths.append(tuple(nodes))
     return paths
 
 
