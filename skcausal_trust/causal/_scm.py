@@ -11,6 +11,7 @@ from sklearn.utils.validation import _check_sample_weight
 from sklearn.exceptions import NotFittedError
 
 from ..exceptions import RoundedCounterfactualWarning
+from ..utils._dask import is_dask_collection, reduce_partitions
 from ..utils._validation import keep_state_on_failure
 from ._graph import CausalGraph
 
@@ -81,6 +82,16 @@ def _scaling_exponents(design):
     return np.where(peak > 0, exponent - 1, 0).astype(int)
 
 
+def _partition_weights(weights, n):
+    """A partition's row weights (ones without weights), checked."""
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights, dtype=float).reshape(-1)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight has negative, NaN or infinite values.")
+    return w
+
+
 def _least_squares(zz, zy, yy, shift_z, shift_y):
     """Solve the normal equations of power-of-two scaled columns, unscaled.
 
@@ -96,6 +107,8 @@ def _least_squares(zz, zy, yy, shift_z, shift_y):
         collinear, for example a full set of one-hot indicators.
     noise_scale : ndarray of shape (n_outcomes,)
         The residual standard deviations, unscaled.
+    full_rank : bool
+        Whether the regressors are linearly independent.
     """
     beta, _, rank, _ = np.linalg.lstsq(zz, zy, rcond=None)
     resid_var = yy - np.sum(zy * beta, axis=0)
@@ -111,13 +124,13 @@ def _least_squares(zz, zy, yy, shift_z, shift_y):
         null = np.ldexp(vt[rank:].T, -shift_z[:, None])
         basis, _ = np.linalg.qr(null)
         beta = beta - basis @ (basis.T @ beta)
-    return beta, noise_scale
+    return beta, noise_scale, rank == zz.shape[0]
 
 
-def _check_finite_fit(equations, roots, design, index, design_columns):
+def _check_finite_fit(equations, roots, peak, index, design_columns):
     """Refuse a fit whose parameters left the float range, naming the node and
-    the magnitudes of its columns (never NaN or inf in fitted attributes)."""
-    peak = np.abs(design).max(axis=0) if design.shape[0] else np.zeros(design.shape[1])
+    the magnitudes of its columns (``peak``: each design column's largest
+    magnitude); never NaN or inf in fitted attributes."""
 
     def magnitudes(variables):
         return ", ".join(
@@ -273,6 +286,17 @@ class LinearSCM:
         same equations in the new units.
         """
         graph = _as_graph(self.graph)
+        if is_dask_collection(data):
+            statistics = self._dask_statistics(graph, data, sample_weight)
+        else:
+            statistics = self._statistics(graph, data, sample_weight)
+        return self._fit_statistics(graph, *statistics)
+
+    def _statistics(self, graph, data, sample_weight):
+        """Rows to sufficient statistics (in memory): the weighted Gram
+        matrix of ``[1, design]`` (columns scaled by powers of two; weights
+        summing to 1), the scaling exponents, each categorical root's level
+        weights and each design column's largest magnitude."""
         data = self._check_frame(data, graph)
         if data.shape[0] < 2:
             raise ValueError(
@@ -292,11 +316,128 @@ class LinearSCM:
         # finite for values near 1e300 and its small singular values above
         # the rank cut-off for values near 1e-9 (a column's units must not
         # decide whether it is a cause). The solution is unscaled below.
-        shift = _scaling_exponents(design)
-        # Sufficient statistics: one weighted Gram matrix of [1, design]; each
-        # node's least squares is then a small solve on a block of it.
-        full = np.column_stack([np.ones(n), np.ldexp(design, -shift)])
+        peak = np.abs(design).max(axis=0)
+        offset = self._offsets(design.min(axis=0), design.max(axis=0))
+        shifted = design - offset
+        shift = _scaling_exponents(shifted)
+        # Sufficient statistics: one weighted Gram matrix of [1, design -
+        # offset]; each node's least squares is then a small solve on a
+        # block of it.
+        full = np.column_stack([np.ones(n), np.ldexp(shifted, -shift)])
         gram = (full * sw[:, None]).T @ full
+        level_weights = {
+            v: np.array([sw[data[v].to_numpy() == lvl].sum() for lvl in self.categories_[v]])
+            for v in self.categories_ if not graph.parents(v)
+        }
+        return gram, shift, offset, level_weights, peak
+
+    def _offsets(self, low, high):
+        """The point each design column is measured from: its mid-range for a
+        numeric variable (so that a column far from 0, such as 1e3 + noise,
+        does not cancel digits in the Gram matrix), 0 for an indicator."""
+        offset = low / 2 + high / 2
+        for v in self.categories_:
+            offset[self._index[v]] = 0.0
+        return offset
+
+    def _dask_statistics(self, graph, data, sample_weight):
+        """The statistics of :meth:`_statistics` from a dask dataframe, in
+        two passes over its partitions: levels, extremes and weight totals,
+        then the Gram matrix."""
+        import dask.dataframe as dd
+
+        if not isinstance(data, dd.DataFrame):
+            raise ValueError(
+                "data must be a pandas or dask DataFrame with a column per graph "
+                f"node; got {type(data).__name__}."
+            )
+        graph.check_nodes_in(data.columns, argument="data")
+        _check_unique_columns(data, graph.nodes, "data")
+        nodes = list(graph.nodes)
+        kinds = {}
+        for v in nodes:
+            dtype = data.dtypes[v]
+            if isinstance(dtype, pd.CategoricalDtype) and not data[v].cat.known:
+                raise ValueError(
+                    f"data[{v!r}] is a categorical column of unknown categories; "
+                    f"declare them (data = data.categorize(columns=[{v!r}]), or "
+                    "astype a pandas CategoricalDtype) before fitting."
+                )
+            kinds[v] = _is_categorical(data._meta[v])
+        collections = {"data": data[nodes]}
+        if sample_weight is not None:
+            if not is_dask_collection(sample_weight):
+                raise ValueError(
+                    "sample_weight must be a dask array or series aligned with data "
+                    "when data is a dask DataFrame."
+                )
+            collections["sample_weight"] = sample_weight
+
+        def first_pass(part, weights=None):
+            self._check_frame(part, graph)
+            w = _partition_weights(weights, part.shape[0])
+            levels = {v: set(pd.unique(part[v])) for v in nodes if kinds[v]}
+            numeric = [v for v in nodes if not kinds[v]]
+            values = part[numeric].to_numpy(dtype=float).reshape(part.shape[0], -1)
+            return {"n": part.shape[0], "levels": levels,
+                    "high": values.max(axis=0, initial=-np.inf),
+                    "low": -values.min(axis=0, initial=np.inf),
+                    "weight": np.array([w.sum()]), "max_weight": w.max(initial=0.0)}
+
+        first = reduce_partitions(first_pass, collections,
+                                  combine={"high": "max", "low": "max", "max_weight": "max"})
+        n = first["n"]
+        if n < 2:
+            raise ValueError(f"data has {n} row(s); fitting an SCM needs at least 2.")
+        total = float(first["weight"][0])
+        if total <= 0:
+            raise ValueError("sample_weight sums to 0; nothing to fit.")
+        categories = {}
+        for v in nodes:
+            if kinds[v]:
+                present = first["levels"][v]
+                dtype = data.dtypes[v]
+                if isinstance(dtype, pd.CategoricalDtype):
+                    levels = [c for c in dtype.categories if c in present]
+                else:
+                    levels = sorted(present, key=str)
+                categories[v] = np.asarray(levels, dtype=object)
+        self._setup_from(graph, categories)
+        numeric = [v for v in nodes if not kinds[v]]
+        # Indicators: 0 and 1 (a level of the design occurs by construction).
+        low, high = np.zeros(self._n_design), np.ones(self._n_design)
+        for v, lo, hi in zip(numeric, first["low"], first["high"]):
+            low[self._index[v]], high[self._index[v]] = -lo, hi
+        peak = np.maximum(np.abs(low), np.abs(high))
+        offset = self._offsets(low, high)
+        spread = np.maximum(high - offset, offset - low)
+        _, exponent = np.frexp(spread)
+        shift = np.where(spread > 0, exponent - 1, 0).astype(int)
+        scale = 1.0 / total if np.isfinite(total) else None
+        max_weight = float(first["max_weight"])
+        roots = [v for v in categories if not graph.parents(v)]
+
+        def second_pass(part, weights=None):
+            w = _partition_weights(weights, part.shape[0])
+            w = w * scale if scale is not None else (w / max_weight)
+            design = self.encode(part) - offset
+            full = np.column_stack([np.ones(part.shape[0]), np.ldexp(design, -shift)])
+            gram = (full * w[:, None]).T @ full
+            level_weights = {
+                v: np.array([w[part[v].to_numpy() == lvl].sum()
+                             for lvl in self.categories_[v]])
+                for v in roots
+            }
+            return gram, level_weights
+
+        gram, level_weights = reduce_partitions(second_pass, collections)
+        if scale is None:  # huge weights: normalise the rescaled totals
+            gram = gram / gram[0, 0]
+        return gram, shift, offset, level_weights, peak
+
+    def _fit_statistics(self, graph, gram, shift, offset, level_weights, peak):
+        """Statistics to solution: each node's least squares on a block of
+        the Gram matrix (the same code for in-memory and dask rows)."""
         shift = np.concatenate([[0], shift])
         equations, roots = {}, {}
         for v in self.variables_:
@@ -304,8 +445,7 @@ class LinearSCM:
             parents = graph.parents(v)
             if not parents:
                 if v in self.categories_:
-                    values = data[v].to_numpy()
-                    probs = np.array([sw[values == lvl].sum() for lvl in self.categories_[v]])
+                    probs = level_weights[v]
                     roots[v] = {"probabilities": probs / probs.sum()}
                 else:
                     j = 1 + cols[0]
@@ -313,7 +453,7 @@ class LinearSCM:
                     var = gram[j, j] - mean**2
                     with np.errstate(over="ignore"):  # checked below
                         roots[v] = {
-                            "mean": np.ldexp(mean, shift[j]),
+                            "mean": np.ldexp(mean, shift[j]) + offset[j - 1],
                             "scale": np.ldexp(np.sqrt(max(var, 0.0)), shift[j]),
                         }
                 continue
@@ -321,16 +461,32 @@ class LinearSCM:
             zi = np.concatenate([[0], 1 + pidx])
             yi = 1 + cols
             zz, zy = gram[np.ix_(zi, zi)], gram[np.ix_(zi, yi)]
-            beta, noise_scale = _least_squares(
-                zz, zy, np.diag(gram[np.ix_(yi, yi)]), shift[zi], shift[yi]
-            )
+            yy = np.diag(gram[np.ix_(yi, yi)])
+            beta, noise_scale, full_rank = _least_squares(zz, zy, yy, shift[zi], shift[yi])
+            with np.errstate(over="ignore", invalid="ignore"):  # checked below
+                if full_rank:
+                    # v - c_v = b' + B (pa - c_pa): b = b' + c_v - B c_pa.
+                    intercept = beta[0] + offset[cols] - offset[pidx] @ beta[1:]
+                else:
+                    # Not identified: the minimum-norm solution is defined in
+                    # the columns' own coordinates, so undo the offsets in the
+                    # statistics ([1, x] = [1, x - c] T) and solve there.
+                    T = np.eye(len(zi))
+                    T[0, 1:] = np.ldexp(offset[pidx], -shift[zi][1:])
+                    ty = np.ldexp(offset[cols], -shift[yi])
+                    zy_u = T.T @ (zy + np.outer(zz[:, 0], ty))
+                    zz_u = T.T @ zz @ T
+                    yy_u = yy + 2 * ty * zy[0] + ty**2 * zz[0, 0]
+                    beta, noise_scale, _ = _least_squares(zz_u, zy_u, yy_u, shift[zi],
+                                                          shift[yi])
+                    intercept = beta[0]
             equations[v] = {
                 "parents": parents,
-                "intercept": beta[0].copy(),
+                "intercept": intercept,
                 "coef": beta[1:].T.copy(),
                 "noise_scale": noise_scale,
             }
-        _check_finite_fit(equations, roots, design, self._index, self.design_columns_)
+        _check_finite_fit(equations, roots, peak, self._index, self.design_columns_)
         self.equations_, self.roots_ = equations, roots
         return self
 

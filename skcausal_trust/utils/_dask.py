@@ -93,7 +93,9 @@ def _checked(func, arguments):
 
 def _add(a, b):
     """Sum of two partitions' statistics (arrays, numbers, or tuples, lists
-    and dicts of them)."""
+    and dicts of them); sets are united."""
+    if isinstance(a, (set, frozenset)):
+        return a | b
     if isinstance(a, dict):
         return {k: _add(a[k], b[k]) for k in a}
     if isinstance(a, (tuple, list)):
@@ -109,6 +111,18 @@ def _max(a, b):
     return np.maximum(a, b)
 
 
+def _merger(combine):
+    rules = {"sum": _add, "max": _max}
+    if isinstance(combine, dict):
+        chosen = {k: rules[r] for k, r in combine.items()}
+
+        def merge(a, b):
+            return {k: chosen.get(k, _add)(a[k], b[k]) for k in a}
+
+        return merge
+    return rules[combine]
+
+
 def reduce_partitions(func, collections, *, combine="sum"):
     """Apply ``func`` to aligned row partitions and combine the results.
 
@@ -118,13 +132,15 @@ def reduce_partitions(func, collections, *, combine="sum"):
         ``func(*parts)`` for one row partition of each collection (a numpy
         array for a dask array, a pandas object for a dask dataframe or
         series) returns that partition's statistics: a number, an ndarray,
-        or a tuple, list or dict of them. It must accept partitions with no
+        a set (sets are united), or a tuple, list or dict of them. It must accept partitions with no
         rows.
     collections : dict
         ``{argument name: dask collection}``, in the order ``func`` takes
         them; the names appear in errors.
-    combine : {"sum", "max"}, default="sum"
-        How partitions' statistics combine, elementwise.
+    combine : {"sum", "max"} or dict, default="sum"
+        How partitions' statistics combine, elementwise; for statistics
+        returned as a dict, a dict gives the rule of each key (missing keys
+        are summed).
 
     Returns
     -------
@@ -152,7 +168,7 @@ def reduce_partitions(func, collections, *, combine="sum"):
             "dataframe, or arrays with the same row chunks)."
         )
     apply = dask.delayed(_checked(func, names), pure=True)
-    merge = dask.delayed(_add if combine == "sum" else _max, pure=True)
+    merge = dask.delayed(_merger(combine), pure=True)
     level = [apply(*parts) for parts in zip(*blocks)]
     while len(level) > 1:
         pairs = [merge(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
