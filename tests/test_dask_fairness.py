@@ -9,7 +9,7 @@ processes and only they come back.
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from skcausal_trust.causal import LinearSCM
 
@@ -27,7 +27,7 @@ def _unequal(frame, cuts):
     """A dask dataframe whose partitions have unequal sizes (``cuts`` are the
     first row of each partition after the first)."""
     return dd.from_pandas(frame, npartitions=1).repartition(
-        divisions=[0, *cuts, len(frame) - 1])
+        divisions=[0, *cuts, len(frame) - 1]).persist()
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,212 @@ def test_scm_fit_on_dask_refuses_what_it_cannot_know(dask_client, scm_data):
     assert not hasattr(fresh, "equations_")
     with pytest.raises(ValueError, match=r"causal graph nodes \[.r.\] are not columns of data"):
         LinearSCM(GRAPH).fit(ddf[["a", "x", "z"]])
+
+
+# -- the counterfactual estimators ----------------------------------------
+
+from scipy.linalg import null_space  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from skcausal_trust.causal import CausalGraph  # noqa: E402
+from skcausal_trust.fairness import (  # noqa: E402
+    CounterfactualResidualizer,
+    CounterfactuallyFairClassifier,
+    CounterfactuallyFairRegressor,
+)
+
+CF_GRAPH = CausalGraph([("a", "x1"), ("a", "x3"), ("x1", "x3"), ("r", "x3")],
+                       nodes=["x2"])
+FEATURES = ["x1", "x2", "x3"]
+
+
+@pytest.fixture(scope="module")
+def cf_data():
+    """Two sensitive attributes (sex, a 3-level region), a feature far from
+    0, a binary and a continuous target."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    a = rng.choice(["f", "m"], n)
+    r = rng.choice(["n", "s", "w"], n)
+    x1 = 1.0 * (a == "m") + rng.normal(size=n)
+    x2 = 50.0 + rng.normal(size=n)
+    x3 = 0.5 * x1 - 0.8 * (a == "m") + 0.6 * (r == "s") + rng.normal(size=n)
+    score = x1 + (x2 - 50.0) + 0.5 * x3
+    frame = pd.DataFrame({"a": a, "x1": x1, "x2": x2, "r": r, "x3": x3})
+    label = np.where(score + rng.logistic(size=n) > 0.5, "yes", "no")
+    return frame, label, score + rng.normal(size=n)
+
+
+def _partitioned(frame, y, weights=None):
+    ddf = _unequal(frame, [500, 1400, 1450, 2300])
+    sizes = _sizes(ddf)
+    out = [ddf, dd.from_pandas(pd.Series(y), npartitions=1).repartition(
+        divisions=ddf.divisions).persist()]
+    if weights is not None:
+        out.append(da.from_array(np.asarray(weights, dtype=float), chunks=(sizes,)))
+    return out
+
+
+def _eliminated_newton(est, frame, y, weights=None):
+    """An independent fit of the same problem: scikit-learn's Newton-Cholesky
+    on the inputs projected on the directions' null space."""
+    p = est.coef_.shape[1]
+    N = null_space(est.counterfactual_directions_.reshape(-1, p))
+    lr = LogisticRegression(C=est.C, solver="newton-cholesky", tol=1e-15, max_iter=100)
+    lr.fit(frame[FEATURES].to_numpy() @ N, y, sample_weight=weights)
+    return lr.coef_ @ N.T, lr.intercept_
+
+
+@pytest.mark.parametrize("route", ["columns", "routed"])
+def test_classifier_on_dask_equals_the_in_memory_fit(dask_client, cf_data, route):
+    frame, label, _ = cf_data
+    weights = np.random.default_rng(4).uniform(0.5, 2.0, len(frame))
+    ddf, dy, dw = _partitioned(frame, label, weights)
+    if route == "columns":
+        make = dict(sensitive_feature_ids=["a", "r"])
+        mem_args, dask_args = (frame, label), (ddf, dy)
+        mem_kw, dask_kw = {}, {}
+    else:
+        make = {}
+        mem_args, dask_args = (frame[FEATURES], label), (ddf[FEATURES], dy)
+        mem_kw = {"sensitive_features": frame[["a", "r"]]}
+        dask_kw = {"sensitive_features": ddf[["a", "r"]]}
+    with distributed_stream(dask_client) as stream:
+        est = CounterfactuallyFairClassifier(CF_GRAPH, **make).fit(
+            *dask_args, sample_weight=dw, **dask_kw)
+    assert {t["worker"] for t in stream.data} <= set(dask_client.scheduler_info()["workers"])
+    assert stream.data
+    mem = CounterfactuallyFairClassifier(CF_GRAPH, tol=1e-12, max_iter=10_000, **make).fit(
+        *mem_args, sample_weight=weights, **mem_kw)
+    # The worlds (two attributes: 5 directions) from the partition statistics.
+    assert est.counterfactual_directions_.shape == (1, 5, 3)
+    assert_allclose(est.counterfactual_directions_, mem.counterfactual_directions_,
+                    rtol=RTOL, atol=1e-12)
+    assert list(est.classes_) == ["no", "yes"]
+    assert est.solver_ == "newton (dask)" and est.solver_status_ == "converged"
+    # Newton's solution against an independent one, to 1e-10...
+    coef, intercept = _eliminated_newton(est, frame, label, weights)
+    assert_allclose(est.coef_, coef, rtol=RTOL, atol=1e-12)
+    assert_allclose(est.intercept_, intercept, rtol=RTOL)
+    # ...and against the estimator in memory, to its L-BFGS precision.
+    assert_allclose(est.coef_, mem.coef_, rtol=1e-6)
+    assert_allclose(est.objective_, mem.objective_, rtol=1e-12)
+    assert est.counterfactual_gap_ < 1e-12
+    # predict and predict_proba: dask in, dask out, the in-memory values.
+    X_mem, X_dask = mem_args[0], dask_args[0]
+    proba = est.predict_proba(X_dask)
+    assert isinstance(proba, dd.DataFrame) and list(proba.columns) == ["no", "yes"]
+    assert_allclose(proba.compute().to_numpy(), est.predict_proba(X_mem), rtol=1e-12)
+    labels = est.predict(X_dask)
+    assert isinstance(labels, dd.Series)
+    assert_array_equal(labels.compute().to_numpy(), est.predict(X_mem))
+
+
+def distributed_stream(client):
+    from dask.distributed import get_task_stream
+
+    return get_task_stream(client)
+
+
+def test_classifier_integer_weights_on_dask_equal_repeated_rows(dask_client, cf_data):
+    frame, label, _ = cf_data
+    counts = np.random.default_rng(5).integers(0, 3, len(frame))
+    ddf, dy, dw = _partitioned(frame, label, counts)
+    est = CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids=["a", "r"]).fit(
+        ddf, dy, sample_weight=dw)
+    repeated = frame.loc[frame.index.repeat(counts)].reset_index(drop=True)
+    ref = CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids=["a", "r"]).fit(
+        dd.from_pandas(repeated, npartitions=3),
+        dd.from_pandas(pd.Series(np.repeat(label, counts)), npartitions=3))
+    assert_allclose(est.coef_, ref.coef_, rtol=1e-9)
+    assert_allclose(est.intercept_, ref.intercept_, rtol=1e-9)
+
+
+def test_path_specific_classifier_on_dask(dask_client, cf_data):
+    frame, label, _ = cf_data
+    ddf, dy = _partitioned(frame, label)
+    kw = dict(sensitive_feature_ids="a", fair_paths=[("a", "x1")])
+    graph = CausalGraph([("a", "x1"), ("a", "x3"), ("x1", "x3")], nodes=["x2"])
+    est = CounterfactuallyFairClassifier(graph, **kw).fit(ddf.drop(columns="r"), dy)
+    mem = CounterfactuallyFairClassifier(graph, **kw).fit(frame.drop(columns="r"), label)
+    assert_allclose(est.counterfactual_directions_, mem.counterfactual_directions_,
+                    rtol=RTOL)
+    coef, _ = _eliminated_newton(est, frame, label)
+    assert_allclose(est.coef_, coef, rtol=RTOL, atol=1e-12)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.2])
+def test_regressor_on_dask_equals_the_in_memory_fit(dask_client, cf_data, epsilon):
+    frame, _, target = cf_data
+    weights = np.random.default_rng(6).uniform(0.5, 2.0, len(frame))
+    ddf, dy, dw = _partitioned(frame, target, weights)
+    kw = dict(sensitive_feature_ids=["a", "r"], epsilon=epsilon, alpha=0.5)
+    est = CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, dy, sample_weight=dw)
+    mem = CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(frame, target,
+                                                             sample_weight=weights)
+    assert_allclose(est.coef_, mem.coef_, rtol=RTOL, atol=1e-12)
+    assert_allclose(est.intercept_, mem.intercept_, rtol=RTOL)
+    assert_allclose(est.objective_, mem.objective_, rtol=RTOL)
+    assert est.solver_path_ == mem.solver_path_
+    prediction = est.predict(ddf)
+    assert isinstance(prediction, dd.Series)
+    assert_allclose(prediction.compute().to_numpy(), est.predict(frame), rtol=1e-12)
+    # A dask array in, a dask array out.
+    sizes = _sizes(ddf)
+    arr = da.from_array(frame[FEATURES].to_numpy(), chunks=(sizes, 3))
+    graph = CausalGraph([("a", 0), ("a", 2), (0, 2), ("r", 2)], nodes=[1])
+    on_array = CounterfactuallyFairRegressor(graph, epsilon=epsilon, alpha=0.5).fit(
+        arr, da.from_array(target, chunks=(sizes,)), sensitive_features=ddf[["a", "r"]],
+        sample_weight=dw)
+    assert_allclose(on_array.coef_, mem.coef_, rtol=RTOL, atol=1e-12)
+    out = on_array.predict(arr)
+    assert isinstance(out, da.Array)
+    assert_allclose(out.compute(), on_array.predict(frame[FEATURES].to_numpy()), rtol=1e-12)
+
+
+def test_residualizer_on_dask_transforms_lazily(dask_client, cf_data):
+    frame, _, _ = cf_data
+    ddf = _unequal(frame, [500, 1400, 1450, 2300])
+    kw = dict(sensitive_feature_ids=["a", "r"])
+    est = CounterfactualResidualizer(CF_GRAPH, **kw).fit(ddf)
+    mem = CounterfactualResidualizer(CF_GRAPH, **kw).fit(frame)
+    out = est.transform(ddf)
+    assert isinstance(out, dd.DataFrame)
+    assert list(out.columns) == list(mem.get_feature_names_out())
+    assert_allclose(out.compute().to_numpy(), mem.transform(frame), rtol=1e-10, atol=1e-12)
+    # Routed attributes, aligned dask series.
+    routed = CounterfactualResidualizer(CF_GRAPH).fit(
+        ddf[FEATURES], sensitive_features=ddf[["a", "r"]])
+    lazy = routed.transform(ddf[FEATURES], sensitive_features=ddf[["a", "r"]])
+    assert_allclose(lazy.compute().to_numpy(), mem.transform(frame), rtol=1e-10,
+                    atol=1e-12)
+
+
+def test_the_dask_route_refuses_what_it_cannot_do(dask_client, cf_data):
+    frame, label, target = cf_data
+    ddf, dy = _partitioned(frame, label)
+    kw = dict(sensitive_feature_ids=["a", "r"])
+    with pytest.raises(ValueError, match=r"epsilon=0.1 on a dask collection"):
+        CounterfactuallyFairClassifier(CF_GRAPH, epsilon=0.1, **kw).fit(ddf, dy)
+    with pytest.raises(ValueError, match="solver='cvxpy' states the program"):
+        CounterfactuallyFairClassifier(CF_GRAPH, solver="cvxpy", **kw).fit(ddf, dy)
+    three = dd.from_pandas(pd.Series(np.resize(["p", "q", "s"], len(frame))),
+                           npartitions=1).repartition(divisions=ddf.divisions)
+    with pytest.raises(ValueError, match="y has 3 classes; on a dask collection"):
+        CounterfactuallyFairClassifier(CF_GRAPH, **kw).fit(ddf, three)
+    with pytest.raises(ValueError, match=r"X has non-numeric columns \['r'\]"):
+        CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids="a").fit(ddf, dy)
+    with pytest.raises(ValueError, match="sensitive_features must be a dask"):
+        CounterfactuallyFairRegressor(CF_GRAPH).fit(ddf[FEATURES], dy,
+                                                    sensitive_features=frame["a"])
+    with pytest.raises(ValueError, match="y must be a dask Series or array"):
+        CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, target)
+    holed = frame.copy()
+    holed.loc[1700, "x3"] = np.inf
+    fresh = CounterfactuallyFairRegressor(CF_GRAPH, **kw)
+    with pytest.raises(ValueError, match=r"X has NaN or infinite values in columns \['x3'\]"):
+        fresh.fit(*_partitioned(holed, target))
+    assert not hasattr(fresh, "coef_")
+    misaligned = dd.from_pandas(pd.Series(target), npartitions=2)
+    with pytest.raises(ValueError, match="not aligned"):
+        CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, misaligned)

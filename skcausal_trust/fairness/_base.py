@@ -34,6 +34,7 @@ from ..causal._columns import (
 from ..causal._graph import as_paths
 from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
+from ..utils._dask import is_dask_collection
 from ..utils._names import match_columns, node_of_name
 from ..utils._validation import check_weights
 
@@ -310,10 +311,19 @@ def check_paths(paths, worlds, argument):
 
 
 def _check_levels(attribute, sample_weight):
-    levels = []
-    for j in range(attribute.n_attributes):
-        column = attribute.column(j)
-        lv = attribute_levels(column)
+    columns = [attribute.column(j) for j in range(attribute.n_attributes)]
+    levels = [attribute_levels(column) for column in columns]
+    masses = [{level: float(sample_weight[column == level].sum()) for level in lv}
+              for column, lv in zip(columns, levels)]
+    return check_level_masses(attribute, levels, masses)
+
+
+def check_level_masses(attribute, levels, masses):
+    """Refuse attributes with one level, too many levels or combinations, or a
+    level of zero weight; return ``levels``. ``masses[j]`` maps each level of
+    attribute ``j`` to its total weight (from the rows in memory or from a
+    pass over dask partitions)."""
+    for j, (lv, mass) in enumerate(zip(levels, masses)):
         argument = attribute.argument_of(j)
         if lv.size < 2:
             raise ValueError(
@@ -326,8 +336,7 @@ def _check_levels(attribute, sample_weight):
                 f"{MAX_SENSITIVE_LEVELS}); a sensitive attribute is categorical: "
                 "pass one with few levels."
             )
-        mass = {level: float(sample_weight[column == level].sum()) for level in lv}
-        empty = [level for level, m in mass.items() if m <= 0]
+        empty = [level for level in lv if mass[level] <= 0]
         if empty:
             raise ValueError(
                 f"sample_weight is zero on every row where {argument} is "
@@ -335,7 +344,6 @@ def _check_levels(attribute, sample_weight):
                 "counterfactual constraint would be void. Give those rows positive "
                 "weight or drop the level."
             )
-        levels.append(lv)
     n_combos = int(np.prod([lv.size for lv in levels]))
     if n_combos > MAX_SENSITIVE_COMBINATIONS:
         raise ValueError(
@@ -401,11 +409,20 @@ def fit_worlds(causal_model, inputs, features, attribute, sample_weight,
     -------
     worlds : Worlds
     """
-    levels = _check_levels(attribute, sample_weight)
-    combos = list(itertools.product(*levels))
-    index = {combo: k for k, combo in enumerate(combos)}
-    codes = np.fromiter((index[tuple(row)] for row in attribute.values), dtype=np.intp,
-                        count=attribute.values.shape[0])
+    if getattr(attribute, "rows", None) is not None or is_dask_collection(features):
+        # Dask rows: the levels and their weights come from the first pass.
+        summary = features_summary(attribute)
+        levels = check_level_masses(attribute, summary["levels"], [
+            {level: mass.get(level, 0.0) for level in lv}
+            for lv, mass in zip(summary["levels"], summary["mass"])])
+        combos = list(itertools.product(*levels))
+        codes = None
+    else:
+        levels = _check_levels(attribute, sample_weight)
+        combos = list(itertools.product(*levels))
+        index = {combo: k for k, combo in enumerate(combos)}
+        codes = np.fromiter((index[tuple(row)] for row in attribute.values), dtype=np.intp,
+                            count=attribute.values.shape[0])
     world_list = as_world_list(causal_model, argument)
     fitted, node_sets = [], set()
     for i, world in enumerate(world_list):
@@ -488,7 +505,8 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
     owners = node_owners(columns, graph, nodes, argument=label)
     variable_of = _column_variables(columns, owners, categorical, label)
     world_ = World(None, nodes, None, None, variable_of)
-    frame = world_.scm_frame(inputs, features)
+    rows = getattr(attribute, "rows", None)  # dask rows: read partition by partition
+    frame = None if rows is not None else world_.scm_frame(inputs, features)
     if is_fitted_scm(world):
         scm = world
         renamed = [c for c, o in zip(columns, owners) if o != c]
@@ -507,23 +525,18 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
                     "extrapolates to unseen values; refit the model with the attribute "
                     "as a categorical column (pandas 'category' dtype)."
                 )
-        frame = _sensitive_frame(frame, nodes, attribute, levels, categorical=False)
-        scm._check_frame(frame, scm.graph_, argument="X")
-        for j, node in enumerate(nodes):
-            scm._encode_column(node, attribute.column(j), argument=attribute.argument_of(j))
-        for v in scm.categories_:
-            if v in set(nodes):
-                continue
-            values = np.asarray(frame[v], dtype=object)
-            unseen = ~np.isin(values, np.asarray(scm.categories_[v], dtype=object))
-            if unseen.any():
-                raise ValueError(
-                    f"X[{v!r}] has level(s) {sorted(set(values[unseen]), key=str)!r} "
-                    f"that the fitted {label} never saw (its levels: "
-                    f"{list(scm.categories_[v])!r}). A fitted model is used as it is "
-                    "and must describe the training data: pass its graph to refit it, "
-                    "or drop those rows."
-                )
+        def check(features_part, attribute_part):
+            part = _sensitive_frame(world_.scm_frame(inputs, features_part), nodes,
+                                    attribute_part, levels, categorical=False)
+            _check_against_fitted(scm, part, nodes, attribute_part, label)
+            return part
+
+        if rows is not None:
+            from ._dask import dask_check_fitted_scm
+
+            dask_check_fitted_scm(check, rows)
+        else:
+            frame = check(features, attribute)
     else:
         groups = {}
         for column, owner in zip(columns, owners):
@@ -531,8 +544,15 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
                 groups.setdefault(owner, []).append(column)
         if groups:
             graph = graph.expand(groups)
-        frame = _sensitive_frame(frame, nodes, attribute, levels)
-        scm = LinearSCM(graph).fit(frame, sample_weight=sw)
+        if rows is not None:
+            from ._dask import dask_scm_frame
+
+            # The SCM's statistics, partition by partition; no frame is kept.
+            scm = LinearSCM(graph).fit(dask_scm_frame(world_, inputs, rows, nodes, levels),
+                                       sample_weight=sw)
+        else:
+            frame = _sensitive_frame(frame, nodes, attribute, levels)
+            scm = LinearSCM(graph).fit(frame, sample_weight=sw)
     if inputs.is_raw:
         M = design_to_columns(scm, encoder=inputs.encoder, owner_map=variable_of)
     else:
@@ -548,6 +568,31 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
     return World(scm, nodes, M, frame, variable_of, level_columns,
                  graph_of(world, label) if not is_fitted_scm(world) else scm.graph_,
                  members)
+
+
+def _check_against_fitted(scm, frame, nodes, attribute, label):
+    """Refuse rows that a fitted SCM (used as it is) cannot describe."""
+    scm._check_frame(frame, scm.graph_, argument="X")
+    for j, node in enumerate(nodes):
+        scm._encode_column(node, attribute.column(j), argument=attribute.argument_of(j))
+    for v in scm.categories_:
+        if v in set(nodes):
+            continue
+        values = np.asarray(frame[v], dtype=object)
+        unseen = ~np.isin(values, np.asarray(scm.categories_[v], dtype=object))
+        if unseen.any():
+            raise ValueError(
+                f"X[{v!r}] has level(s) {sorted(set(values[unseen]), key=str)!r} "
+                f"that the fitted {label} never saw (its levels: "
+                f"{list(scm.categories_[v])!r}). A fitted model is used as it is "
+                "and must describe the training data: pass its graph to refit it, "
+                "or drop those rows."
+            )
+
+
+def features_summary(attribute):
+    """The first pass's summary of dask rows (levels and their weights)."""
+    return attribute.rows.summary
 
 
 class CounterfactualModelMixin(SensitiveFeaturesMixin):

@@ -18,8 +18,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
+from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, fit_worlds, free_directions
+from ._base import CounterfactualModelMixin, ModelInputs, fit_worlds, free_directions
 
 __all__ = ["CounterfactuallyFairClassifier"]
 
@@ -61,8 +62,12 @@ class LinearScoreClassifierMixin:
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Log-odds of ``classes_[1]`` for binary targets; class logits
-            otherwise.
+            otherwise. A dask collection for a dask ``X`` (computed
+            partition by partition when asked).
         """
+        if is_dask_collection(X):
+            width = None if self.coef_.shape[0] == 1 else [str(c) for c in self.classes_]
+            return map_rows(self.decision_function, X, columns=width, name="decision")
         return self._scores(self._predict_inputs(X))
 
     def predict_proba(self, X):
@@ -75,12 +80,17 @@ class LinearScoreClassifierMixin:
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
+            Columns follow ``classes_``. A dask collection for a dask ``X``.
         """
+        if is_dask_collection(X):
+            return map_rows(self.predict_proba, X, columns=[str(c) for c in self.classes_])
         return self._proba(self.decision_function(X))
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
+        if is_dask_collection(X):
+            return map_rows(self.predict_log_proba, X,
+                            columns=[str(c) for c in self.classes_])
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
@@ -96,7 +106,10 @@ class LinearScoreClassifierMixin:
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            A dask collection for a dask ``X``.
         """
+        if is_dask_collection(X):
+            return map_rows(self.predict, X, dtype=self.classes_.dtype, name="prediction")
         return self._labels(self.decision_function(X))
 
 
@@ -409,6 +422,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             The fitted estimator.
         """
         self._check_path_parameters()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sensitive_features, sample_weight)
         features, y, attribute, raw, sw, inputs = self._fit_inputs(
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
@@ -443,16 +458,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             # Softmax is invariant to a common shift of the intercepts: centre
             # them so that every solver reports the same ones.
             intercept = intercept - intercept.mean()
-        scores_gap = 0.0
-        if directions.shape[0]:
-            full = np.concatenate(
-                [np.zeros((directions.shape[0], 1, directions.shape[2])), directions],
-                axis=1,
-            )
-            level_scores = np.einsum("wkp,cp->wkc", full, coef)
-            scores_gap = float(
-                np.max(level_scores.max(axis=1) - level_scores.min(axis=1))
-            )
+        scores_gap = _scores_gap(directions, coef)
         self.classes_ = classes
         self.coef_ = coef
         self.intercept_ = intercept
@@ -467,6 +473,73 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         self.objective_ = _objective(
             features @ coef.T + intercept, y_codes, sw, coef, self.C
         )
+        return self
+
+    def _fit_dask(self, X, y, sensitive_features, sample_weight):
+        """Fit on a dask collection: the worlds from partition statistics,
+        then Newton's method with one pass over the partitions per step."""
+        from ._dask import dask_fit_rows, dask_logistic_newton
+
+        rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
+                             sample_weight=sample_weight, target="classes")
+        try:
+            classes = np.asarray(sorted(rows.summary["classes"]))
+        except TypeError:
+            raise ValueError("y has labels of mixed types.") from None
+        if classes.size < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0]!r}); a classifier needs samples "
+                "of at least 2 classes."
+            )
+        if classes.size > 2:
+            raise ValueError(
+                f"y has {classes.size} classes; on a dask collection the classifier "
+                "fits binary targets (its Newton steps hold one Hessian of the "
+                "inputs). Fit one model per class, or fit in memory."
+            )
+        p = len(rows.names)
+        inputs = ModelInputs(np.empty((0, p)), rows.names)
+        self._inputs = inputs
+        if rows.attribute is None:
+            self._fallback_warning(
+                "it falls back to unconstrained L2-regularised logistic regression."
+            )
+            worlds = None
+            directions = np.zeros((0, 1, p))
+        else:
+            worlds = fit_worlds(self.causal_model, inputs, rows.features, rows.attribute,
+                                rows.sample_weight)
+            self._restrict_paths(worlds)
+            directions = worlds.directions
+        n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
+        constrained = directions.shape[0] > 0 and np.any(directions)
+        if constrained and self.epsilon > 0:
+            raise ValueError(
+                f"epsilon={self.epsilon!r} on a dask collection: the relaxed "
+                "constraints (a box or polytope) need a constrained solver over every "
+                "row; on dask the classifier fits epsilon=0 (the constraints are "
+                "eliminated). Fit in memory, or set epsilon=0."
+            )
+        if constrained:
+            nonzero = [w for w in range(directions.shape[0]) if np.any(directions[w])]
+            N = null_space(directions[nonzero].reshape(-1, p))
+        else:
+            N = np.eye(p)
+        z, b, info = dask_logistic_newton(rows, N, classes[1], self.C, self.fit_intercept)
+        coef = (N @ z)[None, :]
+        intercept = np.array([b])
+        self.classes_ = classes
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self._set_world_attributes(worlds, p)
+        self.input_features_ = np.asarray(inputs.names, dtype=object)
+        self.n_free_directions_ = n_free
+        self.counterfactual_gap_ = _scores_gap(directions, coef)
+        self.solver_path_ = "fast" if constrained else "unconstrained"
+        self.solver_ = "newton (dask)"
+        self.solver_status_ = info["status"]
+        self.n_iter_ = info["n_iter"]
+        self.objective_ = float(info["objective"])
         return self
 
     # -- solvers ------------------------------------------------------------
@@ -726,6 +799,17 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 #: Constraint rows closer than this (relative to the largest entry) are one
 #: constraint: duplicates make interior-point solvers fail numerically.
 DUPLICATE_ROW_TOLERANCE = 1e-9
+
+
+def _scores_gap(directions, coef):
+    """The largest change of a score between levels, over worlds and class
+    rows (0 for counterfactually fair weights)."""
+    if not directions.shape[0]:
+        return 0.0
+    full = np.concatenate(
+        [np.zeros((directions.shape[0], 1, directions.shape[2])), directions], axis=1)
+    level_scores = np.einsum("wkp,cp->wkc", full, coef)
+    return float(np.max(level_scores.max(axis=1) - level_scores.min(axis=1)))
 
 
 def _distinct_rows(diff):

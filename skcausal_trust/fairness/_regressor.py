@@ -12,9 +12,10 @@ from sklearn.utils.validation import check_array
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
+from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, fit_worlds, free_directions
-from ._counterfactual import _constraint_rows, pairwise_constraint_rows
+from ._base import CounterfactualModelMixin, ModelInputs, fit_worlds, free_directions
+from ._counterfactual import _constraint_rows, _scores_gap, pairwise_constraint_rows
 
 __all__ = ["CounterfactuallyFairRegressor"]
 
@@ -244,6 +245,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         self : CounterfactuallyFairRegressor
         """
         self._check_path_parameters()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sensitive_features, sample_weight)
         features, y, attribute, raw, sw, inputs = self._fit_inputs(
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             y_numeric=True, require_y=True,
@@ -266,11 +269,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         else:
             coef, intercept, info = self._solve_fast(features, y, sw, directions,
                                                      constrained)
-        gap = 0.0
-        if directions.shape[0]:
-            scores = np.concatenate(
-                [np.zeros((directions.shape[0], 1)), directions @ coef], axis=1)
-            gap = float(np.max(scores.max(axis=1) - scores.min(axis=1)))
+        gap = _scores_gap(directions, coef[None, :])
         residual = y - features @ coef - intercept
         self.coef_ = coef
         self.intercept_ = float(intercept)
@@ -283,6 +282,45 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         self.solver_status_ = info["status"]
         self.n_iter_ = 0
         self.objective_ = float(np.dot(sw, residual**2) + self.alpha * coef @ coef)
+        return self
+
+    def _fit_dask(self, X, y, sensitive_features, sample_weight):
+        """Fit on a dask collection: the worlds and the centred Gram matrix of
+        the inputs from passes over the partitions, then the in-memory solve."""
+        from ._dask import dask_centred_gram, dask_fit_rows
+
+        rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
+                             sample_weight=sample_weight, target="continuous")
+        p = len(rows.names)
+        inputs = ModelInputs(np.empty((0, p)), rows.names)
+        self._inputs = inputs
+        if rows.attribute is None:
+            self._fallback_warning("it is plain ridge regression.")
+            worlds = None
+            directions = np.zeros((0, 1, p))
+        else:
+            worlds = fit_worlds(self.causal_model, inputs, rows.features, rows.attribute,
+                                rows.sample_weight)
+            self._restrict_paths(worlds)
+            directions = worlds.directions
+        n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
+        constrained = directions.shape[0] > 0 and np.any(directions)
+        H, g, x_mean, y_mean, yy = dask_centred_gram(rows, self.fit_intercept)
+        coef, intercept, info = self._solve_statistics(H, g, x_mean, y_mean, directions,
+                                                       constrained)
+        self.coef_ = coef
+        self.intercept_ = float(intercept)
+        self._set_world_attributes(worlds, p)
+        self.input_features_ = np.asarray(inputs.names, dtype=object)
+        self.n_free_directions_ = n_free
+        self.counterfactual_gap_ = _scores_gap(directions, coef[None, :])
+        self.solver_path_ = info["path"]
+        self.solver_ = info["solver"]
+        self.solver_status_ = info["status"]
+        self.n_iter_ = 0
+        # sum w r^2 with r = (y - y_mean) - (X - x_mean) coef, from the statistics.
+        self.objective_ = float(yy - 2.0 * g @ coef + coef @ H @ coef
+                                + self.alpha * coef @ coef)
         return self
 
     # -- solvers ------------------------------------------------------------
@@ -300,8 +338,12 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         return H, g, x_mean, y_mean
 
     def _solve_fast(self, Z, y, sw, directions, constrained):
-        p = Z.shape[1]
         H, g, x_mean, y_mean = self._centred_statistics(Z, y, sw)
+        return self._solve_statistics(H, g, x_mean, y_mean, directions, constrained)
+
+    def _solve_statistics(self, H, g, x_mean, y_mean, directions, constrained):
+        """Statistics to solution (in memory and on dask alike)."""
+        p = H.shape[0]
         A = H + self.alpha * np.eye(p)
         path = "fast" if constrained else "unconstrained"
         if not constrained or self.epsilon == 0:
@@ -394,7 +436,11 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            A dask collection for a dask ``X`` (computed partition by
+            partition when asked).
         """
+        if is_dask_collection(X):
+            return map_rows(self.predict, X, name="prediction")
         return self._respond_inputs(self._predict_inputs(X), "prediction")
 
     def __sklearn_tags__(self):

@@ -10,7 +10,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import UnknownCategoryWarning
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, fit_worlds
+from ..utils._dask import is_dask_collection, map_aligned_rows, map_rows
+from ._base import CounterfactualModelMixin, ModelInputs, fit_worlds
 
 __all__ = ["CounterfactualResidualizer"]
 
@@ -147,9 +148,21 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
         ValueError
             As :class:`CounterfactuallyFairClassifier` for bad input.
         """
-        features, _, attribute, raw, sw, inputs = self._fit_inputs(
-            X, sensitive_features=sensitive_features, sample_weight=sample_weight
-        )
+        if is_dask_collection(X):
+            from ._dask import dask_fit_rows
+
+            # Dask rows: the worlds' SCMs from partition statistics.
+            rows = dask_fit_rows(self, X, None, sensitive_features=sensitive_features,
+                                 sample_weight=sample_weight, target=None)
+            n_inputs = len(rows.names)
+            inputs = ModelInputs(np.empty((0, n_inputs)), rows.names)
+            self._inputs = inputs
+            attribute, raw, sw = rows.attribute, rows.features, rows.sample_weight
+        else:
+            features, _, attribute, raw, sw, inputs = self._fit_inputs(
+                X, sensitive_features=sensitive_features, sample_weight=sample_weight
+            )
+            n_inputs = features.shape[1]
         if attribute is None:
             self._fallback_warning("it passes the features through unchanged.")
             worlds, descendants, needs = None, [], False
@@ -170,7 +183,7 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
                 node in world.scm.equations_[v]["parents"]
                 for v in below for node in worlds.nodes
             )
-        self._set_world_attributes(worlds, features.shape[1])
+        self._set_world_attributes(worlds, n_inputs)
         self.scm_ = None if worlds is None else worlds.scms[0]
         self.descendants_ = descendants
         self._worlds = worlds
@@ -203,6 +216,8 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
             fit.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._transform_dask(X, sensitive_features)
         if self._worlds is None:
             return self._predict_inputs(X)
         features, _, attribute, _ = self._validate_sensitive(
@@ -255,6 +270,19 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
             if name in set(self.descendants_):
                 out[:, j] = residuals[:, j]
         return out
+
+    def _transform_dask(self, X, sensitive_features):
+        """:meth:`transform` on each partition of a dask ``X`` (and of the
+        routed attribute, aligned with it), lazily."""
+        columns = [str(c) for c in self.get_feature_names_out()]
+        if sensitive_features is None:
+            return map_rows(self.transform, X, columns=columns)
+        if not is_dask_collection(sensitive_features):
+            raise ValueError("sensitive_features must be a dask collection aligned with X "
+                             "when X is one.")
+        return map_aligned_rows(
+            lambda part, attr: self.transform(part, sensitive_features=attr), X,
+            {"sensitive_features": sensitive_features}, columns=columns)
 
     def fit_transform(self, X, y=None, *, sensitive_features=None, sample_weight=None):
         """Fit, then transform the same rows (the attribute used for both).

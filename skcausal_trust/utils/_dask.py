@@ -4,7 +4,7 @@ The estimators whose fit lives in sums over rows (Gram matrices, counts,
 column sums, extremes) keep the step "rows -> sufficient statistics" apart
 from the step "statistics -> solution". On a dask array or dataframe the
 first step runs here: a function of one partition's rows returns its
-statistics, the partitions' statistics are added up in a fixed binary tree
+statistics, the partitions' statistics are added up in a fixed tree
 (so the result does not depend on which worker finished first), and only
 these small arrays reach the process that solves. Nothing here imports dask
 unless the user passed a dask collection.
@@ -22,6 +22,7 @@ import pandas as pd
 __all__ = [
     "any_dask",
     "is_dask_collection",
+    "map_aligned_rows",
     "map_rows",
     "reduce_partitions",
 ]
@@ -111,6 +112,20 @@ def _max(a, b):
     return np.maximum(a, b)
 
 
+#: Partitions' statistics combined per task of the reduction tree.
+FAN_IN = 8
+
+
+def _merge_all(merge):
+    def merged(*parts):
+        out = parts[0]
+        for part in parts[1:]:
+            out = merge(out, part)
+        return out
+
+    return merged
+
+
 def _merger(combine):
     rules = {"sum": _add, "max": _max}
     if isinstance(combine, dict):
@@ -146,7 +161,7 @@ def reduce_partitions(func, collections, *, combine="sum"):
     -------
     statistics
         The combined statistics, computed (on the active distributed client
-        when there is one). Partitions combine in a fixed binary tree, so
+        when there is one). Partitions combine in a fixed tree (up to eight children per node), so
         the result is the same on every run.
 
     Raises
@@ -167,12 +182,13 @@ def reduce_partitions(func, collections, *, combine="sum"):
             "them the same partitions (for example columns of one dask "
             "dataframe, or arrays with the same row chunks)."
         )
-    apply = dask.delayed(_checked(func, names), pure=True)
-    merge = dask.delayed(_merger(combine), pure=True)
+    apply = dask.delayed(_checked(func, names), pure=False)
+    merge = dask.delayed(_merge_all(_merger(combine)), pure=False)
     level = [apply(*parts) for parts in zip(*blocks)]
+    # A fixed tree with up to FAN_IN children per node: the same order of
+    # additions on every run, and few hops between workers.
     while len(level) > 1:
-        pairs = [merge(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        level = pairs + ([level[-1]] if len(level) % 2 else [])
+        level = [merge(*level[i:i + FAN_IN]) for i in range(0, len(level), FAN_IN)]
     (result,) = dask.compute(level[0])
     return result
 
@@ -217,8 +233,7 @@ def map_rows(method, X, *, columns=None, dtype=float, name=None):
 
     if isinstance(X, da.Array):
         X = X.rechunk({1: -1}) if X.ndim == 2 else X
-        if columns is None:
-            width = None if columns is None else len(columns)
+        width = None if columns is None else len(columns)
         block = _guarded(method, dtype, width)
         if columns is None:
             return X.map_blocks(block, drop_axis=1, dtype=dtype)
@@ -238,3 +253,51 @@ def map_rows(method, X, *, columns=None, dtype=float, name=None):
         return pd.DataFrame(block(part), index=part.index, columns=list(columns))
 
     return X.map_partitions(part_2d, meta=meta)
+
+
+def map_aligned_rows(method, X, others, *, columns):
+    """``method(part, *other_parts)`` on aligned row partitions of ``X`` and
+    the dask collections ``others`` (``{argument: collection}``), lazily.
+
+    Returns a dask array (``X`` a dask array) or a dask DataFrame with
+    ``columns``, one partition per partition of ``X``.
+    """
+    import dask
+    import dask.array as da
+
+    names = ["X", *others]
+    collections = [X, *others.values()]
+    blocks = [_row_blocks(c, a) for a, c in zip(names, collections)]
+    counts = {a: len(b) for a, b in zip(names, blocks)}
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{a} {k}" for a, k in counts.items())
+        raise ValueError(
+            f"the dask collections are not aligned: {shown} partitions. Give them "
+            "the same partitions."
+        )
+    width = len(columns)
+    checked = _checked(_guarded_many(method, width), names)
+    parts = [dask.delayed(checked, pure=True)(*p) for p in zip(*blocks)]
+    if isinstance(X, da.Array):
+        return da.concatenate([
+            da.from_delayed(part, shape=(size, width), dtype=float)
+            for part, size in zip(parts, X.chunks[0])])
+    import dask.dataframe as dd
+
+    meta = pd.DataFrame(np.empty((0, width)), columns=list(columns))
+    framed = [dask.delayed(_framed, pure=True)(part, index, list(columns))
+              for part, index in zip(parts, [b.index for b in X.to_delayed()])]
+    return dd.from_delayed(framed, meta=meta, verify_meta=False)
+
+
+def _framed(values, index, columns):
+    return pd.DataFrame(values, index=index, columns=columns)
+
+
+def _guarded_many(method, width):
+    def block(part, *others):
+        if part.shape[0] == 0:
+            return np.empty((0, width))
+        return np.asarray(method(part, *others), dtype=float)
+
+    return block

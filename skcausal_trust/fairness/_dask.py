@@ -1,0 +1,454 @@
+"""The counterfactual estimators on dask collections (data larger than memory).
+
+Fit reads the rows only through passes over their partitions: one pass for
+the levels, classes and finiteness checks (and the weighted means), two for
+each world's linear SCM (:meth:`LinearSCM.fit` on a lazily built dask
+dataframe of its variables), then the estimator's own statistics: the
+centred Gram matrix of the inputs for the regressor, or one pass per Newton
+iteration for the classifier (the weighted logistic loss, its gradient and
+its Hessian are sums over rows). Everything after that is the in-memory
+code: the counterfactual directions, their null space, the constrained
+solve.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, log_expit
+
+from ..base import SENSITIVE, RowAttribute, _as_labels, attribute_levels, column_positions
+from ..utils._dask import _row_blocks, is_dask_collection, map_rows, reduce_partitions
+
+__all__ = ["DaskAttribute", "DaskRows", "dask_fit_rows", "dask_scm_frame"]
+
+#: Newton iterations of the map-reduced logistic fit (each one pass).
+MAX_NEWTON_ITERATIONS = 100
+#: The Newton iterations stop when a step moves no coefficient by more than
+#: this, relative to the largest coefficient (or 1).
+STEP_TOLERANCE = 1e-12
+
+
+class DaskAttribute:
+    """The sensitive attribute(s) of dask rows: one dask collection per
+    attribute, aligned with ``X``. Mirrors :class:`~skcausal_trust.base.RowAttribute`
+    where the worlds read it (names, messages), without its values."""
+
+    def __init__(self, columns, names, argument, positions=()):
+        self.dask_columns = list(columns)
+        self.names = list(names)
+        self.argument = argument
+        self.columns = list(positions)
+
+    @property
+    def n_attributes(self):
+        return len(self.dask_columns)
+
+    def argument_of(self, j):
+        if self.n_attributes == 1:
+            return self.argument
+        name = self.names[j]
+        return f"{self.argument}[{name if name is not None else j!r}]"
+
+    def local(self, parts):
+        """The in-memory attribute of one partition (labels validated as in
+        memory)."""
+        n = parts[0].shape[0] if parts else 0
+        labels = [_as_labels(p, self.argument_of(j), n) if n
+                  else np.empty(0, dtype=object)
+                  for j, p in enumerate(parts)]
+        values = np.column_stack(labels) if labels else np.empty((n, 0), dtype=object)
+        return RowAttribute(values.astype(object), self.names, self.argument, self.columns)
+
+
+class DaskRows:
+    """Validated dask rows of a counterfactual estimator.
+
+    Attributes
+    ----------
+    features : dask DataFrame or dask Array
+        The feature columns (the sensitive ones removed).
+    names : list
+        Their names (or positions).
+    y : dask collection or None
+    sample_weight : dask collection or None
+    attribute : DaskAttribute or None
+    summary : dict
+        From the first pass: ``n`` rows, ``weight`` total, the attributes'
+        ``levels`` and ``mass`` (weight per level), ``classes`` of ``y``.
+    """
+
+    def __init__(self, features, names, y, sample_weight, attribute):
+        self.features = features
+        self.names = names
+        self.y = y
+        self.sample_weight = sample_weight
+        self.attribute = attribute
+        self.summary = None
+
+    def collections(self, *, y=True):
+        """``{argument: collection}`` of the rows, aligned, for
+        :func:`reduce_partitions`: X, then y, the weights and attributes."""
+        out = {"X": self.features}
+        if y and self.y is not None:
+            out["y"] = self.y
+        if self.sample_weight is not None:
+            out["sample_weight"] = self.sample_weight
+        if self.attribute is not None:
+            for j, column in enumerate(self.attribute.dask_columns):
+                out[self.attribute.argument_of(j)] = column
+        return out
+
+    def split(self, parts, *, y=True):
+        """A partition's ``(X, y, weights, attribute parts)`` from the parts
+        given in the order of :meth:`collections`."""
+        parts = list(parts)
+        features = parts.pop(0)
+        target = parts.pop(0) if y and self.y is not None else None
+        weights = parts.pop(0) if self.sample_weight is not None else None
+        n = features.shape[0]
+        if weights is None:
+            weights = np.ones(n)
+        else:
+            weights = np.asarray(weights, dtype=float).reshape(-1)
+            if not np.isfinite(weights).all() or (weights < 0).any():
+                raise ValueError("sample_weight has negative, NaN or infinite values.")
+        return features, target, weights, parts
+
+
+def _check_supported(estimator, X):
+    """Refuse, before any pass over the rows, what the dask route cannot do."""
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if not isinstance(X, (dd.DataFrame, da.Array)):
+        raise ValueError(
+            "X must be a dask DataFrame or a 2-D dask array on the dask route; got "
+            f"{type(X).__name__}."
+        )
+    if isinstance(X, da.Array) and X.ndim != 2:
+        raise ValueError(f"X is a {X.ndim}-D dask array; expected 2-D.")
+    if getattr(estimator, "solver", "fast") == "cvxpy":
+        raise ValueError(
+            "solver='cvxpy' states the program with every row in memory; on a dask "
+            "collection use solver='fast' (the same solution from the statistics)."
+        )
+
+
+def _set_input_names(estimator, X):
+    """``n_features_in_`` and ``feature_names_in_`` as ``validate_data`` sets
+    them, from the dask collection's schema."""
+    import dask.dataframe as dd
+
+    if isinstance(X, dd.DataFrame):
+        columns = list(X.columns)
+        estimator.n_features_in_ = len(columns)
+        if columns and all(isinstance(c, str) for c in columns):
+            estimator.feature_names_in_ = np.asarray(columns, dtype=object)
+            return [str(c) for c in columns]
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return None
+    estimator.n_features_in_ = int(X.shape[1])
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    return None
+
+
+def _as_dask_attribute(routed, X, column_ids, names):
+    """The sensitive attribute(s): columns of ``X`` or routed dask values."""
+    import dask.dataframe as dd
+
+    spec = SENSITIVE
+    n_columns = len(X.columns) if isinstance(X, dd.DataFrame) else int(X.shape[1])
+    if routed is not None and column_ids is not None:
+        raise ValueError(
+            f"pass the {spec.what} either as {spec.values} or through {spec.ids}, "
+            "not both."
+        )
+    if column_ids is not None:
+        ids = list(column_ids) if isinstance(column_ids, (list, tuple)) else [column_ids]
+        if not ids:
+            raise ValueError(f"{spec.ids} is an empty list; name at least one column.")
+        positions = column_positions(ids, names, n_columns, spec.ids)
+        if len(set(positions)) != len(positions):
+            raise ValueError(f"{spec.ids}={column_ids!r} names a column twice.")
+        columns, attr_names = [], []
+        for j in positions:
+            name = names[j] if names is not None else j
+            columns.append(X.iloc[:, j] if isinstance(X, dd.DataFrame) else X[:, j])
+            attr_names.append(name)
+        argument = (f"X[{attr_names[0]!r}] ({spec.ids})" if len(ids) == 1
+                    else f"X[{attr_names!r}] ({spec.ids})")
+        return DaskAttribute(columns, attr_names, argument, positions)
+    if routed is None:
+        return None
+    if not is_dask_collection(routed):
+        raise ValueError(
+            f"{spec.values} must be a dask Series, DataFrame or array aligned with X "
+            "when X is a dask collection (or name X's columns with "
+            f"{spec.ids})."
+        )
+    if isinstance(routed, dd.DataFrame):
+        cols = list(routed.columns)
+        if not cols:
+            raise ValueError(f"{spec.values} has no column.")
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"{spec.values} repeats a column name: {cols!r}.")
+        return DaskAttribute([routed[c] for c in cols], cols, spec.values)
+    if getattr(routed, "ndim", 1) == 2:
+        return DaskAttribute([routed[:, j] for j in range(routed.shape[1])],
+                             [None] * routed.shape[1], spec.values)
+    name = getattr(routed, "name", None) if isinstance(routed, dd.Series) else None
+    return DaskAttribute([routed], [name], spec.values)
+
+
+def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target):
+    """Validate dask rows and run the first pass over them.
+
+    Parameters
+    ----------
+    estimator : the counterfactual estimator (its ``sensitive_feature_ids``
+        and ``solver`` are read; ``n_features_in_`` and
+        ``feature_names_in_`` are set).
+    target : {"classes", "continuous", None}
+        What ``y`` is: class labels (their set is collected), a continuous
+        target (checked finite; its weighted sum collected), or absent.
+
+    Returns
+    -------
+    rows : DaskRows
+        With ``summary`` filled in.
+    """
+    import dask.dataframe as dd
+
+    _check_supported(estimator, X)
+    if target is not None and (y is None or not is_dask_collection(y)):
+        raise ValueError("y must be a dask Series or array aligned with X when X is a "
+                         "dask collection.")
+    if sample_weight is not None and not is_dask_collection(sample_weight):
+        raise ValueError("sample_weight must be a dask Series or array aligned with X "
+                         "when X is a dask collection.")
+    names = _set_input_names(estimator, X)
+    attribute = _as_dask_attribute(sensitive_features, X, estimator.sensitive_feature_ids,
+                                   names)
+    n_columns = estimator.n_features_in_
+    used = set(attribute.columns) if attribute is not None else set()
+    keep = [j for j in range(n_columns) if j not in used]
+    if isinstance(X, dd.DataFrame):
+        features = X.iloc[:, keep] if used else X
+        raw_categorical = [c for c in features.columns
+                           if not pd.api.types.is_numeric_dtype(features.dtypes[c])
+                           or pd.api.types.is_bool_dtype(features.dtypes[c])]
+        if raw_categorical:
+            raise ValueError(
+                f"X has non-numeric columns {raw_categorical[:5]!r}: on a dask "
+                "collection the counterfactual estimators take numeric features (and "
+                "the sensitive attribute, of any dtype). One-hot encode those columns "
+                "with declared categories before fitting (for example dd.get_dummies on "
+                "columns of known categories)."
+            )
+    else:
+        features = X[:, keep] if used else X
+    feature_names = [names[j] for j in keep] if names is not None else list(keep)
+    rows = DaskRows(features, feature_names, y if target is not None else None,
+                    sample_weight, attribute)
+    if attribute is not None:
+        attribute.rows = rows
+    estimator._sensitive_columns = sorted(used)
+    columns = [str(c) for c in feature_names]
+
+    def first_pass(*parts):
+        part, target_part, weights, attr_parts = rows.split(parts)
+        Z = np.asarray(part, dtype=float) if part.shape[0] else np.empty((0, len(keep)))
+        finite = np.isfinite(Z).all(axis=0)
+        out = {"n": part.shape[0], "weight": weights.sum(),
+               "bad": {columns[j] for j in np.flatnonzero(~finite)},
+               "sum": weights @ Z if Z.shape[0] else np.zeros(len(keep))}
+        if target == "classes":
+            out["classes"] = set(pd.unique(np.asarray(target_part).reshape(-1)))
+        elif target == "continuous":
+            t = np.asarray(target_part, dtype=float).reshape(-1)
+            if not np.isfinite(t).all():
+                raise ValueError("y has NaN or infinite values.")
+            out["y_sum"] = float(weights @ t) if t.size else 0.0
+        if attribute is not None:
+            local = attribute.local(attr_parts)
+            out["mass"] = [
+                {level: float(weights[local.column(j) == level].sum())
+                 for level in pd.unique(local.column(j))}
+                for j in range(attribute.n_attributes)
+            ]
+        return out
+
+    summary = reduce_partitions(first_pass, rows.collections())
+    if summary["bad"]:
+        bad = [c for c in columns if c in summary["bad"]]
+        raise ValueError(f"X has NaN or infinite values in columns {bad!r}.")
+    if summary["n"] == 0:
+        raise ValueError("X has 0 rows; nothing to fit.")
+    if not summary["weight"] > 0:
+        raise ValueError("sample_weight: every weight is zero; nothing to fit.")
+    if attribute is not None:
+        summary["levels"] = [attribute_levels(list(m)) for m in summary["mass"]]
+    rows.summary = summary
+    return rows
+
+
+def dask_scm_frame(world, inputs, rows, nodes, levels):
+    """The rows in the SCM's variables (a lazily built dask dataframe, one
+    partition per partition of ``X``), as :meth:`World.scm_frame` and
+    ``_sensitive_frame`` build them in memory."""
+    import dask
+    import dask.dataframe as dd
+
+    from ._base import _sensitive_frame
+
+    collections = rows.collections(y=False)
+    collections.pop("sample_weight", None)
+    arguments = list(collections)
+    blocks = [_row_blocks(collections[a], a) for a in arguments]
+    counts = {len(b) for b in blocks}
+    if len(counts) > 1:
+        shown = ", ".join(f"{a} {len(b)}" for a, b in zip(arguments, blocks))
+        raise ValueError(f"the dask collections are not aligned: {shown} partitions.")
+    attribute = rows.attribute
+
+    def convert(part, *attr_parts):
+        if isinstance(part, pd.DataFrame):
+            part = part.reset_index(drop=True)
+        frame = world.scm_frame(inputs, part)
+        return _sensitive_frame(frame, nodes, attribute.local(list(attr_parts)), levels)
+
+    # The schema, from one made-up row (its values do not matter).
+    row = np.zeros((1, len(rows.names)))
+    meta = convert(pd.DataFrame(row, columns=rows.features.columns)
+                   if isinstance(rows.features, dd.DataFrame) else row,
+                   *[pd.Series([lv[0]], dtype=object) for lv in levels]).iloc[:0]
+
+    def build(part, *attr_parts):
+        sizes = {part.shape[0], *(p.shape[0] for p in attr_parts)}
+        if len(sizes) > 1:
+            raise ValueError("the dask collections are not aligned: partitions of "
+                             f"different lengths {sorted(sizes)!r}.")
+        if part.shape[0] == 0:
+            return meta.copy()
+        return convert(part, *attr_parts)
+    parts = [dask.delayed(build, pure=True)(*p) for p in zip(*blocks)]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def dask_check_fitted_scm(check, rows):
+    """Run ``check(frame_part, attribute_part)`` on every partition (a fitted
+    SCM's unseen-level checks)."""
+
+    def apply(*parts):
+        part, _, _, attr_parts = rows.split(parts, y=False)
+        if isinstance(part, pd.DataFrame):
+            part = part.reset_index(drop=True)
+        if part.shape[0]:
+            check(part, rows.attribute.local(attr_parts))
+        return 0
+
+    reduce_partitions(apply, rows.collections(y=False))
+
+
+def dask_centred_gram(rows, fit_intercept):
+    """Weighted means of the inputs and of ``y``, the centred Gram matrix of
+    the inputs, their cross products with ``y`` and ``y``'s weighted sum of
+    squares (one pass; the means come from the first pass)."""
+    total = rows.summary["weight"]
+    if fit_intercept:
+        x_mean = rows.summary["sum"] / total
+        y_mean = rows.summary["y_sum"] / total
+    else:
+        x_mean, y_mean = np.zeros_like(rows.summary["sum"]), 0.0
+
+    def gram(*parts):
+        part, target, weights, _ = rows.split(parts)
+        Xc = np.asarray(part, dtype=float) - x_mean
+        yc = np.asarray(target, dtype=float).reshape(-1) - y_mean
+        weighted = Xc * weights[:, None]
+        return weighted.T @ Xc, weighted.T @ yc, float(weights @ yc**2)
+
+    H, g, yy = reduce_partitions(gram, rows.collections())
+    return H, g, x_mean, y_mean, yy
+
+
+def dask_logistic_newton(rows, N, positive, C, fit_intercept):
+    """Binary L2-regularised logistic regression on the inputs times ``N``,
+    by Newton's method with each iteration one pass over the partitions.
+
+    Minimises ``sum_i w_i log(1 + exp(-s_i (x_i N z + b))) + |N z|^2 / (2 C)``
+    (``N`` has orthonormal columns, so the penalty is ``|z|^2 / (2 C)``):
+    the objective of :class:`~sklearn.linear_model.LogisticRegression`. Its
+    gradient and Hessian are sums over rows, so one pass gives both; a step
+    that does not decrease the objective enough is halved (Armijo). It stops
+    when a Newton step moves no coefficient by more than ``1e-12`` (relative):
+    the estimator's ``tol`` (made for first-order solvers) is not used.
+
+    Returns
+    -------
+    z : ndarray of shape (N.shape[1],)
+    intercept : float
+    info : dict
+        ``n_iter`` (passes), ``status``.
+    """
+    q = N.shape[1]
+    dim = q + (1 if fit_intercept else 0)
+
+    def oracle(theta):
+        z, b = theta[:q], (theta[q] if fit_intercept else 0.0)
+
+        def part_stats(*parts):
+            part, target, weights, _ = rows.split(parts)
+            F = np.asarray(part, dtype=float) @ N
+            if fit_intercept:
+                F = np.column_stack([F, np.ones(F.shape[0])])
+            s = np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
+            margin = s * (F[:, :q] @ z + b)
+            loss = -float(weights @ log_expit(margin))
+            r = -s * expit(-margin) * weights
+            curvature = weights * expit(margin) * expit(-margin)
+            return loss, F.T @ r, (F * curvature[:, None]).T @ F
+
+        loss, grad, hess = reduce_partitions(part_stats, rows.collections())
+        penalty = np.zeros(dim)
+        penalty[:q] = 1.0 / C
+        loss = loss + 0.5 * float(theta[:q] @ theta[:q]) / C
+        grad = grad + penalty * theta
+        hess = hess + np.diag(penalty)
+        return loss, grad, hess
+
+    theta = np.zeros(dim)
+    value, grad, hess = oracle(theta)
+    passes, status = 1, "max_iter reached"
+    for _ in range(MAX_NEWTON_ITERATIONS):
+        step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
+        # Converged when the Newton step no longer moves the solution: its
+        # quadratic convergence takes it there in a pass or two after the
+        # objective stops changing, so the solution is as precise as the
+        # gradient's sums (not the square root of that, as with a test on
+        # the objective's decrease).
+        if np.max(np.abs(step), initial=0.0) <= STEP_TOLERANCE * max(
+                1.0, float(np.max(np.abs(theta), initial=0.0))):
+            status = "converged"
+            break
+        decrement = float(-grad @ step)
+        step_size = 1.0
+        while True:
+            candidate = theta + step_size * step
+            new_value, new_grad, new_hess = oracle(candidate)
+            passes += 1
+            if (new_value <= value - 1e-4 * step_size * decrement
+                    or new_value <= value + 1e-13 * abs(value) and step_size == 1.0
+                    or step_size < 1e-10):
+                break
+            step_size /= 2.0
+        theta, value, grad, hess = candidate, new_value, new_grad, new_hess
+    intercept = float(theta[q]) if fit_intercept else 0.0
+    return theta[:q], intercept, {"n_iter": passes, "status": status, "objective": value}
+
+
+def dask_predict(method, X, *, columns=None, dtype=float, name=None):
+    """``method`` (an in-memory predict or transform) on each partition of a
+    dask collection, lazily."""
+    return map_rows(method, X, columns=columns, dtype=dtype, name=name)
