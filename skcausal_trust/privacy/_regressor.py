@@ -3,6 +3,7 @@ perturbation (after AdaSSP, Wang 2018), per environment."""
 
 import sys
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +13,14 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import EnvironmentsMixin, environment_codes, numeric_features
+from ..base import (
+    EnvironmentsMixin,
+    check_column_labels,
+    column_positions,
+    environment_codes,
+    numeric_features,
+    validate_frame,
+)
 from ..causal import CausalGraph
 from ..causal._encoding import _declared_categories, one_hot_encode
 from ..causal._scm import _is_categorical
@@ -24,9 +32,17 @@ from ..exceptions import (
 )
 from ..invariance._icp import linear_subset_pvalues
 from ..invariance._stats import EnvironmentStatistics
+from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
 from ..utils._validation import keep_state_on_failure
 from ._mechanisms import gaussian_noise_scale, release_gaussian
-from ._statistics import clip_records, exact_gram_sums, rounding_allowance, row_norms
+from ._statistics import (
+    clip_records,
+    exact_gram_sums,
+    exact_integer_sums,
+    grams_from_integer_sums,
+    rounding_allowance,
+    row_norms,
+)
 
 __all__ = ["DPCausalRegressor"]
 
@@ -258,6 +274,157 @@ def eigenvalue_floor(grams, noise_scale, gamma=1.0, fit_intercept=True,
     return float(np.quantile(norms, 1.0 - failure_probability))
 
 
+@dataclass
+class _Statistics:
+    """What the step "rows -> sufficient statistics" hands to the release:
+    the exact Gram sums and the public description of the release."""
+
+    exact: np.ndarray  # (n_groups, k + 2, k + 2): exact sums, converted once
+    predictors: list  # the encoded predictors' names
+    released_idx: list  # positions in `predictors` of the released ones
+    encoding: dict  # the levels of each encoded column
+    levels: object  # environment levels (ndarray) or None
+    by_environment: bool
+    icp: bool
+    feature_bound: float
+    target_bound: float
+    leaks: list  # why the guarantee does not hold (empty when it does)
+    keep: list  # positions of X's columns that are not the environment column
+
+
+def _encoded_names(columns, encoding, encoded_columns):
+    """The predictors' names after one-hot encoding, and each encoded
+    column's indicators (columns keep their order; an encoded one becomes
+    its levels' indicators and the missing-value indicator)."""
+    names = [str(c) for c in encoded_columns]
+    groups, position = {}, 0
+    for column in columns:
+        width = len(encoding[column]) + 1 if column in encoding else 1
+        if column in encoding:
+            groups[column] = names[position:position + width]
+        position += width
+    return names, groups
+
+
+def _level_codes(labels, levels):
+    """Position of each label in the declared ``levels`` (-1 outside them,
+    or missing), matched as pandas matches categories."""
+    index = pd.Index(list(levels), dtype=object)
+    labels = pd.Series(np.asarray(labels, dtype=object))
+    return np.asarray(index.get_indexer(labels), dtype=np.intp)
+
+
+def _partition_labels(values):
+    """One partition's environment labels as in memory (objects; see
+    ``base._as_labels``), with the number of missing and infinite ones."""
+    if isinstance(values, pd.Series):
+        series = values.reset_index(drop=True)
+    else:
+        array = np.asarray(values)
+        series = pd.Series(array.reshape(array.shape[0]))
+    missing = series.isna().to_numpy()
+    array = series.to_numpy()
+    infinite = 0
+    if not isinstance(series.dtype, pd.CategoricalDtype) and array.dtype.kind in "fc":
+        infinite = int((~np.isfinite(array[~missing])).sum())
+    return np.asarray(array, dtype=object), missing, infinite
+
+
+def _dask_kind(value):
+    """``"array"``, ``"frame"``, ``"series"`` or None: the kind of dask
+    collection (dask.dataframe is imported only when dask is, and only if it
+    is installed)."""
+    import dask.array as da
+
+    if isinstance(value, da.Array):
+        return "array"
+    try:
+        import dask.dataframe as dd
+    except ImportError:  # dask without its dataframe extra
+        return None
+    if isinstance(value, dd.DataFrame):
+        return "frame"
+    if isinstance(value, dd.Series):
+        return "series"
+    return None
+
+
+def _dtype_kind(dtype):
+    """NumPy's kind of a (NumPy or pandas extension) dtype; ``"?"`` when it
+    has no NumPy counterpart (a categorical, say)."""
+    try:
+        return np.dtype(getattr(dtype, "numpy_dtype", dtype)).kind
+    except TypeError:
+        return "?"
+
+
+def _float_design(features, names):
+    """The predictors as float64, NaN and infinity left in (the caller
+    counts them); a non-numeric column raises, named."""
+    try:
+        return check_array(features, dtype=np.float64, ensure_all_finite=False,
+                           ensure_min_features=0, input_name="X")
+    except (TypeError, ValueError):
+        numeric_features(features, names)  # names the non-numeric columns
+        raise
+
+
+def _partition_statistics(*, frame, keep, names, encoding, released_idx, bounds,
+                          env_position, levels, n_groups):
+    """The function of one row partition (``X``, ``y`` and the routed
+    environments, if any) that the dask fit sums over partitions: the exact
+    integer Gram sums of its clipped records (by environment when
+    ``levels`` is given) and counts of the rows that make the fit raise.
+    It holds no estimator, only the public description of the release."""
+    k = len(released_idx)
+
+    def statistics(X, y, environments=None):
+        n = X.shape[0]
+        out = {"rows": n, "X": 0, "y": 0, "missing": 0, "infinite": 0, "outside": 0,
+               "categories": {c: 0 for c in encoding},
+               "sums": np.zeros((n_groups, k + 2, k + 2), dtype=object)}
+        if n == 0:
+            return out
+        labels = None
+        if env_position is not None:
+            labels = X.iloc[:, env_position] if frame else X[:, env_position]
+        elif environments is not None:
+            labels = (environments.iloc[:, 0] if isinstance(environments, pd.DataFrame)
+                      else environments)
+        codes = None
+        if labels is not None:
+            labels, missing, out["infinite"] = _partition_labels(labels)
+            out["missing"] = int(missing.sum())
+            if levels is not None:
+                codes = _level_codes(labels, levels)
+                out["outside"] = int(((codes == -1) & ~missing).sum())
+        features = X.iloc[:, keep] if frame else X[:, keep]
+        design_names = names
+        if encoding:
+            table = features.set_axis(names, axis=1)
+            for column, declared in encoding.items():
+                values = table[column]
+                out["categories"][column] = int(
+                    (values.notna() & ~values.isin(declared)).sum())
+            if any(out["categories"].values()):
+                return out
+            features, _ = one_hot_encode(table, categories=encoding,
+                                         dummy_na=list(encoding), handle_unknown="error")
+            design_names = [str(c) for c in features.columns]
+        design = _float_design(features, design_names)
+        out["X"] = int((~np.isfinite(design).all(axis=1)).sum())
+        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False,
+                        input_name="y")
+        out["y"] = int((~np.isfinite(y)).sum())
+        if out["X"] or out["y"] or out["missing"] or out["infinite"] or out["outside"]:
+            return out  # the fit raises: nothing to sum
+        kx, ky = clip_records(design[:, released_idx], y, *bounds)
+        out["sums"] = exact_integer_sums(kx, ky, codes, n_groups)
+        return out
+
+    return statistics
+
+
 def _inside_model_search(max_depth=60):
     """Whether scikit-learn's ``_fit_and_score`` (cross-validation, searches)
     is on the call stack (also in joblib's worker processes)."""
@@ -330,7 +497,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         their units), > 0: all columns, or only the causal features when they
         are given as a list or a graph. ``None`` takes the largest norm in the data, which
         leaks it: a :class:`~skcausal_trust.exceptions.PrivacyLeakWarning`
-        says so.
+        says so; on a dask collection it must be declared.
     target_bound : float or None, default=None
         Public bound on ``|y|``, > 0; ``None`` as above.
     causal_features : list, CausalGraph, "icp" or None, default=None
@@ -357,9 +524,10 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         rows (none included); a row whose label is not declared makes
         :meth:`fit` raise before anything is released. ``None`` takes the
         observed levels: a level with one record reveals it, so the fit is
-        not private (``epsilon_ = inf``, with a ``PrivacyLeakWarning``). A
-        pooled fit (``gamma=1`` without ``"icp"``) does not use the
-        environments (their labels are still validated).
+        not private (``epsilon_ = inf``, with a ``PrivacyLeakWarning``); on a
+        dask collection the fit raises instead. A pooled fit (``gamma=1``
+        without ``"icp"``) does not use the environments (their labels are
+        still validated).
     categories : dict or None, default=None
         Declared levels of the categorical predictors, ``{column: list of
         levels}`` (for Adult, ``load_adult().categories``, the data
@@ -370,7 +538,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         declared levels makes :meth:`fit` raise before anything is
         released. A categorical column not named here takes its levels from
         the data: the fit is then not private (``epsilon_ = inf``, with a
-        ``PrivacyLeakWarning``).
+        ``PrivacyLeakWarning``); on a dask collection the fit raises instead.
     neighbouring : {"add_remove", "replace_one"}, default="add_remove"
         The neighbouring relation the guarantee is stated for: data sets
         that differ by one record added or removed (the number of rows is
@@ -470,6 +638,18 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     get weights 0.25, 0.4 and 0.3 (``POOLED_BLOCK_WEIGHTS``); tests
     across environments get weight 1 on every block.
 
+    **Dask.** On a dask array or dataframe the rows are read partition by
+    partition and the neighbouring relation, the sensitivity and the noise
+    are unchanged: each record is clipped and rounded onto the grid on its
+    own, before any sum, and the partitions' exact integer sums add up to
+    the sums over all the rows, so the release is the same function of the
+    data set (bit for bit the in-memory one) however it is partitioned.
+    Bounds, ``categories`` of the categorical columns and, when
+    environments are compared, ``environment_levels`` must be declared
+    (nothing public is taken from the rows, so no
+    ``PrivacyLeakWarning`` besides a seeded ``random_state``); ``predict``
+    returns a lazy dask collection.
+
     References
     ----------
     .. [1] Y.-X. Wang, "Revisiting differentially private linear regression:
@@ -555,12 +735,15 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape (n_samples, n_features)
             Predictors: numeric columns, and categorical or string columns
             (one-hot encoded with ``categories``); may hold the environment
-            column.
-        y : array-like of shape (n_samples,)
-        environments : array-like of shape (n_samples,), default=None
+            column. A dask array or dataframe (of any size) is read partition
+            by partition; ``y`` (and ``environments``, when routed) must then
+            be dask collections with the same row partitions (columns of one
+            dask dataframe, or arrays with the same row chunks).
+        y : array-like or dask array / Series of shape (n_samples,)
+        environments : array-like or dask array / Series of shape (n_samples,), default=None
             Environment labels, when not a column of ``X``; their set of
             levels is declared by ``environment_levels``. Requested by
             default under metadata routing.
@@ -576,11 +759,36 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             ``causal_features="icp"`` without environments; environment
             labels outside ``environment_levels``; categorical values
             outside the declared ``categories``; a bad ``categories`` or
-            ``environment_levels``; more than ``MAX_ROWS`` rows.
+            ``environment_levels``; more than ``MAX_ROWS`` rows. On dask
+            collections also, before any row is read: ``feature_bound`` or
+            ``target_bound`` not declared; ``environment_levels`` not
+            declared when environments are compared; a categorical or
+            string column not named in ``categories``; ``y`` or
+            ``environments`` in memory; an ``environment_column`` naming a
+            one-hot block. And, after the one pass over the partitions (still
+            before the release): partitions that are not aligned (the
+            message names the arguments), missing or infinite values (naming
+            the argument).
+
+        Notes
+        -----
+        On dask collections only the step "rows -> sufficient statistics"
+        differs: each partition's rows are validated, clipped to the declared
+        bounds and rounded onto the grid row by row, and their Gram sums are
+        computed exactly (integers); the partitions' sums are added exactly
+        and converted to floats once, so the statistics, and with the same
+        ``random_state`` the release and the fitted model, are bit for bit
+        those of the same rows in memory. The release, the accounting,
+        private ICP and the solve are the same code. What is public must be
+        declared (``feature_bound``, ``target_bound``, ``categories`` of the
+        categorical columns, ``environment_levels`` when environments are
+        compared): nothing is learned from the rows outside the noisy
+        release, so a dask fit is private whenever ``random_state`` is None.
         """
-        features, y, env, names = self._validate_environments(
-            X, y, environments=environments, require_y=True, y_numeric=True)
-        names = [c if isinstance(c, str) else f"x{c}" for c in names]
+        if any_dask(X, y, environments):
+            rows = self._dask_statistics(X, y, environments)
+        else:
+            rows = self._memory_statistics(X, y, environments)
         if _inside_model_search():
             warnings.warn(
                 "DPCausalRegressor is fitted inside a cross-validation or model search: "
@@ -591,18 +799,25 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 PrivacyBudgetWarning,
                 stacklevel=4,
             )
-        leaks = []
-        design, predictors, groups, encoding = self._encode_fit(features, names, leaks)
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        return self._release_and_solve(rows)
+
+    # -- rows -> sufficient statistics -------------------------------------
+    def _comparing_environments(self):
+        """``(icp, by_environment)``: whether ICP runs, and whether the
+        release has one matrix per environment."""
         icp = isinstance(self.causal_features, str) and self.causal_features == "icp"
-        by_environment = icp or self.gamma != 1.0
+        return icp, icp or self.gamma != 1.0
+
+    def _require_environments(self, env, by_environment):
         if env is None and by_environment:
             raise ValueError(
                 f"gamma={self.gamma} and causal_features={self.causal_features!r} "
                 "need environments: pass environments= or environment_column."
             )
-        levels, codes = self._environment_codes(env, by_environment, leaks)
-        n_envs = 1 if not by_environment else levels.size
+
+    def _released_predictors(self, predictors, groups, icp):
+        """Positions of the predictors that enter the release: all of them
+        for ICP or without causal features, else the causal ones."""
         selected_idx = self._resolve_causal_features(predictors, groups)
         if icp and len(predictors) > 12:
             raise ValueError(
@@ -612,18 +827,214 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             )
         # Only the predictors the model may use enter the release: a list or
         # a graph restricts it to them, and feature_bound bounds their norm.
-        released_idx = (list(range(len(predictors))) if icp or self.causal_features is None
-                        else selected_idx)
+        return (list(range(len(predictors))) if icp or self.causal_features is None
+                else selected_idx)
+
+    def _memory_statistics(self, X, y, environments):
+        """Rows to sufficient statistics, in memory."""
+        features, y, env, names = self._validate_environments(
+            X, y, environments=environments, require_y=True, y_numeric=True)
+        names = [c if isinstance(c, str) else f"x{c}" for c in names]
+        leaks = []
+        design, predictors, groups, encoding = self._encode_fit(features, names, leaks)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        icp, by_environment = self._comparing_environments()
+        self._require_environments(env, by_environment)
+        levels, codes = self._environment_codes(env, by_environment, leaks)
+        n_envs = 1 if not by_environment else levels.size
+        released_idx = self._released_predictors(predictors, groups, icp)
         design = design[:, released_idx]
         feature_bound, target_bound = self._bounds(design, y, leaks)
-
-        # The release: Gram matrices of z = [1, x~, y~] of the clipped records
-        # on a fixed-point grid, summed exactly (see _statistics), one per
-        # declared environment when the model compares environments, else
-        # one pooled; entry (i, j) is weighted by W_ij before the noise is
-        # added (see release_weights for the sensitivity, and
-        # rounding_allowance for the floating-point rounding it covers).
+        # The release's input: Gram matrices of z = [1, x~, y~] of the clipped
+        # records on a fixed-point grid, summed exactly (see _statistics), one
+        # per declared environment when the model compares environments, else
+        # one pooled.
         kx, ky = clip_records(design, y, feature_bound, target_bound)
+        exact = exact_gram_sums(kx, ky, codes if by_environment else None, n_envs)
+        env_columns = set(env.columns if env is not None else [])
+        return _Statistics(
+            exact=exact, predictors=predictors, released_idx=released_idx,
+            encoding=encoding, levels=levels, by_environment=by_environment, icp=icp,
+            feature_bound=feature_bound, target_bound=target_bound, leaks=leaks,
+            keep=[j for j in range(self.n_features_in_) if j not in env_columns])
+
+    def _dask_statistics(self, X, y, environments):
+        """Rows to sufficient statistics, partition by partition, on dask
+        collections: the same statistics as :meth:`_memory_statistics`, bit
+        for bit, in one pass. Everything public is declared and checked
+        before a row is read; nothing else is learned from the rows (the
+        checks after the pass only decide whether the fit raises)."""
+        given = {"X": X, "y": y}
+        if environments is not None:
+            given["environments"] = environments
+        in_dask = [a for a, v in given.items() if is_dask_collection(v)]
+        others = (f"{in_dask[0]} is a dask collection" if len(in_dask) == 1
+                  else f"{' and '.join(in_dask)} are dask collections")
+        for argument, value in given.items():
+            if argument not in in_dask:
+                raise ValueError(
+                    f"{argument} is a {type(value).__name__} in memory while {others}: "
+                    "pass X, y (and environments) as dask collections with the same "
+                    "row partitions (columns of one dask dataframe, or arrays with the "
+                    "same row chunks), or all in memory."
+                )
+        meta = self._dask_meta(X)
+        if _dask_kind(X) == "frame":
+            check_column_labels(meta)
+        if not ((_dask_kind(y) == "array" and y.ndim == 1) or _dask_kind(y) == "series"):
+            raise ValueError(f"y is a dask {type(y).__name__} of shape {y.shape}; expected "
+                             "a 1-D dask array or a dask Series.")
+        if _dtype_kind(y.dtype) not in "biufO":
+            raise ValueError(f"y has dtype {y.dtype}; expected numbers.")
+        env_kind = None if environments is None else _dask_kind(environments)
+        if environments is not None and not (
+                (env_kind == "array" and (environments.ndim == 1 or (
+                    environments.ndim == 2 and environments.shape[1] == 1)))
+                or env_kind == "series"
+                or (env_kind == "frame" and len(environments.columns) == 1)):
+            raise ValueError(
+                "environments must hold one column: a 1-D dask array, a dask Series "
+                f"or a one-column dask DataFrame; got a dask {type(environments).__name__}."
+            )
+        # The schema (public): n_features_in_, feature_names_in_, as in memory.
+        validate_frame(self, meta, reset=True, dtype=None, ensure_all_finite=False,
+                       ensure_min_samples=0)
+        names_in = getattr(self, "feature_names_in_", None)
+        names_in = None if names_in is None else [str(n) for n in names_in]
+        n_columns = self.n_features_in_
+        env_position, env_argument = None, None
+        if self.environment_column is not None:
+            if environments is not None:
+                raise ValueError("pass the environment either as environments or through "
+                                 "environment_column, not both.")
+            env_position = column_positions(self.environment_column, names_in, n_columns,
+                                            "environment_column")[0]
+            label = names_in[env_position] if names_in is not None else env_position
+            env_argument = f"X[{label!r}] (environment_column)"
+        elif environments is not None:
+            env_argument = "environments"
+        keep = [j for j in range(n_columns) if j != env_position]
+        names = [names_in[j] for j in keep] if names_in is not None else list(keep)
+        names = [c if isinstance(c, str) else f"x{c}" for c in names]
+
+        # What is public must be declared: nothing is taken from the rows.
+        icp, by_environment = self._comparing_environments()
+        self._require_environments(env_argument, by_environment)
+        undeclared = [p for p in ("feature_bound", "target_bound") if getattr(self, p) is None]
+        if undeclared:
+            raise ValueError(
+                f"{' and '.join(undeclared)} must be declared to fit on a dask "
+                "collection: bounds taken from the data reveal the largest row (and "
+                "would need a pass over the data outside the release). Nothing was "
+                "computed."
+            )
+        if by_environment and self.environment_levels is None:
+            raise ValueError(
+                "environment_levels must be declared to compare environments on a dask "
+                "collection: levels taken from the data reveal a level that only one "
+                "record has. Nothing was computed."
+            )
+        declared = self._declared_levels(by_environment)
+        levels = None if declared is None else np.asarray(declared, dtype=object)
+        encoding, predictors, groups = self._dask_encoding(meta, keep, names)
+        released_idx = self._released_predictors(predictors, groups, icp)
+        n_envs = 1 if not by_environment else len(declared)
+        feature_bound, target_bound = float(self.feature_bound), float(self.target_bound)
+
+        collections = {"X": X, "y": y}
+        if environments is not None:
+            collections["environments"] = environments
+        statistics = reduce_partitions(
+            _partition_statistics(
+                frame=_dask_kind(X) == "frame", keep=keep, names=names,
+                encoding=encoding, released_idx=released_idx,
+                bounds=(feature_bound, target_bound), env_position=env_position,
+                levels=declared if by_environment else None, n_groups=n_envs),
+            collections)
+
+        # Checks of the rows (each one only decides whether the fit raises).
+        if statistics["rows"] == 0:
+            raise ValueError("X has no rows (0 samples); nothing was released.")
+        if statistics["y"]:
+            raise ValueError("Input y contains NaN or infinity; nothing was released.")
+        if statistics["missing"]:
+            raise ValueError(f"{env_argument} has missing values; every row needs a label "
+                             "(drop or label those rows first). Nothing was released.")
+        if statistics["infinite"]:
+            raise ValueError(f"{env_argument} has infinite values; nothing was released.")
+        for column, outside in statistics["categories"].items():
+            if outside:
+                raise ValueError(
+                    f"column {column!r} holds values outside its declared categories; "
+                    "nothing was released. Declare every level, or check the column "
+                    "against the declared levels before the private fit.")
+        if statistics["X"]:
+            raise ValueError("Input X contains NaN or infinity in its numeric predictors; "
+                             "nothing was released.")
+        if statistics["outside"]:
+            raise ValueError(
+                f"{env_argument} has labels outside environment_levels="
+                f"{declared!r}; nothing was released. Declare every level, or check "
+                "the labels against the declared levels before the private fit.")
+        exact = grams_from_integer_sums(statistics["sums"])
+        return _Statistics(
+            exact=exact, predictors=predictors, released_idx=released_idx,
+            encoding=encoding, levels=levels, by_environment=by_environment, icp=icp,
+            feature_bound=feature_bound, target_bound=target_bound, leaks=[], keep=keep)
+
+    def _dask_encoding(self, meta, keep, names):
+        """The encoding of a dask collection from its schema (``meta``, no
+        rows): every categorical or string column must be declared in
+        ``categories``. Returns the encoding, the predictors' names and
+        each encoded column's indicators."""
+        declared = self.categories or {}
+        unknown = sorted(set(declared) - set(names))
+        if unknown:
+            raise ValueError(f"categories names columns {unknown!r} that are not "
+                             f"predictors; the predictors are {names!r}.")
+        if not isinstance(meta, pd.DataFrame):
+            if declared:
+                raise ValueError("categories needs X as a DataFrame with named columns.")
+            return {}, list(names), {}
+        frame = meta.iloc[:, keep].set_axis(names, axis=1)
+        declared = _declared_categories(declared, frame, ())
+        undeclared = [c for c in names if c not in declared and _is_categorical(frame[c])]
+        if undeclared:
+            raise ValueError(
+                f"categories must declare the levels of the categorical or string "
+                f"columns {undeclared!r} to fit on a dask collection "
+                "(categories={column: [levels]}): levels taken from the data reveal a "
+                "level that only one record has. Nothing was computed."
+            )
+        other = [c for c in names if c not in declared
+                 and not (pd.api.types.is_numeric_dtype(frame[c].dtype)
+                          and not pd.api.types.is_complex_dtype(frame[c].dtype))]
+        if other:
+            raise ValueError(
+                f"X has non-numeric columns {other!r} of dtypes "
+                f"{[str(frame[c].dtype) for c in other]!r}; this estimator needs numeric "
+                "predictors or categorical ones declared in categories."
+            )
+        encoding = {c: list(declared[c]) for c in names if c in declared}
+        if not encoding:
+            return {}, list(names), {}
+        encoded, _ = one_hot_encode(frame, categories=encoding, dummy_na=list(encoding),
+                                    handle_unknown="error")
+        predictors, groups = _encoded_names(frame.columns, encoding, encoded.columns)
+        return encoding, predictors, groups
+
+    # -- statistics -> solution --------------------------------------------
+    def _release_and_solve(self, rows):
+        """The release (weights, sensitivity, calibration, noise) and
+        everything after it, from the exact statistics: the same code
+        whatever the rows came from."""
+        leaks = list(rows.leaks)
+        by_environment, released_idx, predictors = (
+            rows.by_environment, rows.released_idx, rows.predictors)
+        feature_bound, target_bound = rows.feature_bound, rows.target_bound
+        # Entry (i, j) of the exact sums is weighted by W_ij before the noise is
+        # added (see release_weights for the sensitivity, and rounding_allowance
+        # for the floating-point rounding it covers).
         k = len(released_idx)
         blocks = ENVIRONMENT_BLOCK_WEIGHTS if by_environment else POOLED_BLOCK_WEIGHTS
         W, add_remove = release_weights(k, **blocks)
@@ -635,13 +1046,12 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 # A record that moves environment changes (and rounds) two
                 # matrices, each by one record's contribution.
                 sensitivity = max(sensitivity, np.sqrt(2.0) * (add_remove + allowance))
-        exact = exact_gram_sums(kx, ky, codes if by_environment else None, n_envs)
         sigma = gaussian_noise_scale(self.epsilon, self.delta, sensitivity)
         if self.random_state is not None:
             seed = (self.random_state if isinstance(self.random_state, Integral)
                     else type(self.random_state).__name__)
             leaks.append(f"the noise was drawn from a seeded generator (random_state={seed})")
-        released = release_grams(exact, W, sigma, sensitivity, self.random_state)
+        released = release_grams(rows.exact, W, sigma, sensitivity, self.random_state)
 
         # Everything below is post-processing of `released`.
         grams = released.copy()
@@ -649,7 +1059,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         icp_pvalues = None
         used = list(range(k))
         released_names = [predictors[i] for i in released_idx]
-        if icp:
+        if rows.icp:
             used, icp_pvalues = self._private_icp(grams, released_names, sigma / W)
         coef_s, intercept_s, floor = self._solve(grams, used, sigma / W)
         coef = np.zeros(len(predictors))
@@ -671,10 +1081,9 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         self.selected_features_ = [released_names[i] for i in used]
         self.icp_subset_pvalues_ = icp_pvalues
         self.eigenvalue_floor_ = float(floor)
-        self.categories_ = encoding
-        self.environments_ = levels
-        self._keep = [j for j in range(self.n_features_in_)
-                      if j not in set(env.columns if env is not None else [])]
+        self.categories_ = rows.encoding
+        self.environments_ = rows.levels
+        self._keep = rows.keep
         self._released_idx = released_idx
         return self
 
@@ -716,7 +1125,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 "that record: the (epsilon, delta) guarantee does not hold. Declare "
                 "the levels (categories={column: [...]}).",
                 PrivacyLeakWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         for column in declared:
             values = frame[column]
@@ -733,30 +1142,29 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     def _encode(frame, encoding, handle_unknown):
         encoded, _ = one_hot_encode(frame, categories=encoding, dummy_na=list(encoding),
                                     handle_unknown=handle_unknown)
-        names = [str(c) for c in encoded.columns]
-        # Columns keep their order; an encoded one becomes its levels'
-        # indicators and the missing-value indicator.
-        groups, position = {}, 0
-        for column in frame.columns:
-            width = len(encoding[column]) + 1 if column in encoding else 1
-            if column in encoding:
-                groups[column] = names[position:position + width]
-            position += width
+        names, groups = _encoded_names(frame.columns, encoding, encoded.columns)
         design = numeric_features(encoded, names)
         return pd.DataFrame(design, columns=names), groups
+
+    def _declared_levels(self, by_environment):
+        """The declared environment levels, validated: a list (None when
+        not declared)."""
+        declared = self.environment_levels
+        if declared is None:
+            return None
+        declared = list(declared)
+        if not declared or pd.Index(declared).has_duplicates:
+            raise ValueError("environment_levels must list distinct levels; got "
+                             f"{declared!r}.")
+        if by_environment and len(declared) < 2:
+            raise ValueError(f"environment_levels={declared!r} declares one level; "
+                             "comparing environments needs at least two.")
+        return declared
 
     def _environment_codes(self, env, by_environment, leaks):
         """Declared levels and each row's code; environments a pooled fit
         never uses are not read."""
-        declared = self.environment_levels
-        if declared is not None:
-            declared = list(declared)
-            if not declared or pd.Index(declared).has_duplicates:
-                raise ValueError("environment_levels must list distinct levels; got "
-                                 f"{declared!r}.")
-            if by_environment and len(declared) < 2:
-                raise ValueError(f"environment_levels={declared!r} declares one level; "
-                                 "comparing environments needs at least two.")
+        declared = self._declared_levels(by_environment)
         if not by_environment:
             return (None if declared is None else np.asarray(declared, dtype=object)), None
         if declared is None:
@@ -769,20 +1177,18 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 "data, so a level that only one record has is revealed: the (epsilon, "
                 "delta) guarantee does not hold. Declare the levels.",
                 PrivacyLeakWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
             return levels, codes
-        labels = pd.Series(np.asarray(env.column(0), dtype=object))
-        coded = pd.Categorical(labels, categories=pd.Index(declared, dtype=object))
-        outside = coded.codes == -1
-        if outside.any():
+        codes = _level_codes(env.column(0), declared)
+        if (codes == -1).any():
             # The labels themselves are not named: the error depends on the
             # data, its message should not add the records' values.
             raise ValueError(
                 f"{env.argument} has labels outside environment_levels={declared!r}; "
                 "nothing was released. Declare every level, or check the labels "
                 "against the declared levels before the private fit.")
-        return np.asarray(declared, dtype=object), np.asarray(coded.codes, dtype=np.intp)
+        return np.asarray(declared, dtype=object), codes
 
     def _bounds(self, features, y, leaks):
         feature_bound, target_bound = self.feature_bound, self.target_bound
@@ -800,7 +1206,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 "largest row: the (epsilon, delta) guarantee does not hold. Declare "
                 "public bounds.",
                 PrivacyLeakWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
         return feature_bound, target_bound
 
@@ -850,7 +1256,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 "ICP on the private statistics rejected every subset: no causal "
                 "feature is used (the model predicts the mean).",
                 ModelRejectedWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
             selected = []
         else:
@@ -884,14 +1290,53 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape (n_samples, n_features)
+            The columns seen in fit (the environment column, if any, is
+            ignored).
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
+        y_pred : ndarray of shape (n_samples,), or dask array / Series
+            For a dask array, a dask array with ``X``'s row chunks; for a
+            dask DataFrame, a dask Series with ``X``'s index. Lazy: nothing
+            is computed until asked.
+
+        Raises
+        ------
+        ValueError
+            ``X`` with other columns than in fit (checked on a dask
+            collection's schema before anything is computed); NaN in its
+            numeric columns (on dask, when computed).
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            self._check_dask_schema(X)
+            return map_rows(self._predict_rows, X, dtype=np.float64)
+        return self._predict_rows(X)
+
+    def _predict_rows(self, X):
         return self._design(X) @ self.coef_ + self.intercept_
+
+    def _check_dask_schema(self, X):
+        """A dask collection's columns against those seen in fit (its schema
+        only: nothing is computed)."""
+        meta = self._dask_meta(X)
+        validate_frame(self, meta, reset=False, dtype=None, ensure_all_finite=False,
+                       ensure_min_samples=0)
+
+    @staticmethod
+    def _dask_meta(X):
+        """The schema of a dask ``X`` without its rows: its empty pandas
+        frame, or an empty array with its columns and dtype."""
+        kind = _dask_kind(X)
+        if kind == "frame":
+            return X._meta
+        if kind == "array" and X.ndim == 2 and not np.isnan(X.shape[1]):
+            return np.empty((0, X.shape[1]), dtype=X.dtype)
+        raise ValueError(
+            f"X is a dask {type(X).__name__} of shape {X.shape}; expected a 2-D dask "
+            "array (known number of columns) or a dask DataFrame."
+        )
 
     def count_clipped(self, X, y):
         """Rows of ``(X, y)`` outside the fitted bounds: **not private**.
@@ -904,14 +1349,28 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like or dask array / Series of shape (n_samples,)
+            On dask, with ``X``'s row partitions.
 
         Returns
         -------
         n_clipped_features, n_clipped_targets : int
         """
         check_is_fitted(self)
+        if any_dask(X, y):
+            if not (is_dask_collection(X) and is_dask_collection(y)):
+                raise ValueError("count_clipped needs X and y both in memory or both dask "
+                                 "collections with the same row partitions.")
+            self._check_dask_schema(X)
+            return tuple(int(v) for v in reduce_partitions(self._count_clipped_partition,
+                                                           {"X": X, "y": y}))
+        return self._count_clipped_rows(X, y)
+
+    def _count_clipped_partition(self, X, y):
+        return (0, 0) if X.shape[0] == 0 else self._count_clipped_rows(X, y)
+
+    def _count_clipped_rows(self, X, y):
         design = self._design(X)[:, self._released_idx]
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.shape[0] != design.shape[0]:

@@ -11,6 +11,12 @@ unit ball, the products are summed exactly in integer arithmetic, and the
 only rounding left is the final conversion of each exact sum to a float,
 bounded by :func:`rounding_allowance` whatever the data, given the public
 cap ``MAX_ROWS`` on the number of rows.
+
+The exact sums are integers (:func:`exact_integer_sums`), so sums over
+disjoint sets of rows add up exactly, in any order: the rows of a dask
+collection are summed partition by partition and the total converted once
+(:func:`grams_from_integer_sums`), which gives the same floats, bit for
+bit, as :func:`exact_gram_sums` over all the rows in memory.
 """
 
 import numpy as np
@@ -20,6 +26,8 @@ __all__ = [
     "QUANTUM_BITS",
     "clip_records",
     "exact_gram_sums",
+    "exact_integer_sums",
+    "grams_from_integer_sums",
     "row_norms",
     "rounding_allowance",
 ]
@@ -57,8 +65,11 @@ def row_norms(X):
     Returns
     -------
     norms : ndarray of shape (n_samples,)
+        Each a function of its row alone (the rows are made contiguous, so
+        the order of the summation does not depend on the layout of ``X``
+        or on the other rows: the same on a partition as on all the data).
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.ascontiguousarray(X, dtype=np.float64)
     if X.shape[1] == 0:
         return np.zeros(X.shape[0])
     largest = np.abs(X).max(axis=1)
@@ -116,12 +127,84 @@ def clip_records(X, y, feature_bound, target_bound):
     return kx, ky
 
 
+def exact_integer_sums(kx, ky, codes=None, n_groups=1):
+    """Exact sums of ``K K'`` over the records of each group, as integers.
+
+    ``K = [2**b, kx, ky]`` (``b = QUANTUM_BITS``) is the record on the grid
+    in units of ``2**-b``; the sums are Python integers (units of
+    ``2**-2b``), so the sums of disjoint sets of rows (partitions) add up
+    exactly, in any order.
+
+    Parameters
+    ----------
+    kx : ndarray of shape (n_samples, p)
+        Grid integers of the predictors (:func:`clip_records`).
+    ky : ndarray of shape (n_samples,)
+    codes : ndarray of shape (n_samples,) or None
+        Group of each row (``0 .. n_groups - 1``); ``None``: one group.
+    n_groups : int, default=1
+        Groups to sum (a group without rows gets a zero matrix).
+
+    Returns
+    -------
+    sums : ndarray of shape (n_groups, p + 2, p + 2), dtype object
+        Python integers; ``sums[g, 0, 0]`` is ``2**(2 b)`` times the number
+        of rows of group ``g``.
+    """
+    n, p = kx.shape
+    m = p + 2
+    scale = 2.0**QUANTUM_BITS
+    codes = np.zeros(n, dtype=np.intp) if codes is None else np.asarray(codes)
+    out = np.zeros((n_groups, m, m), dtype=object)
+    for group in range(n_groups):
+        rows = np.flatnonzero(codes == group)
+        total = np.zeros((m, m), dtype=object)
+        running = np.zeros((m, m), dtype=np.int64)
+        for i, start in enumerate(range(0, rows.size, _BLOCK_ROWS)):
+            block = rows[start:start + _BLOCK_ROWS]
+            K = np.column_stack([np.full(block.size, scale), kx[block], ky[block]])
+            running += (K.T @ K).astype(np.int64)  # exact: every sum < 2**52
+            if (i + 1) % _FLUSH_BLOCKS == 0:
+                total = total + running.astype(object)
+                running[:] = 0
+        out[group] = total + running.astype(object)
+    return out
+
+
+def grams_from_integer_sums(sums):
+    """The exact integer sums (:func:`exact_integer_sums`) as floats.
+
+    One correctly rounded conversion per entry (Python's int -> float), then
+    an exact scaling by ``2**(-2 QUANTUM_BITS)``.
+
+    Parameters
+    ----------
+    sums : ndarray of shape (n_groups, m, m), dtype object
+
+    Returns
+    -------
+    grams : ndarray of shape (n_groups, m, m), float64
+
+    Raises
+    ------
+    ValueError
+        With more than ``MAX_ROWS`` rows in all (read from the counts).
+    """
+    n = sum(int(v) for v in sums[:, 0, 0]) >> (2 * QUANTUM_BITS)
+    if n > MAX_ROWS:
+        raise ValueError(f"X has {n} rows; the release's floating-point bound assumes at "
+                         f"most MAX_ROWS = {MAX_ROWS}.")
+    floats = np.array([float(v) for v in sums.ravel()], dtype=np.float64)
+    return np.ldexp(floats.reshape(sums.shape), -2 * QUANTUM_BITS)
+
+
 def exact_gram_sums(kx, ky, codes=None, n_groups=1):
     """Exact sums of ``z z'`` over the records of each group.
 
     ``z = [1, kx 2**-b, ky 2**-b]`` with ``b = QUANTUM_BITS``: the sums are
     computed exactly (float64 blocks that cannot round, accumulated in
-    integers) and converted to floats once, each correctly rounded.
+    integers: :func:`exact_integer_sums`) and converted to floats once, each
+    correctly rounded (:func:`grams_from_integer_sums`).
 
     Parameters
     ----------
@@ -142,31 +225,11 @@ def exact_gram_sums(kx, ky, codes=None, n_groups=1):
     ValueError
         With more than ``MAX_ROWS`` rows.
     """
-    n, p = kx.shape
+    n = kx.shape[0]
     if n > MAX_ROWS:
         raise ValueError(f"X has {n} rows; the release's floating-point bound assumes at "
                          f"most MAX_ROWS = {MAX_ROWS}.")
-    m = p + 2
-    scale = 2.0**QUANTUM_BITS
-    codes = np.zeros(n, dtype=np.intp) if codes is None else np.asarray(codes)
-    out = np.zeros((n_groups, m, m))
-    for group in range(n_groups):
-        rows = np.flatnonzero(codes == group)
-        total = np.zeros((m, m), dtype=object)
-        running = np.zeros((m, m), dtype=np.int64)
-        for i, start in enumerate(range(0, rows.size, _BLOCK_ROWS)):
-            block = rows[start:start + _BLOCK_ROWS]
-            K = np.column_stack([np.full(block.size, scale), kx[block], ky[block]])
-            running += (K.T @ K).astype(np.int64)  # exact: every sum < 2**52
-            if (i + 1) % _FLUSH_BLOCKS == 0:
-                total = total + running.astype(object)
-                running[:] = 0
-        total = total + running.astype(object)
-        # One correctly rounded conversion per entry (Python's int -> float),
-        # then an exact scaling by a power of two.
-        out[group] = np.ldexp(np.array([[float(v) for v in row] for row in total]),
-                              -2 * QUANTUM_BITS)
-    return out
+    return grams_from_integer_sums(exact_integer_sums(kx, ky, codes, n_groups))
 
 
 def rounding_allowance(weights):
