@@ -1,6 +1,7 @@
 """Anchor regression (Rothenhausler, Meinshausen, Buhlmann and Peters 2021)."""
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import cvxpy as cp
@@ -12,10 +13,29 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import EnvironmentsMixin, column_positions, environment_codes, numeric_features
+from ..base import (
+    EnvironmentsMixin,
+    attribute_levels,
+    column_positions,
+    environment_codes,
+    numeric_features,
+)
 from ..exceptions import NoEnvironmentsWarning
 from ..utils._convex import solve_problem
+from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
 from ..utils._validation import check_weights, keep_state_on_failure, kept_columns
+from ._stats import (
+    LabelTotals,
+    codes_of,
+    dask_columns,
+    dask_environment,
+    dask_partners,
+    dask_width,
+    is_numeric_dtype,
+    non_numeric_error,
+    read_floats,
+    read_labels,
+)
 
 __all__ = ["AnchorRegression"]
 
@@ -103,7 +123,10 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     columns), the anchor term vanishes: the model is (penalised) least
     squares, with a :class:`~skcausal_trust.exceptions.NoEnvironmentsWarning`.
     Sample weights weight rows in both terms (the projection is orthogonal
-    in the weighted inner product).
+    in the weighted inner product). The closed form needs only the weighted
+    Gram matrix of ``[1, X, y, anchors]``: on a dask array or dataframe it is
+    summed partition by partition (on the active ``dask.distributed`` client,
+    if any), so the data never have to fit in memory.
 
     References
     ----------
@@ -170,18 +193,30 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape \
+                (n_samples, n_features)
             Numeric predictors; may hold the environment and anchor columns.
-        y : array-like of shape (n_samples,)
+            A dask array or dataframe (any size) is read partition by
+            partition in two passes: the weighted means and the
+            environments' weights, then the weighted Gram matrix of the
+            centred ``[X, y, anchors]``, from which the same solvers give
+            the in-memory solution up to rounding (the elastic net: the same
+            coordinate-descent iterates, so well within ``tol``). The other
+            row arguments must then be dask collections with the same row
+            partitions (columns of the same dask dataframe, or arrays with
+            the same row chunks).
+        y : array-like or dask array / Series of shape (n_samples,)
             Continuous target.
-        environments : array-like of shape (n_samples,), default=None
+        environments : array-like or dask array / Series of shape \
+                (n_samples,), default=None
             Environment labels, one-hot encoded into anchors. Requested by
             default under metadata routing.
-        anchors : array-like of shape (n_samples,) or (n_samples, n_anchors), \
-                default=None
+        anchors : array-like or dask collection of shape (n_samples,) or \
+                (n_samples, n_anchors), default=None
             Continuous anchor variables. Requested by default under metadata
             routing.
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array / Series of shape \
+                (n_samples,), default=None
             Row weights.
 
         Returns
@@ -191,10 +226,20 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            For NaN or infinite values, mismatched lengths, unknown anchor or
+            For NaN or infinite values (on dask, naming the argument, when
+            the partition is read), mismatched lengths, unknown anchor or
             environment columns, an environment column given twice, or a
-            single environment.
+            single environment. On dask collections, also for
+            ``solver="cvxpy"`` (it states the program on the rows; refused
+            before any pass), an ``environment_column`` naming a one-hot
+            block, negative sample weights, and partitions that are not
+            aligned.
+        TypeError
+            When some of the row arguments are dask collections and others
+            are in memory.
         """
+        if any_dask(X, y, environments, anchors, sample_weight):
+            return self._fit_dask(X, y, environments, anchors, sample_weight)
         features, y, env, names = self._validate_environments(
             X, y, environments=environments, require_y=True, y_numeric=True)
         Xv = features
@@ -281,10 +326,16 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         return Xs, ys, x_mean, y_mean
 
     def _solve(self, features, y, A, sw):
-        n_eff = sw.sum()
         if self.solver == "cvxpy":
             return self._solve_cvxpy(features, y, A, sw)
         Xs, ys, x_mean, y_mean = self._transform(features, y, A, sw)
+        return self._solve_transformed(Xs, ys, sw.sum(), x_mean, y_mean)
+
+    def _solve_transformed(self, Xs, ys, n_eff, x_mean, y_mean):
+        """Statistics -> solution: least squares (lstsq, Ridge or ElasticNet)
+        on the transformed rows ``Xs, ys`` -- the data's, or a small set of
+        rows with the same Gram matrix (:meth:`_solve_gram`); ``n_eff`` is
+        the total weight of the data's rows."""
         if self.alpha == 0:
             coef, *_ = np.linalg.lstsq(Xs, ys, rcond=None)
             solver, status, n_iter = "lstsq", "optimal", 1
@@ -347,10 +398,151 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
             pr = _project(As, r[:, None])[:, 0]
             total += (self.gamma - 1.0) * (pr @ pr)
-        penalty = self.alpha * (
+        return float(total / (2 * sw.sum()) + self._penalty(coef))
+
+    def _penalty(self, coef):
+        return self.alpha * (
             self.l1_ratio * np.abs(coef).sum() + (1 - self.l1_ratio) / 2 * coef @ coef
         )
-        return float(total / (2 * sw.sum()) + penalty)
+
+    # -- dask collections ---------------------------------------------------
+    def _fit_dask(self, X, y, environments, anchors, sample_weight):
+        """``fit`` on dask collections: rows -> statistics in two passes over
+        the partitions (weighted sums and the environments' weights; then
+        the weighted Gram matrix of the centred ``[X, y, anchors]``), then
+        statistics -> solution (:meth:`_solve_gram`)."""
+        dask_partners(X, {"y": y, "environments": environments, "anchors": anchors,
+                          "sample_weight": sample_weight})
+        if self.solver == "cvxpy":
+            raise ValueError(
+                "solver='cvxpy' states the program on the rows, which is not done "
+                "on a dask collection; use solver='auto' or 'closed_form' (the "
+                "same solution from the data's Gram matrix), or fit in memory."
+            )
+        all_names, dtypes = dask_columns(self, X, reset=True)
+        n_columns = len(dtypes)
+
+        def name(j):
+            return all_names[j] if all_names else f"x{j}"
+
+        env_column, env_argument = dask_environment(
+            self.environment_column, environments, all_names, n_columns)
+        removed = set() if env_column is None else {env_column}
+        anchor_columns, anchor_argument = [], None
+        if self.anchor_columns is not None:
+            anchor_columns = column_positions(self.anchor_columns, all_names, n_columns,
+                                              "anchor_columns")
+            if removed & set(anchor_columns):
+                raise ValueError("anchor_columns repeats the environment_column.")
+            anchor_argument = f"X[{[name(j) for j in anchor_columns]!r}] (anchor_columns)"
+            if not all(is_numeric_dtype(dtypes[j]) for j in anchor_columns):
+                raise ValueError(f"{anchor_argument} must be numeric (continuous "
+                                 "anchors); pass labels as environments instead.")
+            removed |= set(anchor_columns)
+        predictors = [j for j in range(n_columns) if j not in removed]
+        if not predictors:
+            raise ValueError("X has no predictor left after removing the environment "
+                             "and anchor columns.")
+        bad = [name(j) for j in predictors if not is_numeric_dtype(dtypes[j])]
+        if bad:
+            raise non_numeric_error(bad)
+        n_anchors = len(anchor_columns)
+        for argument, value in (("y", y), ("anchors", anchors),
+                                ("sample_weight", sample_weight)):
+            if value is None:
+                continue
+            width, kinds = dask_width(value, argument)
+            if argument != "anchors" and width != 1:
+                raise ValueError(f"{argument} must be 1-dimensional; got {width} columns.")
+            if not all(is_numeric_dtype(k) for k in kinds):
+                raise ValueError(
+                    f"{argument} must be numeric" + (
+                        " (continuous anchors); pass labels as environments instead."
+                        if argument == "anchors" else "."))
+            if argument == "anchors":
+                n_anchors += width
+        collections = {"X": X, "y": y}
+        for argument, value in (("environments", environments), ("anchors", anchors),
+                                ("sample_weight", sample_weight)):
+            if value is not None:
+                collections[argument] = value
+        layout = (list(collections), predictors, env_column, env_argument,
+                  anchor_columns, anchor_argument)
+        first = reduce_partitions(partial(_anchor_first_pass, layout), collections)
+        if first["n"] == 0:
+            raise ValueError("X has no rows (0 samples); nothing to fit.")
+        n_eff = first["weight"]
+        if not n_eff > 0:
+            raise ValueError("sample_weight: every weight is zero; nothing to fit.")
+        levels, shares = None, np.zeros(0)
+        if env_argument is not None:
+            totals = first["env"]
+            levels = attribute_levels(list(totals.totals))
+            if levels.size < 2:
+                raise ValueError(
+                    f"{env_argument} has a single environment {levels[0]!r}; anchor "
+                    "regression needs data from at least two."
+                )
+            shares = totals.weights(levels) / n_eff
+            n_anchors += levels.size
+        if n_anchors == 0:
+            warnings.warn(
+                "AnchorRegression was fitted without anchors (environments, "
+                "anchors, environment_column or anchor_columns): it is "
+                "(penalised) least squares.",
+                NoEnvironmentsWarning,
+                stacklevel=5,
+            )
+        p = len(predictors)
+        # np.average's weighted means, as _center takes them in memory.
+        means = first["sums"] / n_eff if self.fit_intercept else np.zeros_like(first["sums"])
+        centres = (means, shares if self.fit_intercept else np.zeros_like(shares))
+        gram = reduce_partitions(
+            partial(_anchor_second_pass, layout,
+                    None if levels is None else list(levels), centres),
+            collections)
+        coef, intercept, solver, status, n_iter, objective = self._solve_gram(
+            gram, p, n_eff, means[:p], means[p], first["n"])
+        self.coef_ = coef
+        self.intercept_ = float(intercept)
+        self.n_anchors_ = n_anchors
+        self.environments_ = levels
+        self.solver_ = solver
+        self.solver_status_ = status
+        self.n_iter_ = n_iter
+        self.objective_ = objective
+        self._keep = predictors
+        return self
+
+    def _solve_gram(self, gram, p, n_eff, x_mean, y_mean, n_rows):
+        """Statistics -> solution from the weighted Gram matrix of the
+        centred ``[X, y, A]`` (``A`` the anchors): the Gram matrix of the
+        transformed ``[Xs, ys]`` is ``G - (1 - gamma) G_MA G_AA^+ G_AM``
+        (``(I - s P)'(I - s P) = I - (1 - gamma) P`` with
+        ``s = 1 - sqrt(gamma)``, ``P`` the anchors' projection); rows ``R``
+        with ``R'R`` equal to it go to the in-memory solver, and the
+        objective is ``v' T v / (2 n_eff)`` plus the penalty, with
+        ``v = (-coef, 1)``.
+
+        Eigenvalues of ``T`` at the level of its rounding (a sum of
+        ``n_rows`` products) are set to 0, so that exactly collinear
+        predictors give lstsq's minimum-norm solution, as on the rows."""
+        d = p + 1
+        T = gram[:d, :d]
+        if gram.shape[0] > d:
+            cross, anchors = gram[d:, :d], gram[d:, d:]
+            inverse = np.linalg.pinv(anchors, rcond=1e-10, hermitian=True)
+            T = T - (1.0 - self.gamma) * (cross.T @ inverse @ cross)
+        T = (T + T.T) / 2
+        values, vectors = np.linalg.eigh(T)
+        floor = values.max() * np.finfo(float).eps * (d + np.sqrt(n_rows))
+        values = np.where(values > floor, values, 0.0)
+        R = np.sqrt(values)[:, None] * vectors.T
+        coef, intercept, solver, status, n_iter = self._solve_transformed(
+            R[:, :p], R[:, p], n_eff, x_mean, y_mean)
+        v = np.append(-coef, 1.0)
+        objective = float((v @ T @ v) / (2 * n_eff) + self._penalty(coef))
+        return coef, intercept, solver, status, n_iter, objective
 
     # -- prediction ---------------------------------------------------------
     def predict(self, X):
@@ -358,14 +550,28 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape \
+                (n_samples, n_features)
             As in fit; environment and anchor columns are ignored.
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
+        y_pred : ndarray, or dask array / Series, of shape (n_samples,)
+            For a dask collection, a lazy one with the same row partitions
+            (a dask Series for a dask dataframe), each partition predicted
+            as in memory.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has other columns than in fit (for a dask collection, at
+            once), or NaN or infinite predictors (for a dask collection, when
+            computed).
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            dask_columns(self, X, reset=False)
+            return map_rows(self.predict, X, dtype=float)
         return kept_columns(self, X, self._keep) @ self.coef_ + self.intercept_
 
     def __sklearn_tags__(self):
@@ -393,3 +599,56 @@ def _project(A, M):
     the small normal equations (``A`` has few columns: environments and
     anchors); the pseudo-inverse handles collinear anchors."""
     return A @ (np.linalg.pinv(A.T @ A, rcond=1e-10, hermitian=True) @ (A.T @ M))
+
+
+def _anchor_rows(layout, *parts):
+    """One partition's predictors, target, weights, environment labels and
+    continuous anchors."""
+    roles, predictors, env_column, env_argument, anchor_columns, anchor_argument = layout
+    part = dict(zip(roles, parts))
+    X = part["X"]
+    Xp = read_floats(X, "X", predictors)
+    yp = read_floats(part["y"], "y", vector=True)
+    if "sample_weight" in part:
+        w = read_floats(part["sample_weight"], "sample_weight", vector=True)
+        if np.any(w < 0):
+            raise ValueError("sample_weight has negative values; weights must be "
+                             "non-negative.")
+    else:
+        w = np.ones(len(yp))
+    labels = None
+    if env_argument is not None:
+        labels = read_labels(part.get("environments", X), env_argument, env_column)
+    continuous = [np.zeros((len(yp), 0))]
+    if anchor_columns:
+        continuous.append(read_floats(X, anchor_argument, anchor_columns))
+    if "anchors" in part:
+        continuous.append(read_floats(part["anchors"], "anchors"))
+    return Xp, yp, w, labels, np.hstack(continuous)
+
+
+def _anchor_first_pass(layout, *parts):
+    """Pass 1 on one partition: weighted sums of ``[X, y, anchors]`` and the
+    environments' weights."""
+    Xp, yp, w, labels, continuous = _anchor_rows(layout, *parts)
+    M = np.column_stack([Xp, yp, continuous])
+    summary = {"n": len(yp), "weight": w.sum(), "sums": np.multiply(M, w[:, None]).sum(axis=0)}
+    if labels is not None:
+        summary["env"] = LabelTotals(labels, w)
+    return summary
+
+
+def _anchor_second_pass(layout, levels, centres, *parts):
+    """Pass 2 on one partition: the weighted Gram matrix of the centred
+    ``[X, y, one-hot environments, continuous anchors]``."""
+    Xp, yp, w, labels, continuous = _anchor_rows(layout, *parts)
+    means, shares = centres
+    M = np.column_stack([Xp, yp, continuous]) - means
+    p1 = Xp.shape[1] + 1
+    # [X, y, one-hot environments, continuous anchors]: A stacked as in fit.
+    blocks = [M[:, :p1]]
+    if levels is not None:
+        blocks.append(np.eye(len(levels))[codes_of(labels, levels)] - shares)
+    blocks.append(M[:, p1:])
+    Z = np.sqrt(w)[:, None] * np.column_stack(blocks)
+    return Z.T @ Z

@@ -1,6 +1,7 @@
 """Invariant Causal Prediction (Peters, Buhlmann and Meinshausen 2016)."""
 
 import warnings
+from functools import partial
 from itertools import combinations
 from math import comb
 from numbers import Integral, Real
@@ -24,15 +25,38 @@ from ..base import (
     environment_codes,
     numeric_features,
 )
+from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
 from ..utils._validation import keep_state_on_failure
-from ._stats import EnvironmentStatistics, power_of_two_exponents
+from ._stats import (
+    ColumnRanges,
+    EnvironmentStatistics,
+    LabelTotals,
+    apply_unit_scale,
+    codes_of,
+    dask_columns,
+    dask_environment,
+    dask_partners,
+    dask_width,
+    environment_grams,
+    is_numeric_dtype,
+    non_numeric_error,
+    power_of_two_exponents,
+    read_floats,
+    read_labels,
+)
 
 __all__ = ["InvariantCausalPrediction"]
 
 
 def check_environments(codes, levels, n_features, *, min_rows, argument="environments"):
     """Raise when an environment has fewer than ``min_rows`` rows."""
-    counts = np.bincount(codes, minlength=len(levels))
+    check_environment_counts(np.bincount(codes, minlength=len(levels)), levels, n_features,
+                             min_rows=min_rows, argument=argument)
+
+
+def check_environment_counts(counts, levels, n_features, *, min_rows,
+                             argument="environments"):
+    """Raise when an environment's row count is below ``min_rows``."""
     if counts.min() < min_rows:
         small = {str(lvl): int(c) for lvl, c in zip(levels, counts) if c < min_rows}
         raise ValueError(
@@ -152,6 +176,10 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
     Every test is computed from per-environment sufficient statistics (row
     counts and Gram matrices of ``[1, X, y]``), built in one pass over the
     rows; subsets of one size are tested together by batched linear algebra.
+    On a dask array or dataframe these statistics are summed partition by
+    partition (on the active ``dask.distributed`` client, if any), so the
+    data never have to fit in memory; the binary target's logistic test and
+    the lasso screening need the rows and are refused there.
     Every test is invariant to the units of ``y`` and of each predictor: the
     columns are brought to unit scale by powers of two (exact in floating
     point) before the statistics, and the logistic fits see standardised
@@ -222,14 +250,25 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape \
+                (n_samples, n_features)
             Numeric predictors; may hold the environment column. The tests
             do not depend on the units of ``X`` or ``y`` (any finite scale,
-            such as ``1e-300`` or ``1e300``, gives the same p-values).
-        y : array-like of shape (n_samples,)
+            such as ``1e-300`` or ``1e300``, gives the same p-values). A dask
+            array or dataframe (any size) is read partition by partition in
+            two passes, one for the columns' means and ranges and the
+            environments' labels, one for the per-environment Gram matrices;
+            only these statistics reach this process, and the result equals
+            the in-memory fit up to rounding. ``y`` and ``environments`` must
+            then be dask collections with the same row partitions (columns of
+            the same dask dataframe, or arrays with the same row chunks).
+        y : array-like or dask array / Series of shape (n_samples,)
             Continuous target, or a binary one (two classes); see
-            ``target_type`` for integer codes.
-        environments : array-like of shape (n_samples,), default=None
+            ``target_type`` for integer codes. With dask collections only
+            the linear tests run: a float ``y``, or any numeric ``y`` with
+            ``target_type="continuous"``.
+        environments : array-like or dask array / Series of shape \
+                (n_samples,), default=None
             Environment label of each row (site, period, experimental
             condition), when not a column of ``X``. Requested by default
             under metadata routing.
@@ -246,9 +285,22 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
             predictors + 2; a constant predictor; a constant ``y`` (it has no
             noise to test); a multiclass ``y`` with ``target_type="auto"``,
             or a ``y`` that is not binary with ``target_type="binary"``;
-            NaN or infinite values; or too many subsets without a bound (the
-            message gives their number).
+            NaN or infinite values (on dask, naming the argument, when the
+            partition is read); or too many subsets without a bound (the
+            message gives their number). On dask collections, also for what
+            needs the rows rather than sums over them, refused before any
+            pass where the parameters tell: the logistic test of a binary
+            target (``target_type="binary"``, a non-float ``y`` with
+            ``target_type="auto"``, or a float ``y`` holding two integer
+            values), ``screening="lasso"`` when it would screen (more than
+            ``max_predictors`` predictors), and an ``environment_column``
+            naming a one-hot block; and for partitions that are not aligned.
+        TypeError
+            When some of ``X``, ``y`` and ``environments`` are dask
+            collections and others are in memory.
         """
+        if any_dask(X, y, environments):
+            return self._fit_dask(X, y, environments)
         features, y, env, names = self._validate_environments(
             X, y, environments=environments, require_y=True)
         names = [n if isinstance(n, str) else f"x{n}" for n in names]
@@ -320,7 +372,6 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         levels, codes = environment_codes(env)
         keep = self._screen(X_, y, names)
         Xs = X_[:, keep]
-        screened = [names[i] for i in keep]
         max_size = self._largest_subset(len(keep))
         # Every tested subset needs its per-environment fit and variance.
         check_environments(codes, levels, max_size, min_rows=max_size + 2,
@@ -333,6 +384,30 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         else:
             statistics = EnvironmentStatistics(Xs, y, codes, n_envs, unit_scale=True)
             pvals = linear_subset_pvalues(statistics, max_size, self.test, self.n_jobs)
+        return self._select(pvals, None if classification else statistics, names, keep,
+                            levels, stacklevel=5)
+
+    def _select(self, pvals, statistics, names, keep, levels, *, stacklevel):
+        """Statistics -> solution: the selection, p-values and intervals from
+        the subsets' p-values (``statistics`` None for a binary target), the
+        same for rows in memory and for a dask collection.
+
+        Parameters
+        ----------
+        pvals : dict
+            ``{tuple of positions among the screened predictors: p-value}``.
+        statistics : EnvironmentStatistics or None
+        names : list of str
+            The predictors' names (all of them, before screening).
+        keep : list of int
+            Positions in ``names`` of the screened predictors.
+        levels : ndarray
+            The environments' labels.
+        stacklevel : int
+            Of the warning, so that it points at the caller of ``fit``.
+        """
+        classification = statistics is None
+        screened = [names[i] for i in keep]
         subset_pvalues = {
             tuple(screened[i] for i in s): float(pv) for s, pv in pvals.items()
         }
@@ -369,7 +444,7 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
                 "these environments (misspecified model, hidden confounding, or "
                 "interventions on the target). Nothing is selected.",
                 ModelRejectedWarning,
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
         self.environments_ = levels
         self.screened_features_ = screened
@@ -383,6 +458,111 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         self.confidence_intervals_ = intervals
         self.support_ = support
         return self
+
+    def _fit_dask(self, X, y, environments):
+        """``fit`` on dask collections: rows -> statistics partition by
+        partition, in two passes (the columns' counts, extremes and sums and
+        the environments' labels; then the per-environment Gram matrices of
+        the rows centred and scaled as in memory); the statistics then go
+        through the same code as in memory."""
+        dask_partners(X, {"y": y, "environments": environments})
+        if self.target_type == "binary":
+            raise ValueError(_DASK_BINARY)
+        all_names, dtypes = dask_columns(self, X, reset=True)
+        n_columns = len(dtypes)
+        env_column, env_argument = dask_environment(
+            self.environment_column, environments, all_names, n_columns)
+        predictors = [j for j in range(n_columns) if j != env_column]
+        names = [all_names[j] if all_names else f"x{j}" for j in predictors]
+        bad = [n for n, j in zip(names, predictors) if not is_numeric_dtype(dtypes[j])]
+        if bad:
+            raise non_numeric_error(bad)
+        y_width, y_dtypes = dask_width(y, "y")
+        if y_width != 1:
+            raise ValueError(f"y must be 1-dimensional; got {y_width} columns.")
+        if not is_numeric_dtype(y_dtypes[0]):
+            raise ValueError(f"y must be numeric for the linear tests; got dtype "
+                             f"{y_dtypes[0]}.")
+        if self.target_type == "auto" and getattr(y_dtypes[0], "kind", "") != "f":
+            raise ValueError(
+                f"y has dtype {y_dtypes[0]} and target_type='auto': in memory its "
+                "values decide between the linear tests and the logistic test of a "
+                "binary target, which needs the rows. On a dask collection pass "
+                "target_type='continuous' (a linear model of y), or a float y."
+            )
+        keep = self._screen_by_count(len(predictors))
+        if keep is None:
+            raise ValueError(
+                f"screening='lasso' with {len(predictors)} predictors (more than "
+                f"max_predictors={self.max_predictors}) needs the lasso path of the "
+                "rows, which is not computed on a dask collection: select at most "
+                "max_predictors predictors first, bound max_subset_size, or fit in "
+                "memory."
+            )
+        max_size = self._largest_subset(len(keep))
+        collections = {"X": X, "y": y}
+        if environments is not None:
+            collections["environments"] = environments
+        layout = (predictors, env_column, env_argument)
+        first = reduce_partitions(partial(_icp_first_pass, layout), collections)
+        if env_argument is None:
+            warnings.warn(
+                "InvariantCausalPrediction was fitted without environments "
+                "(neither environments nor environment_column): nothing can be "
+                "tested for invariance, so every feature is kept.",
+                NoEnvironmentsWarning,
+                stacklevel=5,
+            )
+            return self._fit_without_environments(names)
+        n = first["y"].n
+        check_n_samples(n, max_size)
+        if first["y"].low[0] == first["y"].high[0]:
+            raise ValueError(
+                f"y is constant (every value is {float(first['y'].low[0])!r}): ICP "
+                "tests whether the noise of y given the predictors is the same "
+                "in every environment, and a constant target has no noise to test."
+            )
+        kind = first["kind"]
+        if self.target_type == "auto" and kind.integral:
+            if kind.values is not None:
+                raise ValueError(
+                    f"y has two values {sorted(kind.values)!r}: with "
+                    "target_type='auto' it is a binary target, tested with "
+                    "logistic models fitted on the rows, which is not done on a "
+                    "dask collection. Pass target_type='continuous' to test a "
+                    "linear probability model, or fit in memory."
+                )
+            raise ValueError(
+                "y must be continuous or binary with target_type='auto'; got a "
+                "multiclass target (integer values only): "
+                "InvariantCausalPrediction handles continuous or binary targets; "
+                "pass target_type='continuous' to treat the integer codes as "
+                "numbers (a linear model of y)."
+            )
+        ranges = first["X"]
+        constant = [nm for nm, lo, hi in zip(names, ranges.low, ranges.high) if lo == hi]
+        if constant:
+            raise ValueError(
+                f"X has constant columns {constant!r}: their coefficient is not "
+                "identified next to the intercept; drop them."
+            )
+        labels = first["env"]
+        levels = attribute_levels(list(labels.totals))
+        if levels.size < 2:
+            raise ValueError(
+                f"{env_argument} has a single environment {levels[0]!r}; invariance "
+                "needs data from at least two."
+            )
+        check_environment_counts(labels.counts(levels), levels, max_size,
+                                 min_rows=max_size + 2, argument=env_argument)
+        scaling = (ranges.unit_scale(), first["y"].unit_scale())
+        grams = reduce_partitions(
+            partial(_icp_second_pass, layout, scaling, list(levels)), collections)
+        (x_first, _, x_second), (y_first, _, y_second) = scaling
+        statistics = EnvironmentStatistics.from_scaled_grams(
+            grams, x_first + x_second, (y_first + y_second)[0])
+        pvals = linear_subset_pvalues(statistics, max_size, self.test, self.n_jobs)
+        return self._select(pvals, statistics, names, keep, levels, stacklevel=6)
 
     # -- helpers -----------------------------------------------------------
     def _fit_without_environments(self, names):
@@ -417,21 +597,9 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
 
     def _screen(self, X, y, names):
         p = X.shape[1]
-        if p <= self.max_predictors:
-            return list(range(p))
-        if self.screening is None:
-            n_subsets = (
-                2**p if self.max_subset_size is None
-                else sum(comb(p, k) for k in range(min(self.max_subset_size, p) + 1))
-            )
-            if self.max_subset_size is not None and n_subsets <= 2**self.max_predictors:
-                return list(range(p))
-            raise ValueError(
-                f"X has {p} predictors: an exhaustive search tests {n_subsets:,} "
-                f"subsets (more than 2**max_predictors = {2**self.max_predictors:,}). "
-                "Set screening='lasso' to keep the first max_predictors to enter "
-                "the lasso path, bound max_subset_size, or raise max_predictors."
-            )
+        keep = self._screen_by_count(p)
+        if keep is not None:
+            return keep
         # Powers of two first: the path does not depend on the units of X or
         # y, but its stopping rule compares with absolute tolerances, and the
         # standard deviations of 1e300 times the data would overflow.
@@ -447,6 +615,26 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
             if j not in order:
                 order.append(j)
         return sorted(order[: self.max_predictors])
+
+    def _screen_by_count(self, p):
+        """The screened predictors when no screening runs (all ``p``), or
+        None when the lasso must choose; raises for too many subsets."""
+        if p <= self.max_predictors:
+            return list(range(p))
+        if self.screening is None:
+            n_subsets = (
+                2**p if self.max_subset_size is None
+                else sum(comb(p, k) for k in range(min(self.max_subset_size, p) + 1))
+            )
+            if self.max_subset_size is not None and n_subsets <= 2**self.max_predictors:
+                return list(range(p))
+            raise ValueError(
+                f"X has {p} predictors: an exhaustive search tests {n_subsets:,} "
+                f"subsets (more than 2**max_predictors = {2**self.max_predictors:,}). "
+                "Set screening='lasso' to keep the first max_predictors to enter "
+                "the lasso path, bound max_subset_size, or raise max_predictors."
+            )
+        return None
 
     def _logistic_pvalues(self, X, y, codes, n_envs, subsets_by_size):
         """Likelihood-ratio test of one pooled logistic model of y on X_S
@@ -497,22 +685,30 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, `n_features_in_`)
+        X : {array-like, DataFrame, dask array, dask DataFrame} of shape \
+                (n_samples, `n_features_in_`)
             The columns seen in fit, the environment column included when
             fit took it from ``X``.
 
         Returns
         -------
-        X_r : {ndarray, DataFrame} of shape (n_samples, n_selected_features)
-            The selected predictors.
+        X_r : {ndarray, DataFrame, dask array, dask DataFrame} of shape \
+                (n_samples, n_selected_features)
+            The selected predictors. For a dask collection, a lazy one of the
+            same kind and row partitions (a dask dataframe's columns are
+            :meth:`get_feature_names_out`), each partition transformed as in
+            memory.
 
         Raises
         ------
         ValueError
-            If a selected column holds NaN or infinite values, or ``X`` has
-            other columns than in fit.
+            If a selected column holds NaN or infinite values (for a dask
+            collection, when computed), or ``X`` has other columns than in
+            fit.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._transform_dask(X)
         # As SelectorMixin.transform, but the finiteness check waits until
         # the selected columns are known.
         preserve_X = (
@@ -526,6 +722,18 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         check_array(out, dtype=None, accept_sparse="csr", ensure_min_features=0,
                     ensure_all_finite=True, input_name="X")
         return out
+
+    def _transform_dask(self, X):
+        """The selected columns of a dask collection, lazily: each partition
+        goes through :meth:`transform`."""
+        _, dtypes = dask_columns(self, X, reset=False)
+        selected = [dtypes[j] for j in np.flatnonzero(self.support_)]
+        try:
+            dtype = np.result_type(*selected) if selected else np.dtype(float)
+        except TypeError:  # pandas extension dtypes
+            dtype = np.dtype(float)
+        return map_rows(self.transform, X, columns=list(self.get_feature_names_out()),
+                        dtype=dtype)
 
     def _get_support_mask(self):
         check_is_fitted(self)
@@ -553,6 +761,73 @@ def check_n_samples(n_samples, max_size):
             + ("; bound max_subset_size to test smaller subsets." if max_size
                and n_samples >= 4 else ".")
         )
+
+
+_DASK_BINARY = (
+    "target_type='binary' is not supported on a dask collection: the logistic "
+    "likelihood-ratio test fits logistic models on the rows of each environment, "
+    "which are not sums over partitions. Fit a binary target in memory, or pass "
+    "target_type='continuous' to test a linear probability model."
+)
+
+
+class _TargetValues:
+    """Whether every value of ``y`` is an integer (as
+    :func:`~sklearn.utils.multiclass.type_of_target` reads floats) and its
+    distinct values while there are at most two (None for more); ``a + b``
+    combines two partitions."""
+
+    def __init__(self, y):
+        with np.errstate(invalid="ignore"):  # as type_of_target casts 1e300
+            self.integral = not np.any(y != y.astype(int))
+        if y.size == 0:
+            self.values = frozenset()
+        else:
+            low, high = y.min(), y.max()
+            between = np.any((y > low) & (y < high))
+            self.values = None if between else frozenset({float(low), float(high)})
+
+    def __add__(self, other):
+        out = _TargetValues(np.empty(0))
+        out.integral = self.integral and other.integral
+        if self.values is None or other.values is None:
+            out.values = None
+        else:
+            both = self.values | other.values
+            out.values = both if len(both) <= 2 else None
+        return out
+
+
+def _icp_rows(predictors, env_column, env_argument, X, y, environments=None):
+    """One partition's predictors, target and environment labels."""
+    Xp = read_floats(X, "X", predictors)
+    yp = read_floats(y, "y", vector=True)
+    labels = None
+    if env_argument is not None:
+        source = X if environments is None else environments
+        labels = read_labels(source, env_argument, env_column)
+    return Xp, yp, labels
+
+
+def _icp_first_pass(layout, *parts):
+    """Pass 1 on one partition: the columns' ranges and sums, the target's
+    kind and the environments' labels and counts."""
+    Xp, yp, labels = _icp_rows(*layout, *parts)
+    summary = {"X": ColumnRanges(Xp), "y": ColumnRanges(yp[:, None]),
+               "kind": _TargetValues(yp)}
+    if labels is not None:
+        summary["env"] = LabelTotals(labels)
+    return summary
+
+
+def _icp_second_pass(layout, scaling, levels, *parts):
+    """Pass 2 on one partition: the per-environment Gram matrices of
+    ``[1, X, y]`` centred and scaled as ``EnvironmentStatistics`` does."""
+    Xp, yp, labels = _icp_rows(*layout, *parts)
+    (x_first, x_mean, x_second), (y_first, y_mean, y_second) = scaling
+    Z = np.column_stack([np.ones(len(yp)), apply_unit_scale(Xp, x_first, x_mean, x_second),
+                         apply_unit_scale(yp, y_first, y_mean, y_second)])
+    return environment_grams(Z, codes_of(labels, levels), len(levels))
 
 
 def _standardise(X):

@@ -12,12 +12,28 @@ brings the rows to unit scale by powers of two before their Gram matrices are
 formed (``unit_scale=True``): exact in floating point, it changes nothing on
 ordinary data and keeps ``1e-300`` or ``1e300`` times the data from
 underflowing or overflowing.
+
+On a dask array or dataframe the same statistics are built partition by
+partition in two passes (:mod:`skcausal_trust.utils._dask`): the first
+gathers, per column, the count, extremes and an exponent-aligned sum
+(:class:`ColumnRanges`) and the environments' labels (:class:`LabelTotals`);
+the second forms the Gram matrices of the rows centred and scaled exactly as
+in memory (:func:`apply_unit_scale`, :func:`environment_grams`), and
+:meth:`EnvironmentStatistics.from_scaled_grams` takes it from there.
 """
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-__all__ = ["EnvironmentStatistics", "power_of_two_exponents"]
+__all__ = [
+    "ColumnRanges",
+    "EnvironmentStatistics",
+    "LabelTotals",
+    "apply_unit_scale",
+    "environment_grams",
+    "power_of_two_exponents",
+]
 
 
 def power_of_two_exponents(values):
@@ -92,11 +108,31 @@ class EnvironmentStatistics:
             x_exponents, y_exponent = np.zeros(Z.shape[1] - 2), 0
         self.x_exponents = np.atleast_1d(x_exponents).astype(int)
         self.y_exponent = int(y_exponent)
-        gram = np.empty((n_environments, Z.shape[1], Z.shape[1]))
-        for e in range(n_environments):
-            Ze = Z[codes == e]
-            gram[e] = Ze.T @ Ze
-        self._set(gram)
+        self._set(environment_grams(Z, codes, n_environments))
+
+    @classmethod
+    def from_scaled_grams(cls, grams, x_exponents, y_exponent):
+        """Statistics from per-environment Gram matrices of ``[1, Xc, yc]``
+        already centred and scaled, as ``unit_scale=True`` forms them.
+
+        This is how statistics summed over the partitions of a dask
+        collection arrive (rows centred with the pooled means and scaled by
+        :func:`apply_unit_scale`); the object is the one ``__init__`` builds
+        from the same rows in memory.
+
+        Parameters
+        ----------
+        grams : ndarray of shape (n_environments, p + 2, p + 2)
+        x_exponents : ndarray of int of shape (p,)
+            The total power of two of each column of ``X``.
+        y_exponent : int
+            That of ``y``.
+        """
+        self = cls.__new__(cls)
+        self.x_exponents = np.atleast_1d(np.asarray(x_exponents)).astype(int)
+        self.y_exponent = int(y_exponent)
+        self._set(np.asarray(grams, dtype=float))
+        return self
 
     @classmethod
     def from_grams(cls, grams, noise_scale=0.0):
@@ -323,11 +359,336 @@ class EnvironmentStatistics:
         return np.where(np.isfinite(p), p, 1.0)
 
 
+def environment_grams(Z, codes, n_environments):
+    """Gram matrix of the rows of ``Z`` in each environment, shape
+    (n_environments, d, d) (zeros for an environment without rows)."""
+    gram = np.empty((n_environments, Z.shape[1], Z.shape[1]))
+    for e in range(n_environments):
+        Ze = Z[codes == e]
+        gram[e] = Ze.T @ Ze
+    return gram
+
+
 def _centred_unit_scale(values):
     """``values`` centred, each column scaled by a power of two to a largest
     absolute value in [0.5, 1), and the total exponent of each column."""
     first = power_of_two_exponents(values)
     scaled = np.ldexp(values, first)
-    centred = scaled - scaled.mean(axis=0)
-    second = power_of_two_exponents(centred)
-    return np.ldexp(centred, second), first + second
+    mean = scaled.mean(axis=0)
+    second = power_of_two_exponents(scaled - mean)
+    return apply_unit_scale(values, first, mean, second), first + second
+
+
+def apply_unit_scale(values, first, mean, second):
+    """``values`` scaled by ``2**first``, centred with ``mean`` (in the
+    scaled units) and scaled by ``2**second``: :func:`_centred_unit_scale`
+    with given exponents and mean, for rows seen a partition at a time."""
+    return np.ldexp(np.ldexp(values, first) - mean, second)
+
+
+# -- rows to statistics, a partition at a time ------------------------------
+# Partition summaries that add up (``a + b``) in the fixed tree of
+# skcausal_trust.utils._dask.reduce_partitions.
+
+
+class ColumnRanges:
+    """Per-column row count, extremes and sum of a block of rows; ``a + b``
+    combines two blocks.
+
+    The sum is kept in units of ``2**-exponents`` -- the power of two that
+    brings the largest absolute value seen to [0.5, 1) -- so that it neither
+    overflows nor underflows at any finite scale; powers of two scale
+    exactly, so the combined sum is the in-memory sum of the scaled column
+    up to the order of the additions.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_rows, n_columns)
+        Finite values (possibly no rows).
+    """
+
+    def __init__(self, values):
+        values = np.asarray(values, dtype=float)
+        self.n = values.shape[0]
+        if self.n:
+            self.low, self.high = values.min(axis=0), values.max(axis=0)
+        else:
+            self.low = np.full(values.shape[1], np.inf)
+            self.high = np.full(values.shape[1], -np.inf)
+        self.exponents = _exponents_of(self.peak)
+        self.sums = np.ldexp(values, self.exponents).sum(axis=0)
+
+    @property
+    def peak(self):
+        """The largest absolute value of each column (0 without rows)."""
+        return np.maximum(np.maximum(-self.low, self.high), 0.0)
+
+    def __add__(self, other):
+        out = ColumnRanges.__new__(ColumnRanges)
+        out.n = self.n + other.n
+        out.low = np.minimum(self.low, other.low)
+        out.high = np.maximum(self.high, other.high)
+        # The exponent of the larger peak (the smaller exponent): the other
+        # sum scales down, exactly unless it underflows (then it is below
+        # 2**-1074 of the total).
+        out.exponents = np.where(self.peak >= other.peak, self.exponents, other.exponents)
+        out.sums = (np.ldexp(self.sums, out.exponents - self.exponents)
+                    + np.ldexp(other.sums, out.exponents - other.exponents))
+        return out
+
+    def unit_scale(self):
+        """The exponents and mean :func:`_centred_unit_scale` finds for the
+        combined rows.
+
+        Returns
+        -------
+        first : ndarray of int
+            :func:`power_of_two_exponents` of the columns.
+        mean : ndarray
+            The mean of the columns scaled by ``2**first``.
+        second : ndarray of int
+            :func:`power_of_two_exponents` of the scaled columns centred with
+            ``mean``: the largest absolute deviation is that of the smallest
+            or of the largest value (rounding is monotone).
+        """
+        first = self.exponents
+        mean = self.sums / self.n
+        deviation = np.maximum(np.abs(np.ldexp(self.high, first) - mean),
+                               np.abs(np.ldexp(self.low, first) - mean))
+        return first, mean, _exponents_of(deviation)
+
+
+def _exponents_of(peak):
+    """:func:`power_of_two_exponents` from the largest absolute values."""
+    _, exponent = np.frexp(peak)
+    return np.where(peak > 0, -exponent, 0)
+
+
+class LabelTotals:
+    """Per label, the row count and a weight total of a block of rows;
+    ``a + b`` combines two blocks (the union of their labels).
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_rows,), dtype object
+        Validated labels (as :func:`skcausal_trust.base.environment_codes`
+        reads them).
+    weights : ndarray of shape (n_rows,) or None, default=None
+        Row weights; None counts rows.
+    """
+
+    def __init__(self, labels, weights=None):
+        labels = np.asarray(labels, dtype=object)
+        # factorize keeps the labels' Python objects (no dtype inference) and
+        # equates them as pandas.unique does in environment_codes.
+        codes, uniques = pd.factorize(labels)
+        counts = np.bincount(codes, minlength=len(uniques))
+        totals = counts if weights is None else np.bincount(
+            codes, weights=weights, minlength=len(uniques))
+        self.totals = {label: np.array([c, t], dtype=float)
+                       for label, c, t in zip(uniques, counts, totals)}
+
+    def __add__(self, other):
+        out = LabelTotals([])
+        out.totals = dict(self.totals)
+        for label, value in other.totals.items():
+            out.totals[label] = out.totals[label] + value if label in out.totals else value
+        return out
+
+    def counts(self, levels):
+        """Row counts of ``levels``, in their order."""
+        return np.array([self.totals[level][0] for level in levels])
+
+    def weights(self, levels):
+        """Weight totals of ``levels``, in their order."""
+        return np.array([self.totals[level][1] for level in levels])
+
+
+def codes_of(labels, levels):
+    """Integer codes of ``labels`` among ``levels`` (as
+    :func:`skcausal_trust.base.environment_codes` numbers them)."""
+    index = {level: code for code, level in enumerate(levels)}
+    return np.fromiter((index[v] for v in labels), dtype=np.intp, count=len(labels))
+
+
+# -- dask inputs -------------------------------------------------------------
+def dask_columns(estimator, X, *, reset):
+    """Check the columns of a dask array or dataframe ``X`` as
+    ``validate_data`` does (their number and names; set them on ``reset``),
+    without reading a row.
+
+    Returns
+    -------
+    names : list of str or None
+        ``X``'s column names (``feature_names_in_``), or None.
+    dtypes : list of dtype
+        The columns' dtypes.
+    """
+    import dask.array as da
+    from sklearn.utils.validation import _check_feature_names, _check_n_features
+
+    from ..base import check_column_labels
+
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(f"X is a {X.ndim}-D dask array; expected a 2-D one "
+                             "(n_samples, n_features).")
+        if np.isnan(X.shape[1]):
+            raise ValueError("X is a dask array of unknown width; give it known "
+                             "chunks (X.compute_chunk_sizes()).")
+        empty = np.empty((0, X.shape[1]), dtype=X.dtype)
+        dtypes = [X.dtype] * X.shape[1]
+    elif hasattr(X, "_meta") and isinstance(X._meta, pd.DataFrame):
+        empty = X._meta
+        dtypes = list(empty.dtypes)
+    else:
+        raise TypeError(
+            f"X is a dask {type(X).__name__}; pass a 2-D dask array or a dask "
+            "DataFrame."
+        )
+    check_column_labels(empty)
+    _check_n_features(estimator, empty, reset=reset)
+    _check_feature_names(estimator, empty, reset=reset)
+    names = getattr(estimator, "feature_names_in_", None)
+    return (None if names is None else [str(n) for n in names]), dtypes
+
+
+def dask_width(value, argument):
+    """Columns of a dask array, series or dataframe (1 for 1-D ones), and
+    their dtypes, from its metadata."""
+    import dask.array as da
+
+    if isinstance(value, da.Array):
+        if value.ndim > 2:
+            raise ValueError(f"{argument} is a {value.ndim}-D dask array; expected "
+                             "1-D or 2-D.")
+        width = 1 if value.ndim == 1 else value.shape[1]
+        return width, [value.dtype] * int(width)
+    meta = getattr(value, "_meta", None)
+    if isinstance(meta, pd.Series):
+        return 1, [meta.dtype]
+    if isinstance(meta, pd.DataFrame):
+        return meta.shape[1], list(meta.dtypes)
+    raise TypeError(f"{argument} is a {type(value).__name__}, not a dask array, "
+                    "series or dataframe.")
+
+
+def is_numeric_dtype(dtype):
+    """Whether a column of this dtype reads as float (numbers or booleans;
+    not categories or text)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return False
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+
+
+def dask_partners(X, others):
+    """Refuse a mix of dask and in-memory row arguments: ``others`` is
+    ``{argument: value}``; each given one must be a dask collection when
+    ``X`` is, and ``X`` must be one when any of them is."""
+    from ..utils._dask import is_dask_collection
+
+    if not is_dask_collection(X):
+        dask_ones = [a for a, v in others.items() if is_dask_collection(v)]
+        raise TypeError(
+            f"{', '.join(dask_ones)} is a dask collection but X is not: pass X as "
+            "a dask array or dataframe with the same row partitions, or every "
+            "argument in memory."
+        )
+    for argument, value in others.items():
+        if value is not None and not is_dask_collection(value):
+            raise TypeError(
+                f"X is a dask collection but {argument} is a "
+                f"{type(value).__name__}: pass {argument} as a dask array or "
+                "series with X's row partitions (for example a column of the "
+                "same dask dataframe)."
+            )
+
+
+def read_floats(part, argument, columns=None, *, vector=False):
+    """A partition's values as float64, checked finite.
+
+    Parameters
+    ----------
+    part : ndarray or pandas object
+        One row partition.
+    argument : str
+        Its name in errors.
+    columns : list of int or None, default=None
+        Positions of the columns to read (None: all).
+    vector : bool, default=False
+        Return shape (n_rows,) (the part must have one column).
+    """
+    if columns is not None:
+        part = part.iloc[:, columns] if hasattr(part, "iloc") else np.asarray(part)[:, columns]
+    if hasattr(part, "to_numpy"):
+        values = part.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        values = np.asarray(part, dtype=float)
+    if vector:
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise ValueError(f"{argument} must be 1-dimensional; got partitions of "
+                             f"shape {values.shape}.")
+    elif values.ndim == 1:
+        values = values[:, None]
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{argument} has NaN or infinite values (in a partition of "
+            f"{values.shape[0]} rows of the dask collection)."
+        )
+    return values
+
+
+def read_labels(part, argument, column=None):
+    """A partition's labels (column ``column`` of it, or all of it), checked
+    as in memory (no missing value, no infinity)."""
+    from ..base import _as_labels
+
+    if column is not None:
+        part = part.iloc[:, column] if hasattr(part, "iloc") else np.asarray(part)[:, column]
+    return _as_labels(part, argument, part.shape[0])
+
+
+def dask_environment(column_id, routed, names, n_columns):
+    """Where the environment labels of a dask fit come from.
+
+    Returns
+    -------
+    column : int or None
+        Position of the environment column of ``X`` (``environment_column``),
+        or None (routed, or no environments).
+    argument : str or None
+        How errors name the labels; None without environments.
+    """
+    from ..base import _column_position
+
+    if routed is not None and column_id is not None:
+        raise ValueError("pass the environment either as environments or through "
+                         "environment_column, not both.")
+    if column_id is not None:
+        block = _column_position(column_id, names, n_columns, "environment_column")
+        if len(block) != 1:
+            raise ValueError(
+                f"environment_column={column_id!r} names the one-hot columns "
+                f"{[names[j] for j in block]!r}; on a dask collection pass the "
+                "label column itself (or route the labels as environments)."
+            )
+        name = names[block[0]] if names is not None else block[0]
+        return block[0], f"X[{name!r}] (environment_column)"
+    if routed is None:
+        return None, None
+    width, _ = dask_width(routed, "environments")
+    if width != 1:
+        raise ValueError(f"environments must hold one column; got {width} columns.")
+    return None, "environments"
+
+
+def non_numeric_error(bad, argument="X"):
+    """The error :func:`skcausal_trust.base.numeric_features` raises for the
+    columns ``bad``."""
+    return ValueError(
+        f"{argument} has non-numeric (categorical or string) columns {bad!r}; "
+        "this estimator needs numeric predictors: one-hot encode them first "
+        "(OneHotEncoder in a ColumnTransformer)."
+    )
