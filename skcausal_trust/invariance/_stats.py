@@ -383,7 +383,16 @@ def apply_unit_scale(values, first, mean, second):
     """``values`` scaled by ``2**first``, centred with ``mean`` (in the
     scaled units) and scaled by ``2**second``: :func:`_centred_unit_scale`
     with given exponents and mean, for rows seen a partition at a time."""
-    return np.ldexp(np.ldexp(values, first) - mean, second)
+    return times_power_of_two(times_power_of_two(values, first) - mean, second)
+
+
+def times_power_of_two(values, exponents):
+    """``values * 2**exponents``, exactly (as ``np.ldexp``): a product with
+    the power of two when it is a float (faster), ``ldexp`` otherwise."""
+    exponents = np.asarray(exponents)
+    if exponents.size == 0 or np.all(np.abs(exponents) <= 1000):
+        return values * np.exp2(exponents.astype(float))
+    return np.ldexp(values, exponents)
 
 
 # -- rows to statistics, a partition at a time ------------------------------
@@ -416,7 +425,7 @@ class ColumnRanges:
             self.low = np.full(values.shape[1], np.inf)
             self.high = np.full(values.shape[1], -np.inf)
         self.exponents = _exponents_of(self.peak)
-        self.sums = np.ldexp(values, self.exponents).sum(axis=0)
+        self.sums = times_power_of_two(values, self.exponents).sum(axis=0)
 
     @property
     def peak(self):
@@ -507,8 +516,12 @@ class LabelTotals:
 def codes_of(labels, levels):
     """Integer codes of ``labels`` among ``levels`` (as
     :func:`skcausal_trust.base.environment_codes` numbers them)."""
-    index = {level: code for code, level in enumerate(levels)}
-    return np.fromiter((index[v] for v in labels), dtype=np.intp, count=len(labels))
+    labels = np.asarray(labels, dtype=object)
+    codes = pd.Index(np.asarray(levels, dtype=object), dtype=object).get_indexer(labels)
+    if (codes < 0).any():  # not reached: the levels are every label seen
+        unknown = sorted({str(v) for v in labels[codes < 0]})
+        raise ValueError(f"labels {unknown!r} are not among the levels {list(levels)!r}.")
+    return codes.astype(np.intp)
 
 
 # -- dask inputs -------------------------------------------------------------

@@ -62,9 +62,12 @@ def _row_blocks(value, argument):
                 f"{argument} is a dask array of unknown chunk sizes; call "
                 f"{argument}.compute_chunk_sizes() (or build it with known chunks)."
             )
-        return list(value.to_delayed().ravel())
+        return list(value.to_delayed(optimize_graph=False).ravel())
     if hasattr(value, "to_delayed") and hasattr(value, "npartitions"):
-        return list(value.to_delayed())
+        # Unoptimised graphs keep the keys of the partitions the collections
+        # share (X and its environment column read from one source): computed
+        # together, each source partition is read (or generated) once.
+        return list(value.to_delayed(optimize_graph=False))
     raise TypeError(f"{argument} is a {type(value).__name__}, not a dask array or "
                     "dataframe.")
 
