@@ -311,3 +311,33 @@ def test_the_dask_route_refuses_what_it_cannot_do(dask_client, cf_data):
     misaligned = dd.from_pandas(pd.Series(target), npartitions=2)
     with pytest.raises(ValueError, match="not aligned"):
         CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, misaligned)
+
+
+def test_counterfactual_unfairness_on_dask_equals_the_in_memory_value(dask_client, cf_data):
+    from skcausal_trust.fairness import counterfactual_unfairness
+
+    frame, label, _ = cf_data
+    weights = np.random.default_rng(7).uniform(0.0, 2.0, len(frame))
+    ddf, dy, dw = _partitioned(frame, label, weights)
+    clf = LogisticRegression().fit(frame[FEATURES], label)
+    scm = LinearSCM(CF_GRAPH).fit(frame)
+    for kind in ("probability", "flip"):
+        lazy = counterfactual_unfairness(clf, ddf[FEATURES], scm=scm, kind=kind,
+                                         sensitive_features=ddf[["a", "r"]],
+                                         sample_weight=dw)
+        eager = counterfactual_unfairness(clf, frame[FEATURES], scm=scm, kind=kind,
+                                          sensitive_features=frame[["a", "r"]],
+                                          sample_weight=weights)
+        assert eager > 0.01
+        assert_allclose(lazy, eager, rtol=1e-12)
+    # The column route, with a model that drops the attribute's columns.
+    relaxed = CounterfactuallyFairClassifier(CF_GRAPH, epsilon=1.0,
+                                             sensitive_feature_ids=["a", "r"]).fit(frame, label)
+    lazy = counterfactual_unfairness(relaxed, ddf, scm=scm, sensitive_feature_ids=["a", "r"])
+    eager = counterfactual_unfairness(relaxed, frame, scm=scm,
+                                      sensitive_feature_ids=["a", "r"])
+    assert eager > 0.01
+    assert_allclose(lazy, eager, rtol=1e-12)
+    with pytest.raises(ValueError, match="sensitive_features must be a dask collection"):
+        counterfactual_unfairness(clf, ddf[FEATURES], scm=scm,
+                                  sensitive_features=frame[["a", "r"]])

@@ -340,10 +340,21 @@ class LinearSCM:
             offset[self._index[v]] = 0.0
         return offset
 
-    def _dask_statistics(self, graph, data, sample_weight):
+    def _fit_dask(self, data, sample_weight, first):
+        """Fit on a dask dataframe whose first-pass summary (``first``, as
+        the first pass of :meth:`_dask_statistics` returns it) is already
+        known: one pass over the partitions (the Gram matrix)."""
+        graph = _as_graph(self.graph)
+        return self._fit_statistics(
+            graph, *self._dask_statistics(graph, data, sample_weight, first=first))
+
+    def _dask_statistics(self, graph, data, sample_weight, first=None):
         """The statistics of :meth:`_statistics` from a dask dataframe, in
         two passes over its partitions: levels, extremes and weight totals,
-        then the Gram matrix."""
+        then the Gram matrix (the first is skipped when ``first`` gives its
+        result: ``n``, ``levels`` of the categorical nodes, ``high`` and
+        ``low`` of the numeric ones in graph order, ``weight`` and
+        ``max_weight``)."""
         import dask.dataframe as dd
 
         if not isinstance(data, dd.DataFrame):
@@ -384,8 +395,10 @@ class LinearSCM:
                     "low": -values.min(axis=0, initial=np.inf),
                     "weight": np.array([w.sum()]), "max_weight": w.max(initial=0.0)}
 
-        first = reduce_partitions(first_pass, collections,
-                                  combine={"high": "max", "low": "max", "max_weight": "max"})
+        if first is None:
+            first = reduce_partitions(
+                first_pass, collections,
+                combine={"high": "max", "low": "max", "max_weight": "max"})
         n = first["n"]
         if n < 2:
             raise ValueError(f"data has {n} row(s); fitting an SCM needs at least 2.")

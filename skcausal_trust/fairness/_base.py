@@ -545,11 +545,15 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
         if groups:
             graph = graph.expand(groups)
         if rows is not None:
-            from ._dask import dask_scm_frame
+            from ._dask import dask_scm_frame, scm_first_pass
 
             # The SCM's statistics, partition by partition; no frame is kept.
-            scm = LinearSCM(graph).fit(dask_scm_frame(world_, inputs, rows, nodes, levels),
-                                       sample_weight=sw)
+            # Its first pass (levels, ranges) is known from the rows' summary.
+            frame = dask_scm_frame(world_, inputs, rows, nodes, levels)
+            first = scm_first_pass(rows, graph, variable_of, nodes, levels)
+            scm = (LinearSCM(graph).fit(frame, sample_weight=sw) if first is None
+                   else LinearSCM(graph)._fit_dask(frame, sw, first))
+            frame = None
         else:
             frame = _sensitive_frame(frame, nodes, attribute, levels)
             scm = LinearSCM(graph).fit(frame, sample_weight=sw)
@@ -614,6 +618,21 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         self._inputs = inputs
         self._sensitive_columns = [] if attribute is None else list(attribute.columns)
         return Z, y, attribute, features, sw, inputs
+
+    def _dask_worlds(self, rows, fallback):
+        """The inputs, fitted worlds and counterfactual directions of dask
+        rows (:func:`~skcausal_trust.fairness._dask.dask_fit_rows`); without
+        a sensitive attribute, warn ``fallback`` and constrain nothing."""
+        p = len(rows.names)
+        inputs = ModelInputs(np.empty((0, p)), rows.names)
+        self._inputs = inputs
+        if rows.attribute is None:
+            self._fallback_warning(fallback)
+            return inputs, None, np.zeros((0, 1, p))
+        worlds = fit_worlds(self.causal_model, inputs, rows.features, rows.attribute,
+                            rows.sample_weight)
+        self._restrict_paths(worlds)
+        return inputs, worlds, worlds.directions
 
     def _predict_inputs(self, X):
         """The model's inputs for ``X`` (sensitive columns dropped)."""

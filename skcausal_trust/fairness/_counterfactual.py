@@ -20,7 +20,7 @@ from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, ModelInputs, fit_worlds, free_directions
+from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 
 __all__ = ["CounterfactuallyFairClassifier"]
 
@@ -480,6 +480,14 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         then Newton's method with one pass over the partitions per step."""
         from ._dask import dask_fit_rows, dask_logistic_newton
 
+        given = sensitive_features is not None or self.sensitive_feature_ids is not None
+        if given and self.epsilon > 0:
+            raise ValueError(
+                f"epsilon={self.epsilon!r} on a dask collection: the relaxed "
+                "constraints (a box or polytope) need a constrained solver over every "
+                "row; on dask the classifier fits epsilon=0 (the constraints are "
+                "eliminated). Fit in memory, or set epsilon=0. Nothing was computed."
+            )
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
                              sample_weight=sample_weight, target="classes")
         try:
@@ -498,28 +506,10 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
                 "inputs). Fit one model per class, or fit in memory."
             )
         p = len(rows.names)
-        inputs = ModelInputs(np.empty((0, p)), rows.names)
-        self._inputs = inputs
-        if rows.attribute is None:
-            self._fallback_warning(
-                "it falls back to unconstrained L2-regularised logistic regression."
-            )
-            worlds = None
-            directions = np.zeros((0, 1, p))
-        else:
-            worlds = fit_worlds(self.causal_model, inputs, rows.features, rows.attribute,
-                                rows.sample_weight)
-            self._restrict_paths(worlds)
-            directions = worlds.directions
+        inputs, worlds, directions = self._dask_worlds(
+            rows, "it falls back to unconstrained L2-regularised logistic regression.")
         n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
         constrained = directions.shape[0] > 0 and np.any(directions)
-        if constrained and self.epsilon > 0:
-            raise ValueError(
-                f"epsilon={self.epsilon!r} on a dask collection: the relaxed "
-                "constraints (a box or polytope) need a constrained solver over every "
-                "row; on dask the classifier fits epsilon=0 (the constraints are "
-                "eliminated). Fit in memory, or set epsilon=0."
-            )
         if constrained:
             nonzero = [w for w in range(directions.shape[0]) if np.any(directions[w])]
             N = null_space(directions[nonzero].reshape(-1, p))

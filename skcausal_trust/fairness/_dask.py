@@ -25,6 +25,9 @@ MAX_NEWTON_ITERATIONS = 100
 #: The Newton iterations stop when a step moves no coefficient by more than
 #: this, relative to the largest coefficient (or 1).
 STEP_TOLERANCE = 1e-12
+#: A Newton step at most this large (relative) is the last one: it is taken
+#: without a pass over the rows to evaluate where it lands.
+FINAL_STEP = 1e-7
 
 
 class DaskAttribute:
@@ -261,6 +264,8 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target)
         Z = np.asarray(part, dtype=float) if part.shape[0] else np.empty((0, len(keep)))
         finite = np.isfinite(Z).all(axis=0)
         out = {"n": part.shape[0], "weight": weights.sum(),
+               "max_weight": weights.max(initial=0.0),
+               "high": Z.max(axis=0, initial=-np.inf), "low": -Z.min(axis=0, initial=np.inf),
                "bad": {columns[j] for j in np.flatnonzero(~finite)},
                "sum": weights @ Z if Z.shape[0] else np.zeros(len(keep))}
         if target == "classes":
@@ -279,7 +284,8 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target)
             ]
         return out
 
-    summary = reduce_partitions(first_pass, rows.collections())
+    summary = reduce_partitions(first_pass, rows.collections(),
+                                combine={"high": "max", "low": "max", "max_weight": "max"})
     if summary["bad"]:
         bad = [c for c in columns if c in summary["bad"]]
         raise ValueError(f"X has NaN or infinite values in columns {bad!r}.")
@@ -336,6 +342,25 @@ def dask_scm_frame(world, inputs, rows, nodes, levels):
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
+def scm_first_pass(rows, graph, variable_of, nodes, levels):
+    """The first pass of :meth:`LinearSCM.fit` on the rows in the SCM's
+    variables, from the rows' summary (their columns' ranges, the
+    attributes' levels), or None when a node of ``graph`` is neither."""
+    summary = rows.summary
+    position = {variable_of[c]: j for j, c in enumerate(rows.names)}
+    high, low = [], []
+    for v in graph.nodes:
+        if v in set(nodes):
+            continue
+        if v not in position:
+            return None
+        high.append(summary["high"][position[v]])
+        low.append(summary["low"][position[v]])
+    return {"n": summary["n"], "levels": {v: set(lv) for v, lv in zip(nodes, levels)},
+            "high": np.asarray(high), "low": np.asarray(low),
+            "weight": np.array([summary["weight"]]), "max_weight": summary["max_weight"]}
+
+
 def dask_check_fitted_scm(check, rows):
     """Run ``check(frame_part, attribute_part)`` on every partition (a fitted
     SCM's unseen-level checks)."""
@@ -381,9 +406,11 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
     (``N`` has orthonormal columns, so the penalty is ``|z|^2 / (2 C)``):
     the objective of :class:`~sklearn.linear_model.LogisticRegression`. Its
     gradient and Hessian are sums over rows, so one pass gives both; a step
-    that does not decrease the objective enough is halved (Armijo). It stops
-    when a Newton step moves no coefficient by more than ``1e-12`` (relative):
-    the estimator's ``tol`` (made for first-order solvers) is not used.
+    that does not decrease the objective enough is halved (Armijo). It starts
+    from the solution of the same problem on the first partition (computed
+    here, in memory), and stops when a Newton step moves no coefficient by
+    more than ``1e-12`` (relative): the estimator's ``tol`` (made for
+    first-order solvers) is not used.
 
     Returns
     -------
@@ -392,33 +419,67 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
     info : dict
         ``n_iter`` (passes), ``status``.
     """
+    import dask
+
+    from ..utils._dask import _row_blocks
+
     q = N.shape[1]
     dim = q + (1 if fit_intercept else 0)
 
-    def oracle(theta):
-        z, b = theta[:q], (theta[q] if fit_intercept else 0.0)
-
-        def part_stats(*parts):
-            part, target, weights, _ = rows.split(parts)
-            F = np.asarray(part, dtype=float) @ N
-            if fit_intercept:
-                F = np.column_stack([F, np.ones(F.shape[0])])
-            s = np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
-            margin = s * (F[:, :q] @ z + b)
-            loss = -float(weights @ log_expit(margin))
-            r = -s * expit(-margin) * weights
-            curvature = weights * expit(margin) * expit(-margin)
-            return loss, F.T @ r, (F * curvature[:, None]).T @ F
-
-        loss, grad, hess = reduce_partitions(part_stats, rows.collections())
-        penalty = np.zeros(dim)
-        penalty[:q] = 1.0 / C
-        loss = loss + 0.5 * float(theta[:q] @ theta[:q]) / C
-        grad = grad + penalty * theta
-        hess = hess + np.diag(penalty)
+    def part_stats(theta, parts):
+        """The loss, gradient and Hessian of one partition (no penalty)."""
+        part, target, weights, _ = rows.split(parts)
+        F = np.asarray(part, dtype=float) @ N
+        sign = np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
+        margin = sign * (F @ theta[:q] + (theta[q] if fit_intercept else 0.0))
+        loss = -float(weights @ log_expit(margin))
+        wrong = expit(-margin)  # the probability of the other class
+        r = -sign * wrong * weights
+        curvature = weights * wrong * (1.0 - wrong)
+        grad = np.empty(dim)
+        hess = np.empty((dim, dim))
+        grad[:q] = F.T @ r
+        hess[:q, :q] = (F * curvature[:, None]).T @ F
+        if fit_intercept:
+            grad[q] = r.sum()
+            hess[:q, q] = hess[q, :q] = F.T @ curvature
+            hess[q, q] = curvature.sum()
         return loss, grad, hess
 
+    def penalised(stats, theta, share=1.0):
+        loss, grad, hess = stats
+        penalty = np.zeros(dim)
+        penalty[:q] = share / C
+        return (loss + 0.5 * share * float(theta[:q] @ theta[:q]) / C,
+                grad + penalty * theta, hess + np.diag(penalty))
+
+    def oracle(theta):
+        stats = reduce_partitions(lambda *parts: part_stats(theta, parts),
+                                  rows.collections())
+        return penalised(stats, theta)
+
+    # A warm start: the same problem on the first partition alone (its
+    # penalty scaled by its share of the weight), solved where this runs.
+    # Newton's method from there needs fewer passes over all the rows; the
+    # solution does not depend on the start.
+    collections = rows.collections()
+    first = dask.compute(*[_row_blocks(c, a)[0] for a, c in collections.items()])
+    _, first_target, first_weights, _ = rows.split(first)
+    share = float(first_weights.sum()) / float(rows.summary["weight"])
     theta = np.zeros(dim)
+    if share > 0 and np.unique(np.asarray(first_target).reshape(-1)).size == 2:
+        theta, _, _, _ = _newton(lambda t: penalised(part_stats(t, first), t, share),
+                                 theta)
+    theta, value, passes, status = _newton(oracle, theta)
+    intercept = float(theta[q]) if fit_intercept else 0.0
+    return theta[:q], intercept, {"n_iter": passes, "status": status, "objective": value}
+
+
+def _newton(oracle, theta):
+    """Newton's method with Armijo step halving from ``theta``.
+
+    Returns the solution, the objective there, the number of oracle calls and
+    the status."""
     value, grad, hess = oracle(theta)
     passes, status = 1, "max_iter reached"
     for _ in range(MAX_NEWTON_ITERATIONS):
@@ -428,11 +489,18 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
         # objective stops changing, so the solution is as precise as the
         # gradient's sums (not the square root of that, as with a test on
         # the objective's decrease).
-        if np.max(np.abs(step), initial=0.0) <= STEP_TOLERANCE * max(
-                1.0, float(np.max(np.abs(theta), initial=0.0))):
+        size = float(np.max(np.abs(step), initial=0.0))
+        scale = max(1.0, float(np.max(np.abs(theta), initial=0.0)))
+        if size <= STEP_TOLERANCE * scale:
             status = "converged"
             break
         decrement = float(-grad @ step)
+        if size <= FINAL_STEP * scale:
+            # Quadratic convergence: after a step this small the error is of
+            # the order of its square (below 1e-12), so it is taken without
+            # a pass to check it; the objective is the quadratic model's.
+            theta, value, status = theta + step, value - 0.5 * decrement, "converged"
+            break
         step_size = 1.0
         while True:
             candidate = theta + step_size * step
@@ -444,8 +512,7 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
                 break
             step_size /= 2.0
         theta, value, grad, hess = candidate, new_value, new_grad, new_hess
-    intercept = float(theta[q]) if fit_intercept else 0.0
-    return theta[:q], intercept, {"n_iter": passes, "status": status, "objective": value}
+    return theta, value, passes, status
 
 
 def dask_predict(method, X, *, columns=None, dtype=float, name=None):

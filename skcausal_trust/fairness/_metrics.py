@@ -13,6 +13,7 @@ from sklearn.utils.metadata_routing import UNUSED, _MetadataRequester
 from ..base import SENSITIVE, check_column_labels, resolve_row_attribute
 from ..causal import LinearSCM
 from ..causal._graph import as_paths
+from ..utils._dask import is_dask_collection, reduce_partitions
 from ..utils._names import node_of_name
 from ..utils._validation import check_weights
 
@@ -412,6 +413,10 @@ def counterfactual_unfairness(
         The samples, raw columns (strings, categories, numbers) or encoded
         ones, as the estimator takes them. An array's columns are the
         positions 0, 1, ...: the SCM must then name its nodes by position.
+        A dask array or dataframe is measured partition by partition (the
+        weighted sum of the differences and the weight compared are sums over
+        rows), with ``sensitive_features`` and ``sample_weight`` as dask
+        collections aligned with it: the same value as in memory.
     scm : LinearSCM
         A fitted model whose nodes are columns of ``X`` plus the sensitive
         attribute(s), each a categorical node; columns of ``X`` outside the
@@ -477,6 +482,53 @@ def counterfactual_unfairness(
     if not isinstance(scm, LinearSCM) or not hasattr(scm, "equations_"):
         raise ValueError("scm must be a fitted LinearSCM.")
     kind = _resolve_kind(estimator, kind)
+    if is_dask_collection(X):
+        return _dask_unfairness(estimator, X, scm, sensitive_features,
+                                sensitive_feature_ids, kind, sample_weight, fair_paths,
+                                unfair_paths)
+    total, mass = _unfairness_sums(estimator, X, scm, sensitive_features,
+                                   sensitive_feature_ids, kind, sample_weight, fair_paths,
+                                   unfair_paths)
+    return float(total / mass)
+
+
+def _dask_unfairness(estimator, X, scm, sensitive_features, sensitive_feature_ids, kind,
+                     sample_weight, fair_paths, unfair_paths):
+    """:func:`counterfactual_unfairness` of a dask ``X``: the weighted sum of
+    the differences and the weight of the compared rows are sums over rows,
+    computed partition by partition (the levels compared are the SCM's)."""
+    collections = {"X": X}
+    for argument, value in (("sensitive_features", sensitive_features),
+                            ("sample_weight", sample_weight)):
+        if value is not None:
+            if not is_dask_collection(value):
+                raise ValueError(f"{argument} must be a dask collection aligned with X "
+                                 "when X is one.")
+            collections[argument] = value
+    routed, weighted = sensitive_features is not None, sample_weight is not None
+
+    def sums(part, *others):
+        if part.shape[0] == 0:
+            return np.zeros(2)
+        others = list(others)
+        attribute = others.pop(0) if routed else None
+        weights = others.pop(0) if weighted else None
+        if weights is not None and not np.any(np.asarray(weights, dtype=float) > 0):
+            return np.zeros(2)  # nothing to compare in this partition
+        return np.array(_unfairness_sums(estimator, part, scm, attribute,
+                                         sensitive_feature_ids, kind, weights, fair_paths,
+                                         unfair_paths))
+
+    total, mass = reduce_partitions(sums, collections)
+    if mass <= 0:
+        raise ValueError("X has no rows with positive weight; nothing to measure.")
+    return float(total / mass)
+
+
+def _unfairness_sums(estimator, X, scm, sensitive_features, sensitive_feature_ids, kind,
+                     sample_weight, fair_paths, unfair_paths):
+    """The weighted sum of the output differences over every row and other
+    level, and the weight of those comparisons."""
     twins = _Twins(estimator, X, scm, sensitive_features, sensitive_feature_ids,
                    caller="counterfactual_unfairness", fair_paths=fair_paths,
                    unfair_paths=unfair_paths)
@@ -497,7 +549,7 @@ def counterfactual_unfairness(
                           - np.asarray(factual, dtype=float).ravel()[rows])
         total += np.dot(weights[rows], diff)
         mass += weights[rows].sum()
-    return float(total / mass)
+    return total, mass
 
 
 def _parse_paths(paths, nodes, argument):

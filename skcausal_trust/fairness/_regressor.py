@@ -14,7 +14,7 @@ from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, ModelInputs, fit_worlds, free_directions
+from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 from ._counterfactual import _constraint_rows, _scores_gap, pairwise_constraint_rows
 
 __all__ = ["CounterfactuallyFairRegressor"]
@@ -292,17 +292,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
                              sample_weight=sample_weight, target="continuous")
         p = len(rows.names)
-        inputs = ModelInputs(np.empty((0, p)), rows.names)
-        self._inputs = inputs
-        if rows.attribute is None:
-            self._fallback_warning("it is plain ridge regression.")
-            worlds = None
-            directions = np.zeros((0, 1, p))
-        else:
-            worlds = fit_worlds(self.causal_model, inputs, rows.features, rows.attribute,
-                                rows.sample_weight)
-            self._restrict_paths(worlds)
-            directions = worlds.directions
+        inputs, worlds, directions = self._dask_worlds(rows, "it is plain ridge regression.")
         n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
         constrained = directions.shape[0] > 0 and np.any(directions)
         H, g, x_mean, y_mean, yy = dask_centred_gram(rows, self.fit_intercept)
