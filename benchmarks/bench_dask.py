@@ -61,6 +61,10 @@ def make_partition(seed, n_rows):
     return frame
 
 
+def _verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
 def lazy_frame(n_rows, partition_rows):
     import dask.dataframe as dd
 
@@ -172,9 +176,10 @@ def part_a(client, n_rows, partition_rows):
     print(f"generate only: {generate:.1f} s; generate + Gram of [1, X, y]: {with_gram:.1f} s")
     print(f"Gram step: {achieved:.1f} GFLOP/s per core against one core's BLAS "
           f"{rate:.1f} GFLOP/s for the same product: {achieved / rate:.0%}")
+    print(f"{_verdict(achieved / rate >= 0.5)} the Gram step at >= 50% of one core's BLAS")
     print(f"\n{'estimator':<20}{'time (s)':>10}{'rows/s/core':>14}{'peak worker GB':>16}"
           f"{'peak client GB':>16}")
-    results = {}
+    results, verdicts = {}, []
     for name, (make, target, env) in estimators().items():
         fresh_workers(client)
         start = time.perf_counter()
@@ -184,11 +189,16 @@ def part_a(client, n_rows, partition_rows):
         results[name] = est
         print(f"{name:<20}{seconds:>10.1f}{n_rows / seconds / 2:>14,.0f}"
               f"{worker_gb:>16.2f}{client_gb:>16.2f}", flush=True)
+        verdicts.append(f"{_verdict(seconds < 300)} {name}: fit under 5 minutes "
+                        f"({seconds:.0f} s)")
+        verdicts.append(f"{_verdict(max(worker_gb, client_gb) < 4)} {name}: every "
+                        f"process under 4 GB ({max(worker_gb, client_gb):.2f} GB)")
     icp = results["ICP"]
     print(f"\nICP support: {list(icp.get_feature_names_out())} (the parents are x0, x1"
           " and x7)")
     print(f"CF classifier: {results['CF classifier'].n_iter_} passes of Newton's method, "
           f"status {results['CF classifier'].solver_status_}")
+    print("\n".join(verdicts))
 
 
 def part_b(client, n_rows):
@@ -208,8 +218,9 @@ def part_b(client, n_rows):
                 fit(name, make, target, env, data)
                 best = min(best, time.perf_counter() - start)
             times[route] = best
+        ratio = times["dask"] / times["memory"]
         print(f"{name:<20}{times['memory']:>12.2f}{times['dask']:>10.2f}"
-              f"{times['dask'] / times['memory']:>13.2f}", flush=True)
+              f"{ratio:>13.2f}  {_verdict(ratio <= 2)} (target <= 2)", flush=True)
 
 
 def main():

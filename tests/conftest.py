@@ -20,3 +20,13 @@ def dask_client():
     finally:
         client.close()
         cluster.close()
+
+
+@pytest.fixture
+def dask_sync():
+    """Dask's synchronous scheduler, in this process: for the checks of a dask
+    route that need passes over partitions but not another process (the
+    cluster tests cover pickling and remote execution)."""
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="sync"):
+        yield

@@ -1,9 +1,10 @@
 """Larger than memory: the linear SCM and the counterfactual estimators fit
 on dask collections, partition by partition, with the in-memory result.
 
-Every test runs on a two-worker LocalCluster on loopback (the session
-fixture ``dask_client``): the partition statistics are computed in other
-processes and only they come back.
+The equality tests run on a two-worker LocalCluster on loopback (the
+session fixture ``dask_client``): the partition statistics are computed in
+other processes and only they come back. Weights, paths and refusals run on
+dask's synchronous scheduler (``dask_sync``).
 """
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_scm_fit_on_a_dask_dataframe_equals_the_in_memory_fit(dask_client, scm_d
                      LinearSCM(GRAPH).fit(frame, sample_weight=weights))
 
 
-def test_integer_weights_on_dask_equal_repeated_rows(dask_client, scm_data):
+def test_integer_weights_on_dask_equal_repeated_rows(dask_sync, scm_data):
     frame, _ = scm_data
     counts = np.random.default_rng(1).integers(0, 4, len(frame))
     ddf = dd.from_pandas(frame, npartitions=4)
@@ -82,7 +83,7 @@ def test_integer_weights_on_dask_equal_repeated_rows(dask_client, scm_data):
                      LinearSCM(GRAPH).fit(repeated))
 
 
-def test_scm_fit_on_dask_refuses_what_it_cannot_know(dask_client, scm_data):
+def test_scm_fit_on_dask_refuses_what_it_cannot_know(dask_sync, scm_data):
     frame, weights = scm_data
     unknown = dd.from_pandas(frame, npartitions=3)
     unknown["a"] = unknown["a"].cat.as_unknown()
@@ -209,7 +210,7 @@ def distributed_stream(client):
     return get_task_stream(client)
 
 
-def test_classifier_integer_weights_on_dask_equal_repeated_rows(dask_client, cf_data):
+def test_classifier_integer_weights_on_dask_equal_repeated_rows(dask_sync, cf_data):
     frame, label, _ = cf_data
     counts = np.random.default_rng(5).integers(0, 3, len(frame))
     ddf, dy, dw = _partitioned(frame, label, counts)
@@ -223,7 +224,7 @@ def test_classifier_integer_weights_on_dask_equal_repeated_rows(dask_client, cf_
     assert_allclose(est.intercept_, ref.intercept_, rtol=1e-9)
 
 
-def test_path_specific_classifier_on_dask(dask_client, cf_data):
+def test_path_specific_classifier_on_dask(dask_sync, cf_data):
     frame, label, _ = cf_data
     ddf, dy = _partitioned(frame, label)
     kw = dict(sensitive_feature_ids="a", fair_paths=[("a", "x1")])
@@ -283,7 +284,7 @@ def test_residualizer_on_dask_transforms_lazily(dask_client, cf_data):
                     atol=1e-12)
 
 
-def test_the_dask_route_refuses_what_it_cannot_do(dask_client, cf_data):
+def test_the_dask_route_refuses_what_it_cannot_do(dask_sync, cf_data):
     frame, label, target = cf_data
     ddf, dy = _partitioned(frame, label)
     kw = dict(sensitive_feature_ids=["a", "r"])

@@ -12,7 +12,8 @@ the release.
 
 The partitions are unequal (one of one row, one empty) and the data have
 outliers beyond the bounds, in X and in y, so that clipping matters. The
-fits run on the session's two-process LocalCluster (``dask_client``).
+equality fits run on the session's two-process LocalCluster (``dask_client``);
+the other checks on dask's synchronous scheduler (``dask_sync``).
 """
 
 import warnings
@@ -141,7 +142,7 @@ def test_dask_array_fit_equals_the_in_memory_fit_bit_for_bit(dask_client, data, 
 @seeded
 @pytest.mark.parametrize("route", ["column", "routed"])
 def test_dask_dataframe_with_declared_categories_equals_the_in_memory_fit(
-        dask_client, data, route):
+        dask_sync, data, route):
     _, y, _, frame = data
     full = frame.assign(target=y)
     ddf = _dask_frame(full)
@@ -175,7 +176,7 @@ def test_dask_dataframe_with_declared_categories_equals_the_in_memory_fit(
     assert_array_equal(computed.index, frame.index)
 
 
-def test_private_dask_fit_spends_exactly_what_the_in_memory_fit_spends(dask_client, data):
+def test_private_dask_fit_spends_exactly_what_the_in_memory_fit_spends(dask_sync, data):
     """Without a seed the dask fit is private (every public quantity was
     declared): no leak, and the same calibration as in memory."""
     X, y, codes, _ = data
@@ -198,7 +199,7 @@ def test_private_dask_fit_spends_exactly_what_the_in_memory_fit_spends(dask_clie
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log1p:RuntimeWarning")
 @pytest.mark.parametrize("gamma", [1.0, 5.0])
 def test_without_noise_the_dask_fit_is_the_fit_on_data_clipped_beforehand(
-        dask_client, data, gamma):
+        dask_sync, data, gamma):
     """Clipping happens row by row before the sums: with the noise switched
     off, the dask fit on the raw rows equals the in-memory fit on rows
     clipped to the bounds beforehand (which the fit then leaves as they
@@ -313,7 +314,7 @@ def _with_value(array, row, value):
     "misaligned-rows", "misaligned-partitions", "X-nan", "X-inf", "y-nan",
     "environments-nan", "environment-column-nan", "environment-outside-levels",
     "category-outside", "categorical-column-missing-ok"])
-def test_bad_rows_raise_naming_the_argument_before_the_release(dask_client, data, case):
+def test_bad_rows_raise_naming_the_argument_before_the_release(dask_sync, data, case):
     X, y, codes, frame = data
     params = {**BOUNDS, "gamma": 5.0, "environment_levels": [0, 1, 2]}
     fit_args, match = None, None
