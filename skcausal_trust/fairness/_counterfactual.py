@@ -401,7 +401,13 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             ``sensitive_feature_ids``. A DataFrame may hold categorical
             (``category``, object or string) columns: they are one-hot encoded
             inside. An array must be numeric, and a causal model over it must
-            name its columns by position (integer nodes).
+            name its columns by position (integer nodes). A dask DataFrame
+            or array (numeric features; the sensitive attribute of any dtype)
+            is fitted partition by partition, with ``y``, ``sample_weight``
+            and a routed ``sensitive_features`` as aligned dask collections:
+            the worlds from partition statistics, then Newton's method
+            (``epsilon=0``) or the relaxed solver, one pass per step; binary
+            targets only (see :ref:`larger_than_memory`).
         y : array-like of shape (n_samples,)
             Class labels (two or more classes).
         sensitive_features : array-like of shape (n_samples,) or \
@@ -478,16 +484,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
     def _fit_dask(self, X, y, sensitive_features, sample_weight):
         """Fit on a dask collection: the worlds from partition statistics,
         then Newton's method with one pass over the partitions per step."""
-        from ._dask import dask_fit_rows, dask_logistic_newton
+        from ._dask import DaskLogisticTerms, dask_fit_rows, dask_logistic_newton
 
-        given = sensitive_features is not None or self.sensitive_feature_ids is not None
-        if given and self.epsilon > 0:
-            raise ValueError(
-                f"epsilon={self.epsilon!r} on a dask collection: the relaxed "
-                "constraints (a box or polytope) need a constrained solver over every "
-                "row; on dask the classifier fits epsilon=0 (the constraints are "
-                "eliminated). Fit in memory, or set epsilon=0. Nothing was computed."
-            )
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
                              sample_weight=sample_weight, target="classes")
         try:
@@ -510,14 +508,27 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             rows, "it falls back to unconstrained L2-regularised logistic regression.")
         n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
         constrained = directions.shape[0] > 0 and np.any(directions)
-        if constrained:
-            nonzero = [w for w in range(directions.shape[0]) if np.any(directions[w])]
-            N = null_space(directions[nonzero].reshape(-1, p))
+        if constrained and self.epsilon > 0:
+            # The relaxed constraints: the in-memory box or polytope solver,
+            # its loss and gradient summed over the partitions at each step.
+            data = DaskLogisticTerms(rows, classes[1])
+            coef, intercept, info = self._solve(None, None, None, directions, 1, worlds,
+                                                data=data)
+            loss, _, _ = data(np.eye(p), coef, intercept)
+            info["objective"] = loss + float(np.sum(coef**2)) / (2.0 * self.C)
+            info["n_iter"] = data.passes
+            solver = f"{info['solver']} (dask)"
         else:
-            N = np.eye(p)
-        z, b, info = dask_logistic_newton(rows, N, classes[1], self.C, self.fit_intercept)
-        coef = (N @ z)[None, :]
-        intercept = np.array([b])
+            if constrained:
+                nonzero = [w for w in range(directions.shape[0]) if np.any(directions[w])]
+                N = null_space(directions[nonzero].reshape(-1, p))
+            else:
+                N = np.eye(p)
+            z, b, info = dask_logistic_newton(rows, N, classes[1], self.C,
+                                              self.fit_intercept)
+            coef = (N @ z)[None, :]
+            intercept = np.array([b])
+            solver = "newton (dask)"
         self.classes_ = classes
         self.coef_ = coef
         self.intercept_ = intercept
@@ -526,15 +537,15 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         self.n_free_directions_ = n_free
         self.counterfactual_gap_ = _scores_gap(directions, coef)
         self.solver_path_ = "fast" if constrained else "unconstrained"
-        self.solver_ = "newton (dask)"
+        self.solver_ = solver
         self.solver_status_ = info["status"]
         self.n_iter_ = info["n_iter"]
         self.objective_ = float(info["objective"])
         return self
 
     # -- solvers ------------------------------------------------------------
-    def _solve(self, features, y, sw, directions, n_rows, worlds):
-        n_features = features.shape[1]
+    def _solve(self, features, y, sw, directions, n_rows, worlds, data=None):
+        n_features = directions.shape[2]
         if directions.shape[0] == 0 or not np.any(directions):
             path = "unconstrained"
             T = np.zeros((n_features, 0))
@@ -553,10 +564,10 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             # Several attributes (their combinations' directions are sums),
             # duplicate worlds, more levels than features: the constraints
             # are a polytope, not a box, in the constrained coordinates.
-            return self._solve_polytope(features, y, sw, directions, n_rows)
+            return self._solve_polytope(features, y, sw, directions, n_rows, data=data)
         n_levels = directions.shape[1] + 1
         return self._solve_box(features, y, sw, T, n_rows, directions.shape[0],
-                               n_levels)
+                               n_levels, data=data)
 
     def _solve_eliminated(self, features, y, sw, T, n_rows, path):
         """epsilon = 0: w = N z with N spanning the directions' complement."""
@@ -601,8 +612,11 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         info = {"path": path, "solver": "closed form", "status": "converged", "n_iter": 0}
         return coef, intercept, info
 
-    def _solve_box(self, features, y, sw, T, n_rows, n_worlds, n_levels):
-        """epsilon > 0: w = N z + G L phi with phi in a box, by L-BFGS-B."""
+    def _solve_box(self, features, y, sw, T, n_rows, n_worlds, n_levels, data=None):
+        """epsilon > 0: w = N z + G L phi with phi in a box, by L-BFGS-B.
+
+        ``data`` (a :class:`_LogisticTerms`) gives the loss terms; by default
+        those of the rows ``features``, ``y``, ``sw`` in memory."""
         eps = float(self.epsilon)
         N = null_space(T.T)
         G = T @ np.linalg.inv(T.T @ T)
@@ -618,18 +632,13 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             L = block_diag(*blocks)
             lower, upper = np.array(lo), np.array(hi)
         P = np.hstack([N, G @ L])  # w = P theta
-        FP = features @ P
+        data = data if data is not None else _LogisticTerms(features, y, sw, n_rows)
         q = P.shape[1]
         n_free = N.shape[1]
         n_b = 1 if self.fit_intercept else 0
         dim = n_rows * (q + n_b)
-        total_w = sw.sum()
+        total_w = data.total_weight
         reg = 1.0 / (self.C * total_w)
-        onehot = None
-        if n_rows > 1:
-            onehot = np.zeros((features.shape[0], n_rows))
-            onehot[np.arange(features.shape[0]), y] = 1.0
-        sign = 2.0 * y - 1.0
 
         def unpack(theta):
             theta = theta.reshape(n_rows, q + n_b)
@@ -637,12 +646,11 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 
         def fun(theta):
             th, b = unpack(theta)
-            scores = FP @ th.T + b
             W = th @ P.T
-            loss, dscore = _loss_and_score_gradient(scores, sign, onehot, sw)
+            loss, grad_scores, grad_b = data(P, th, b)
             value = loss / total_w + 0.5 * reg * np.sum(W * W)
-            grad_th = (dscore.T @ FP) / total_w + reg * (W @ P)
-            grad = grad_th if not n_b else np.column_stack([grad_th, dscore.sum(axis=0) / total_w])
+            grad_th = grad_scores / total_w + reg * (W @ P)
+            grad = grad_th if not n_b else np.column_stack([grad_th, grad_b / total_w])
             return value, grad.ravel()
 
         bounds = []
@@ -687,23 +695,20 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
                 "n_iter": used}
         return coef, b.copy(), info
 
-    def _solve_polytope(self, features, y, sw, directions, n_rows):
+    def _solve_polytope(self, features, y, sw, directions, n_rows, data=None):
         """epsilon > 0 with dependent directions: the same smooth objective
         under |(t_k - t_j) . w_c| <= epsilon for every world, pair of levels
         and class row, by SLSQP (a few dozen iterations, each one pass over
-        the rows)."""
+        the rows). ``data`` as in :meth:`_solve_box`."""
         eps = float(self.epsilon)
-        n, p = features.shape
+        p = directions.shape[2]
+        data = data if data is not None else _LogisticTerms(features, y, sw, n_rows)
+        identity = np.eye(p)
         D = pairwise_constraint_rows(directions)
         n_b = 1 if self.fit_intercept else 0
         width = p + n_b
-        total_w = sw.sum()
+        total_w = data.total_weight
         reg = 1.0 / (self.C * total_w)
-        onehot = None
-        if n_rows > 1:
-            onehot = np.zeros((n, n_rows))
-            onehot[np.arange(n), y] = 1.0
-        sign = 2.0 * y - 1.0
 
         def unpack(theta):
             theta = theta.reshape(n_rows, width)
@@ -711,12 +716,10 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 
         def fun(theta):
             W, b = unpack(theta)
-            scores = features @ W.T + b
-            loss, dscore = _loss_and_score_gradient(scores, sign, onehot, sw)
+            loss, grad_scores, grad_b = data(identity, W, b)
             value = loss / total_w + 0.5 * reg * np.sum(W * W)
-            grad_w = (dscore.T @ features) / total_w + reg * W
-            grad = grad_w if not n_b else np.column_stack(
-                [grad_w, dscore.sum(axis=0) / total_w])
+            grad_w = grad_scores / total_w + reg * W
+            grad = grad_w if not n_b else np.column_stack([grad_w, grad_b / total_w])
             return value, grad.ravel()
 
         # The constraint rows act on each class row's weights.
@@ -789,6 +792,31 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 #: Constraint rows closer than this (relative to the largest entry) are one
 #: constraint: duplicates make interior-point solvers fail numerically.
 DUPLICATE_ROW_TOLERANCE = 1e-9
+
+
+class _LogisticTerms:
+    """The data terms of the logistic objective on the inputs projected by
+    ``M`` (``w = M theta``), for rows in memory: the weighted loss and its
+    gradients in ``theta`` and in the intercepts. The projected inputs are
+    computed once per ``M``."""
+
+    def __init__(self, features, y, sw, n_rows):
+        self.features, self.sw = features, sw
+        self.total_weight = float(sw.sum())
+        self.sign = 2.0 * y - 1.0
+        self.onehot = None
+        if n_rows > 1:
+            self.onehot = np.zeros((features.shape[0], n_rows))
+            self.onehot[np.arange(features.shape[0]), y] = 1.0
+        self._projected = (None, None)
+
+    def __call__(self, M, theta, b):
+        if self._projected[0] is not M:
+            self._projected = (M, self.features @ M)
+        FM = self._projected[1]
+        loss, dscore = _loss_and_score_gradient(FM @ theta.T + b, self.sign, self.onehot,
+                                                self.sw)
+        return loss, dscore.T @ FM, dscore.sum(axis=0)
 
 
 def _scores_gap(directions, coef):

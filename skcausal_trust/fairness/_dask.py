@@ -475,6 +475,34 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
     return theta[:q], intercept, {"n_iter": passes, "status": status, "objective": value}
 
 
+class DaskLogisticTerms:
+    """The data terms of the binary logistic objective for dask rows, as
+    :class:`~skcausal_trust.fairness._counterfactual._LogisticTerms` gives
+    them in memory: each call is one pass over the partitions (the weighted
+    loss and its gradients are sums over rows)."""
+
+    def __init__(self, rows, positive):
+        self.rows, self.positive = rows, positive
+        self.total_weight = float(rows.summary["weight"])
+        self.passes = 0
+
+    def __call__(self, M, theta, b):
+        rows, positive = self.rows, self.positive
+        theta, b = np.asarray(theta, dtype=float)[0], float(np.asarray(b)[0])
+
+        def terms(*parts):
+            part, target, weights, _ = rows.split(parts)
+            FM = np.asarray(part, dtype=float) @ M
+            sign = np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
+            margin = sign * (FM @ theta + b)
+            dscore = -sign * expit(-margin) * weights
+            return -float(weights @ log_expit(margin)), dscore @ FM, dscore.sum()
+
+        loss, grad, grad_b = reduce_partitions(terms, rows.collections())
+        self.passes += 1
+        return loss, grad[None, :], np.array([grad_b])
+
+
 def _newton(oracle, theta):
     """Newton's method with Armijo step halving from ``theta``.
 

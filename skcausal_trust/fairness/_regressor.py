@@ -227,7 +227,12 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Features; may hold the sensitive column(s). A DataFrame may hold
-            categorical columns (one-hot encoded inside).
+            categorical columns (one-hot encoded inside). A dask DataFrame or
+            array (numeric features) is fitted from partition statistics (the
+            worlds' SCMs, then the inputs' centred Gram matrix), with ``y``,
+            ``sample_weight`` and a routed ``sensitive_features`` as aligned
+            dask collections: the in-memory result (see
+            :ref:`larger_than_memory`).
         y : array-like of shape (n_samples,)
             Continuous target.
         sensitive_features : array-like of shape (n_samples,) or \

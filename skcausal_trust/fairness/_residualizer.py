@@ -130,7 +130,10 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Features, possibly with the sensitive column(s). A DataFrame may
             hold categorical columns: they are one-hot encoded inside, and
-            each indicator of a descendant is residualised.
+            each indicator of a descendant is residualised. A dask DataFrame
+            or array (numeric features) is fitted from partition statistics,
+            and :meth:`transform` of a dask collection is lazy (see
+            :ref:`larger_than_memory`).
         y : None
             Ignored.
         sensitive_features : array-like of shape (n_samples,) or \
