@@ -209,6 +209,40 @@ def _decode_one_hot(frame, node, argument):
     return np.asarray(levels, dtype=object)[np.argmax(ones, axis=1)]
 
 
+def attribute_column_blocks(routed, column_ids, spec, names, n_columns):
+    """Where the column route finds a per-row attribute in ``X``.
+
+    Returns
+    -------
+    found : tuple of (ids, blocks) or None
+        The column ids as a list, and for each the positions of its columns
+        in ``X`` (one, or a one-hot block); None when ``column_ids`` is None.
+
+    Raises
+    ------
+    ValueError
+        Both routes given; an empty list; several columns where one is
+        expected; an unknown column; a column named twice.
+    """
+    if routed is not None and column_ids is not None:
+        raise ValueError(
+            f"pass the {spec.what} either as {spec.values} or through {spec.ids}, "
+            "not both."
+        )
+    if column_ids is None:
+        return None
+    ids = list(column_ids) if isinstance(column_ids, (list, tuple)) else [column_ids]
+    if not ids:
+        raise ValueError(f"{spec.ids} is an empty list; name at least one column.")
+    if len(ids) > 1 and not spec.several:
+        raise ValueError(f"{spec.ids} must name one column; got {column_ids!r}.")
+    blocks = [_column_position(c, names, n_columns, spec.ids) for c in ids]
+    used = [j for block in blocks for j in block]
+    if len(set(used)) != len(used):
+        raise ValueError(f"{spec.ids}={column_ids!r} names a column twice.")
+    return ids, blocks
+
+
 def resolve_row_attribute(X, Xv, routed, column_ids, spec, *, names=None):
     """Resolve a per-row attribute: routed values or columns of ``X``.
 
@@ -245,21 +279,10 @@ def resolve_row_attribute(X, Xv, routed, column_ids, spec, *, names=None):
     """
     n_samples, n_columns = Xv.shape
     keep = list(range(n_columns))
-    if routed is not None and column_ids is not None:
-        raise ValueError(
-            f"pass the {spec.what} either as {spec.values} or through {spec.ids}, "
-            "not both."
-        )
-    if column_ids is not None:
-        ids = list(column_ids) if isinstance(column_ids, (list, tuple)) else [column_ids]
-        if not ids:
-            raise ValueError(f"{spec.ids} is an empty list; name at least one column.")
-        if len(ids) > 1 and not spec.several:
-            raise ValueError(f"{spec.ids} must name one column; got {column_ids!r}.")
-        blocks = [_column_position(c, names, n_columns, spec.ids) for c in ids]
+    found = attribute_column_blocks(routed, column_ids, spec, names, n_columns)
+    if found is not None:
+        ids, blocks = found
         used = [j for block in blocks for j in block]
-        if len(set(used)) != len(used):
-            raise ValueError(f"{spec.ids}={column_ids!r} names a column twice.")
         labels, attr_names = [], []
         for column_id, block in zip(ids, blocks):
             name = names[block[0]] if names is not None else block[0]

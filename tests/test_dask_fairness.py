@@ -279,9 +279,14 @@ def test_regressor_on_dask_equals_the_in_memory_fit(dask_client, cf_data, epsilo
     sizes = _sizes(ddf)
     arr = da.from_array(frame[FEATURES].to_numpy(), chunks=(sizes, 3))
     graph = CausalGraph([("a", 0), ("a", 2), (0, 2), ("r", 2)], nodes=[1])
+    # Integer-coded attributes (the same order of levels as the strings).
+    codes = pd.DataFrame({"a": (frame["a"] == "m").astype(int),
+                          "r": frame["r"].map({"n": 0, "s": 1, "w": 2})})
+    coded = dd.from_pandas(codes, npartitions=1).repartition(divisions=ddf.divisions)
     on_array = CounterfactuallyFairRegressor(graph, epsilon=epsilon, alpha=0.5).fit(
-        arr, da.from_array(target, chunks=(sizes,)), sensitive_features=ddf[["a", "r"]],
+        arr, da.from_array(target, chunks=(sizes,)), sensitive_features=coded,
         sample_weight=dw)
+    assert list(on_array.sensitive_levels_[1]) == [0, 1]
     assert_allclose(on_array.coef_, mem.coef_, rtol=RTOL, atol=1e-12)
     out = on_array.predict(arr)
     assert isinstance(out, da.Array)
@@ -316,6 +321,12 @@ def test_the_dask_route_refuses_what_it_cannot_do(dask_sync, cf_data):
                            npartitions=1).repartition(divisions=ddf.divisions)
     with pytest.raises(ValueError, match="y has 3 classes; on a dask collection"):
         CounterfactuallyFairClassifier(CF_GRAPH, **kw).fit(ddf, three)
+    encoded = dd.from_pandas(pd.get_dummies(frame.drop(columns="r"), columns=["a"],
+                                            dtype=float), npartitions=3)
+    with pytest.raises(ValueError, match=r"sensitive_feature_ids='a' names the one-hot "
+                       r"columns \['a_f', 'a_m'\]; on a dask collection"):
+        CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids="a").fit(
+            encoded, dd.from_pandas(pd.Series(label), npartitions=3))
     with pytest.raises(ValueError, match=r"X has non-numeric columns \['r'\]"):
         CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids="a").fit(ddf, dy)
     with pytest.raises(ValueError, match="sensitive_features must be a dask"):

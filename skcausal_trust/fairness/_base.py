@@ -34,7 +34,6 @@ from ..causal._columns import (
 from ..causal._graph import as_paths
 from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
-from ..utils._dask import is_dask_collection
 from ..utils._names import match_columns, node_of_name
 from ..utils._validation import check_weights
 
@@ -409,9 +408,9 @@ def fit_worlds(causal_model, inputs, features, attribute, sample_weight,
     -------
     worlds : Worlds
     """
-    if getattr(attribute, "rows", None) is not None or is_dask_collection(features):
+    if getattr(attribute, "rows", None) is not None:
         # Dask rows: the levels and their weights come from the first pass.
-        summary = features_summary(attribute)
+        summary = attribute.rows.summary
         levels = check_level_masses(attribute, summary["levels"], [
             {level: mass.get(level, 0.0) for level in lv}
             for lv, mass in zip(summary["levels"], summary["mass"])])
@@ -592,11 +591,6 @@ def _check_against_fitted(scm, frame, nodes, attribute, label):
                 "and must describe the training data: pass its graph to refit it, "
                 "or drop those rows."
             )
-
-
-def features_summary(attribute):
-    """The first pass's summary of dask rows (levels and their weights)."""
-    return attribute.rows.summary
 
 
 class CounterfactualModelMixin(SensitiveFeaturesMixin):

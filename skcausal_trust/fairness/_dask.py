@@ -15,10 +15,23 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
-from ..base import SENSITIVE, RowAttribute, _as_labels, attribute_levels, column_positions
-from ..utils._dask import _row_blocks, is_dask_collection, map_rows, reduce_partitions
+from ..base import (
+    SENSITIVE,
+    RowAttribute,
+    _as_labels,
+    attribute_column_blocks,
+    attribute_levels,
+)
+from ..utils._dask import _row_blocks, is_dask_collection, reduce_partitions
 
-__all__ = ["DaskAttribute", "DaskRows", "dask_fit_rows", "dask_scm_frame"]
+__all__ = [
+    "DaskAttribute",
+    "DaskLogisticTerms",
+    "DaskRows",
+    "dask_fit_rows",
+    "dask_logistic_newton",
+    "dask_scm_frame",
+]
 
 #: Newton iterations of the map-reduced logistic fit (each one pass).
 MAX_NEWTON_ITERATIONS = 100
@@ -162,18 +175,17 @@ def _as_dask_attribute(routed, X, column_ids, names):
 
     spec = SENSITIVE
     n_columns = len(X.columns) if isinstance(X, dd.DataFrame) else int(X.shape[1])
-    if routed is not None and column_ids is not None:
-        raise ValueError(
-            f"pass the {spec.what} either as {spec.values} or through {spec.ids}, "
-            "not both."
-        )
-    if column_ids is not None:
-        ids = list(column_ids) if isinstance(column_ids, (list, tuple)) else [column_ids]
-        if not ids:
-            raise ValueError(f"{spec.ids} is an empty list; name at least one column.")
-        positions = column_positions(ids, names, n_columns, spec.ids)
-        if len(set(positions)) != len(positions):
-            raise ValueError(f"{spec.ids}={column_ids!r} names a column twice.")
+    found = attribute_column_blocks(routed, column_ids, spec, names, n_columns)
+    if found is not None:
+        ids, blocks = found
+        for column_id, block in zip(ids, blocks):
+            if len(block) != 1:
+                raise ValueError(
+                    f"{spec.ids}={column_id!r} names the one-hot columns "
+                    f"{[names[j] for j in block]!r}; on a dask collection name the "
+                    "attribute's label column (or route it as sensitive_features)."
+                )
+        positions = [block[0] for block in blocks]
         columns, attr_names = [], []
         for j in positions:
             name = names[j] if names is not None else j
@@ -541,9 +553,3 @@ def _newton(oracle, theta):
             step_size /= 2.0
         theta, value, grad, hess = candidate, new_value, new_grad, new_hess
     return theta, value, passes, status
-
-
-def dask_predict(method, X, *, columns=None, dtype=float, name=None):
-    """``method`` (an in-memory predict or transform) on each partition of a
-    dask collection, lazily."""
-    return map_rows(method, X, columns=columns, dtype=dtype, name=name)

@@ -674,13 +674,11 @@ def dask_environment(column_id, routed, names, n_columns):
     argument : str or None
         How errors name the labels; None without environments.
     """
-    from ..base import _column_position
+    from ..base import ENVIRONMENTS, attribute_column_blocks
 
-    if routed is not None and column_id is not None:
-        raise ValueError("pass the environment either as environments or through "
-                         "environment_column, not both.")
-    if column_id is not None:
-        block = _column_position(column_id, names, n_columns, "environment_column")
+    found = attribute_column_blocks(routed, column_id, ENVIRONMENTS, names, n_columns)
+    if found is not None:
+        block = found[1][0]
         if len(block) != 1:
             raise ValueError(
                 f"environment_column={column_id!r} names the one-hot columns "

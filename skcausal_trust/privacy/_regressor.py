@@ -987,14 +987,8 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         rows): every categorical or string column must be declared in
         ``categories``. Returns the encoding, the predictors' names and
         each encoded column's indicators."""
-        declared = self.categories or {}
-        unknown = sorted(set(declared) - set(names))
-        if unknown:
-            raise ValueError(f"categories names columns {unknown!r} that are not "
-                             f"predictors; the predictors are {names!r}.")
+        declared = self._check_categories_parameter(names, isinstance(meta, pd.DataFrame))
         if not isinstance(meta, pd.DataFrame):
-            if declared:
-                raise ValueError("categories needs X as a DataFrame with named columns.")
             return {}, list(names), {}
         frame = meta.iloc[:, keep].set_axis(names, axis=1)
         declared = _declared_categories(declared, frame, ())
@@ -1088,19 +1082,26 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         return self
 
     # -- helpers -----------------------------------------------------------
-    def _encode_fit(self, features, names, leaks):
-        """The numeric design: numeric columns as they are, categorical ones
-        (and those named in ``categories``) one-hot encoded with declared
-        levels and a missing-value indicator each (public: it exists whatever
-        the data hold). Levels not declared come from the data: a leak."""
+    def _check_categories_parameter(self, names, is_frame):
+        """``categories`` (a dict, or {}) after checking that it names
+        predictors of a DataFrame ``X``."""
         declared = self.categories or {}
         unknown = sorted(set(declared) - set(names))
         if unknown:
             raise ValueError(f"categories names columns {unknown!r} that are not "
                              f"predictors; the predictors are {names!r}.")
+        if declared and not is_frame:
+            raise ValueError("categories needs X as a DataFrame with named columns.")
+        return declared
+
+    def _encode_fit(self, features, names, leaks):
+        """The numeric design: numeric columns as they are, categorical ones
+        (and those named in ``categories``) one-hot encoded with declared
+        levels and a missing-value indicator each (public: it exists whatever
+        the data hold). Levels not declared come from the data: a leak."""
+        declared = self._check_categories_parameter(names,
+                                                    isinstance(features, pd.DataFrame))
         if not isinstance(features, pd.DataFrame):
-            if declared:
-                raise ValueError("categories needs X as a DataFrame with named columns.")
             return numeric_features(features, names), list(names), {}, {}
         frame = features.set_axis(names, axis=1)
         declared = _declared_categories(declared, frame, ())

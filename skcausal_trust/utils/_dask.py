@@ -197,13 +197,14 @@ def reduce_partitions(func, collections, *, combine="sum"):
 
 
 def _guarded(method, dtype, width):
-    """``method`` on a partition as an array of ``dtype``; an empty partition
-    gives an empty result without calling it (scikit-learn refuses 0 rows)."""
+    """``method`` on a partition (and aligned partitions of other
+    collections) as an array of ``dtype``; an empty partition gives an empty
+    result without calling it (scikit-learn refuses 0 rows)."""
 
-    def block(part):
+    def block(part, *others):
         if part.shape[0] == 0:
             return np.empty((0,) if width is None else (0, width), dtype=dtype)
-        return np.asarray(method(part), dtype=dtype)
+        return np.asarray(method(part, *others), dtype=dtype)
 
     return block
 
@@ -279,7 +280,7 @@ def map_aligned_rows(method, X, others, *, columns):
             "the same partitions."
         )
     width = len(columns)
-    checked = _checked(_guarded_many(method, width), names)
+    checked = _checked(_guarded(method, float, width), names)
     parts = [dask.delayed(checked, pure=True)(*p) for p in zip(*blocks)]
     if isinstance(X, da.Array):
         return da.concatenate([
@@ -295,12 +296,3 @@ def map_aligned_rows(method, X, others, *, columns):
 
 def _framed(values, index, columns):
     return pd.DataFrame(values, index=index, columns=columns)
-
-
-def _guarded_many(method, width):
-    def block(part, *others):
-        if part.shape[0] == 0:
-            return np.empty((0, width))
-        return np.asarray(method(part, *others), dtype=float)
-
-    return block
