@@ -149,13 +149,13 @@ def _partitioned(frame, y, weights=None):
     return out
 
 
-def _eliminated_newton(est, frame, y, weights=None):
+def _eliminated_newton(est, frame, y, weights=None, features=FEATURES):
     """An independent fit of the same problem: scikit-learn's Newton-Cholesky
     on the inputs projected on the directions' null space."""
     p = est.coef_.shape[1]
     N = null_space(est.counterfactual_directions_.reshape(-1, p))
     lr = LogisticRegression(C=est.C, solver="newton-cholesky", tol=1e-15, max_iter=100)
-    lr.fit(frame[FEATURES].to_numpy() @ N, y, sample_weight=weights)
+    lr.fit(frame[features].to_numpy() @ N, y, sample_weight=weights)
     return lr.coef_ @ N.T, lr.intercept_
 
 
@@ -373,3 +373,32 @@ def test_counterfactual_unfairness_on_dask_equals_the_in_memory_value(dask_clien
     with pytest.raises(ValueError, match="sensitive_features must be a dask collection"):
         counterfactual_unfairness(clf, ddf[FEATURES], scm=scm,
                                   sensitive_features=frame[["a", "r"]])
+
+
+def test_partitions_holding_one_level_each_combine(dask_sync):
+    """Rows sorted by the sensitive attribute (partitions written per group):
+    a partition without a level adds nothing for it, not an error; the fit is
+    the in-memory one."""
+    from skcausal_trust.utils._dask import reduce_partitions
+
+    assert reduce_partitions(
+        lambda part: {"mass": {v: float((part == v).sum()) for v in pd.unique(part)}},
+        {"a": dd.from_pandas(pd.Series(["f"] * 5 + ["m"] * 3), npartitions=2)},
+    ) == {"mass": {"f": 5.0, "m": 3.0}}
+    rng = np.random.default_rng(6)
+    n = 1200
+    a = np.repeat(["f", "m"], [700, 500])
+    x1 = 1.0 * (a == "m") + rng.normal(size=n)
+    x2 = rng.normal(size=n)
+    frame = pd.DataFrame({"a": a, "x1": x1, "x2": x2})
+    label = (x1 + x2 + rng.logistic(size=n) > 0.5).astype(int)
+    ddf = dd.from_pandas(frame, npartitions=4)
+    assert [set(p) for p in ddf["a"].map_partitions(set).compute()] != [{"f", "m"}] * 4
+    graph = CausalGraph([("a", "x1")], nodes=["x2"])
+    est = CounterfactuallyFairClassifier(graph, sensitive_feature_ids="a").fit(
+        ddf, dd.from_pandas(pd.Series(label), npartitions=4))
+    mem = CounterfactuallyFairClassifier(graph, sensitive_feature_ids="a").fit(frame, label)
+    assert_allclose(est.counterfactual_directions_, mem.counterfactual_directions_,
+                    rtol=RTOL)
+    coef, _ = _eliminated_newton(est, frame, label, features=["x1", "x2"])
+    assert_allclose(est.coef_, coef, rtol=RTOL, atol=1e-12)

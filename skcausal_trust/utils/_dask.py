@@ -95,13 +95,22 @@ def _checked(func, arguments):
     return apply
 
 
+def _union(a, b, rule):
+    """Two dicts combined key by key with ``rule``: a key only one of them
+    has (a level or environment absent from a partition) is kept as it is."""
+    out = {k: rule(a[k], b[k]) if k in b else a[k] for k in a}
+    out.update((k, v) for k, v in b.items() if k not in a)
+    return out
+
+
 def _add(a, b):
     """Sum of two partitions' statistics (arrays, numbers, or tuples, lists
-    and dicts of them); sets are united."""
+    and dicts of them; a dict's key missing from one partition counts as
+    absent, not as an error); sets are united."""
     if isinstance(a, (set, frozenset)):
         return a | b
     if isinstance(a, dict):
-        return {k: _add(a[k], b[k]) for k in a}
+        return _union(a, b, _add)
     if isinstance(a, (tuple, list)):
         return type(a)(_add(x, y) for x, y in zip(a, b))
     return operator.add(a, b)
@@ -109,7 +118,7 @@ def _add(a, b):
 
 def _max(a, b):
     if isinstance(a, dict):
-        return {k: _max(a[k], b[k]) for k in a}
+        return _union(a, b, _max)
     if isinstance(a, (tuple, list)):
         return type(a)(_max(x, y) for x, y in zip(a, b))
     return np.maximum(a, b)
@@ -135,7 +144,8 @@ def _merger(combine):
         chosen = {k: rules[r] for k, r in combine.items()}
 
         def merge(a, b):
-            return {k: chosen.get(k, _add)(a[k], b[k]) for k in a}
+            return {k: chosen.get(k, _add)(a[k], b[k]) if k in b else a[k] for k in a} | {
+                k: v for k, v in b.items() if k not in a}
 
         return merge
     return rules[combine]
