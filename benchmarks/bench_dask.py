@@ -45,9 +45,10 @@ def make_partition(seed, n_rows):
     rng = np.random.default_rng(seed)
     env = rng.integers(0, N_ENVIRONMENTS, n_rows)
     a = (rng.random(n_rows) < 0.5).astype(np.int64)
-    # One float block (as a columnar reader gives it): x0..x19, y, then two
-    # noise columns used for x19 and the label.
-    block = rng.standard_normal((n_rows, N_FEATURES + 3))
+    # One float block, each column contiguous (as a columnar reader such as
+    # parquet gives it): x0..x19, y, then two noise columns used for x19 and
+    # the label.
+    block = rng.standard_normal((N_FEATURES + 3, n_rows)).T
     X, y = block[:, :N_FEATURES], block[:, N_FEATURES]
     X[:, :5] += 0.5 * env[:, None]
     X[:, 5:10] += 0.8 * a[:, None]

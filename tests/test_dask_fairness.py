@@ -402,3 +402,87 @@ def test_partitions_holding_one_level_each_combine(dask_sync):
                     rtol=RTOL)
     coef, _ = _eliminated_newton(est, frame, label, features=["x1", "x2"])
     assert_allclose(est.coef_, coef, rtol=RTOL, atol=1e-12)
+
+
+def _count_passes(monkeypatch):
+    """Count the passes over the partitions (every reduction the fit runs)."""
+    import skcausal_trust.causal._scm as scm_module
+    import skcausal_trust.fairness._dask as dask_module
+
+    calls = []
+    original = dask_module.reduce_partitions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dask_module, "reduce_partitions", counting)
+    monkeypatch.setattr(scm_module, "reduce_partitions", counting)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "residualizer"])
+def test_the_first_pass_gathers_the_scms_statistics(dask_sync, cf_data, monkeypatch,
+                                                     kind):
+    """The SCMs are fitted from statistics gathered with the rows' summary
+    (no pass of their own): the regressor and the residualizer fit in one
+    pass, the classifier in one plus its Newton iterations after the first,
+    whose step comes from the same pass. The SCMs are the in-memory ones."""
+    frame, label, target = cf_data
+    weights = np.random.default_rng(7).uniform(0.5, 2.0, len(frame))
+    ddf, dy, dw = _partitioned(frame, label if kind == "classifier" else target, weights)
+    make = {"classifier": CounterfactuallyFairClassifier,
+            "regressor": CounterfactuallyFairRegressor,
+            "residualizer": CounterfactualResidualizer}[kind]
+    kw = dict(sensitive_feature_ids=["a", "r"])
+    calls = _count_passes(monkeypatch)
+    est = make(CF_GRAPH, **kw).fit(ddf, dy, sample_weight=dw)
+    expected = est.n_iter_ if kind == "classifier" else 1
+    assert len(calls) == expected
+    if kind == "classifier":
+        assert est.n_iter_ <= 4
+    mem = make(CF_GRAPH, **kw).fit(frame, label if kind == "classifier" else target,
+                                   sample_weight=weights)
+    _assert_same_scm(est.scms_[0], mem.scms_[0])
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e200])
+def test_a_first_partition_on_another_scale_gives_the_in_memory_scm(
+        dask_sync, cf_data, monkeypatch, scale):
+    """The first pass measures the inputs from the first partition's offsets
+    and scales; rows elsewhere on a scale 1e6 larger are rescaled exactly
+    (powers of two), and at 1e200 (their squares overflow) the SCM falls
+    back to passes of its own: both give the in-memory model."""
+    frame, _, target = cf_data
+    frame = frame.copy()
+    frame.loc[500:, "x2"] = frame.loc[500:, "x2"] * scale
+    ddf, dy = _partitioned(frame, target)
+    calls = _count_passes(monkeypatch)
+    kw = dict(sensitive_feature_ids=["a", "r"])
+    est = CounterfactualResidualizer(CF_GRAPH, **kw).fit(ddf)
+    mem = CounterfactualResidualizer(CF_GRAPH, **kw).fit(frame)
+    _assert_same_scm(est.scms_[0], mem.scms_[0])
+    assert len(calls) == (1 if scale == 1e6 else 2)
+    regressor = CounterfactuallyFairRegressor(CF_GRAPH, **kw)
+    if scale == 1e6:
+        assert_allclose(regressor.fit(ddf, dy).coef_, regressor.fit(frame, target).coef_,
+                        rtol=RTOL, atol=1e-12)
+    else:
+        # The regressor's own sums of squares overflow: a clear error on both
+        # routes (before, a LinAlgError from the solver in memory).
+        for X, y in [(ddf, dy), (frame, target)]:
+            with pytest.raises(ValueError, match=r"\['x2'\].*overflow"):
+                regressor.fit(X, y)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_regressor_in_one_pass_with_and_without_intercept(dask_sync, cf_data,
+                                                           fit_intercept):
+    frame, _, target = cf_data
+    ddf, dy = _partitioned(frame, target + 40.0)
+    kw = dict(sensitive_feature_ids=["a", "r"], fit_intercept=fit_intercept, alpha=0.1)
+    est = CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, dy)
+    mem = CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(frame, target + 40.0)
+    assert_allclose(est.coef_, mem.coef_, rtol=RTOL, atol=1e-12)
+    assert_allclose(est.intercept_, mem.intercept_, rtol=RTOL, atol=1e-12)
+    assert_allclose(est.objective_, mem.objective_, rtol=RTOL)

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 from ..exceptions import RoundedCounterfactualWarning
 from ..utils._dask import is_dask_collection, reduce_partitions
+from ..utils._scaling import times_power_of_two
 from ..utils._validation import keep_state_on_failure
 from ._graph import CausalGraph
 
@@ -323,7 +324,7 @@ class LinearSCM:
         # Sufficient statistics: one weighted Gram matrix of [1, design -
         # offset]; each node's least squares is then a small solve on a
         # block of it.
-        full = np.column_stack([np.ones(n), np.ldexp(shifted, -shift)])
+        full = np.column_stack([np.ones(n), times_power_of_two(shifted, -shift)])
         gram = (full * sw[:, None]).T @ full
         level_weights = {
             v: np.array([sw[data[v].to_numpy() == lvl].sum() for lvl in self.categories_[v]])
@@ -434,7 +435,8 @@ class LinearSCM:
             w = _partition_weights(weights, part.shape[0])
             w = w * scale if scale is not None else (w / max_weight)
             design = self.encode(part) - offset
-            full = np.column_stack([np.ones(part.shape[0]), np.ldexp(design, -shift)])
+            full = np.column_stack([np.ones(part.shape[0]),
+                                    times_power_of_two(design, -shift)])
             gram = (full * w[:, None]).T @ full
             level_weights = {
                 v: np.array([w[part[v].to_numpy() == lvl].sum()

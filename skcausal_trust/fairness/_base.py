@@ -419,9 +419,11 @@ def fit_worlds(causal_model, inputs, features, attribute, sample_weight,
     else:
         levels = _check_levels(attribute, sample_weight)
         combos = list(itertools.product(*levels))
-        index = {combo: k for k, combo in enumerate(combos)}
-        codes = np.fromiter((index[tuple(row)] for row in attribute.values), dtype=np.intp,
-                            count=attribute.values.shape[0])
+        # Each row's combination, as its position in ``combos`` (the last
+        # attribute varies fastest, as in itertools.product).
+        codes = np.zeros(attribute.values.shape[0], dtype=np.intp)
+        for j, lv in enumerate(levels):
+            codes = codes * len(lv) + pd.Index(lv).get_indexer(attribute.column(j))
     world_list = as_world_list(causal_model, argument)
     fitted, node_sets = [], set()
     for i, world in enumerate(world_list):
@@ -544,14 +546,17 @@ def _fit_world(world, inputs, features, attribute, levels, sw, label):
         if groups:
             graph = graph.expand(groups)
         if rows is not None:
-            from ._dask import dask_scm_frame, scm_first_pass
+            from ._dask import dask_scm_frame, scm_first_pass, scm_from_groups
 
-            # The SCM's statistics, partition by partition; no frame is kept.
-            # Its first pass (levels, ranges) is known from the rows' summary.
-            frame = dask_scm_frame(world_, inputs, rows, nodes, levels)
-            first = scm_first_pass(rows, graph, variable_of, nodes, levels)
-            scm = (LinearSCM(graph).fit(frame, sample_weight=sw) if first is None
-                   else LinearSCM(graph)._fit_dask(frame, sw, first))
+            # From the statistics gathered in the rows' first pass when it
+            # had them; else partition by partition (its first pass, levels
+            # and ranges, known from the rows' summary). No frame is kept.
+            scm = scm_from_groups(graph, rows, variable_of, nodes, levels)
+            if scm is None:
+                frame = dask_scm_frame(world_, inputs, rows, nodes, levels)
+                first = scm_first_pass(rows, graph, variable_of, nodes, levels)
+                scm = (LinearSCM(graph).fit(frame, sample_weight=sw) if first is None
+                       else LinearSCM(graph)._fit_dask(frame, sw, first))
             frame = None
         else:
             frame = _sensitive_frame(frame, nodes, attribute, levels)

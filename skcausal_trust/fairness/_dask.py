@@ -1,18 +1,21 @@
 """The counterfactual estimators on dask collections (data larger than memory).
 
-Fit reads the rows only through passes over their partitions: one pass for
-the levels, classes and finiteness checks (and the weighted means), two for
-each world's linear SCM (:meth:`LinearSCM.fit` on a lazily built dask
-dataframe of its variables), then the estimator's own statistics: the
-centred Gram matrix of the inputs for the regressor, or one pass per Newton
-iteration for the classifier (the weighted logistic loss, its gradient and
-its Hessian are sums over rows). Everything after that is the in-memory
+Fit reads the rows only through passes over their partitions. The first pass
+gathers, with the levels, classes and finiteness checks, the statistics every
+world's linear SCM is fitted from (:class:`GroupedGram`: the inputs' Gram
+matrix and, per combination of the sensitive levels, its weight and column
+sums), the regressor's centred Gram matrix (:class:`CentredGram`), and the
+classifier's logistic loss, gradient and Hessian at a start found on the
+first partition (:class:`LogisticStart`). So the residualizer and the
+regressor read the rows once, and the classifier once plus one pass per
+further Newton step (typically two). Everything after that is the in-memory
 code: the counterfactual directions, their null space, the constrained
-solve.
+solve. Where the first pass's statistics do not apply (a fitted SCM as a
+world, columns on extreme scales), the SCM takes passes of its own.
 """
-
 import numpy as np
 import pandas as pd
+from scipy.linalg import null_space
 from scipy.special import expit, log_expit
 
 from ..base import (
@@ -23,6 +26,7 @@ from ..base import (
     attribute_levels,
 )
 from ..utils._dask import _row_blocks, is_dask_collection, reduce_partitions
+from ..utils._scaling import times_power_of_two
 
 __all__ = [
     "DaskAttribute",
@@ -38,6 +42,10 @@ MAX_NEWTON_ITERATIONS = 100
 #: The Newton iterations stop when a step moves no coefficient by more than
 #: this, relative to the largest coefficient (or 1).
 STEP_TOLERANCE = 1e-12
+#: Rows of the first partition the classifier's warm start is fitted on (in
+#: memory, before the first pass): its error need only be small enough for
+#: the first Newton step to square it.
+WARM_START_ROWS = 1_000_000
 #: A Newton step at most this large (relative) is the last one: it is taken
 #: without a pass over the rows to evaluate where it lands.
 FINAL_STEP = 1e-7
@@ -99,6 +107,8 @@ class DaskRows:
         self.sample_weight = sample_weight
         self.attribute = attribute
         self.summary = None
+        self.fused = {}
+        self.first = None
 
     def collections(self, *, y=True):
         """``{argument: collection}`` of the rows, aligned, for
@@ -216,7 +226,8 @@ def _as_dask_attribute(routed, X, column_ids, names):
     return DaskAttribute([routed], [name], spec.values)
 
 
-def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target):
+def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target,
+                  fused=None):
     """Validate dask rows and run the first pass over them.
 
     Parameters
@@ -227,6 +238,11 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target)
     target : {"classes", "continuous", None}
         What ``y`` is: class labels (their set is collected), a continuous
         target (checked finite; its weighted sum collected), or absent.
+    fused : callable, default=None
+        ``fused(rows)`` returns ``{name: func}``: further statistics gathered
+        in the same pass, ``func(Z, y, weights, attribute)`` on each
+        partition (its float inputs, labels, weights and in-memory
+        attribute, or None), summed into ``summary[name]``.
 
     Returns
     -------
@@ -270,6 +286,8 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target)
         attribute.rows = rows
     estimator._sensitive_columns = sorted(used)
     columns = [str(c) for c in feature_names]
+    extras = fused(rows) if fused is not None else {}
+    rows.fused = extras
 
     def first_pass(*parts):
         part, target_part, weights, attr_parts = rows.split(parts)
@@ -287,13 +305,15 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target)
             if not np.isfinite(t).all():
                 raise ValueError("y has NaN or infinite values.")
             out["y_sum"] = float(weights @ t) if t.size else 0.0
-        if attribute is not None:
-            local = attribute.local(attr_parts)
+        local = attribute.local(attr_parts) if attribute is not None else None
+        if local is not None and "scm_groups" not in extras:
             out["mass"] = [
                 {level: float(weights[local.column(j) == level].sum())
                  for level in pd.unique(local.column(j))}
                 for j in range(attribute.n_attributes)
             ]
+        for name, func in extras.items():
+            out[name] = func(Z, target_part, weights, local)
         return out
 
     summary = reduce_partitions(first_pass, rows.collections(),
@@ -306,9 +326,174 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target)
     if not summary["weight"] > 0:
         raise ValueError("sample_weight: every weight is zero; nothing to fit.")
     if attribute is not None:
+        if "scm_groups" in extras:  # the weight of each level, from the combinations'
+            summary["mass"] = [{} for _ in range(attribute.n_attributes)]
+            for key, (weight, _) in summary["scm_groups"]["groups"].items():
+                for mass, level in zip(summary["mass"], key):
+                    mass[level] = mass.get(level, 0.0) + float(weight)
         summary["levels"] = [attribute_levels(list(m)) for m in summary["mass"]]
     rows.summary = summary
     return rows
+
+
+def first_partition(rows):
+    """The first partition of the rows, in memory: ``(X part, y part,
+    weights, attribute or None)`` (X as given: a pandas DataFrame with a
+    fresh index, or an ndarray)."""
+    import dask
+
+    collections = rows.collections()
+    parts = dask.compute(*[_row_blocks(c, a)[0] for a, c in collections.items()])
+    part, target, weights, attr_parts = rows.split(parts)
+    if isinstance(part, pd.DataFrame):
+        part = part.reset_index(drop=True)
+    local = rows.attribute.local(attr_parts) if rows.attribute is not None else None
+    return part, target, weights, local
+
+
+def _combinations(attribute, n):
+    """The distinct combinations of the attributes' levels in a partition
+    (tuples) and each row's index among them."""
+    if attribute is None or n == 0:
+        return [], np.zeros(n, dtype=np.intp)
+    codes, uniques = [], []
+    for j in range(attribute.n_attributes):
+        c, u = pd.factorize(attribute.column(j))
+        codes.append(c)
+        uniques.append(u)
+    if len(codes) == 1:
+        return [(u,) for u in uniques[0]], codes[0]
+    combined = np.zeros(n, dtype=np.int64)
+    for c, u in zip(codes, uniques):
+        combined = combined * len(u) + c
+    inverse, present = pd.factorize(combined)
+    keys = []
+    for value in present:
+        digits = []
+        for u in reversed(uniques):
+            value, d = divmod(int(value), len(u))
+            digits.append(u[d])
+        keys.append(tuple(reversed(digits)))
+    return keys, inverse
+
+
+class GroupedGram:
+    """Per partition, the statistics every linear SCM of the worlds is fitted
+    from (:func:`scm_from_groups`): the weighted Gram matrix of the inputs
+    measured from ``offset`` (the first partition's mid-ranges, known before
+    the pass), and, per combination of the sensitive attributes' levels,
+    the weight of its rows and their weighted column sums. The SCM's design
+    is the inputs and the attributes' indicators, which are constant on a
+    combination's rows, so its Gram matrix follows exactly from these: the
+    SCM needs no pass of its own."""
+
+    def __init__(self, offset):
+        self.offset = offset
+
+    def __call__(self, Z, target, weights, attribute):
+        from scipy import sparse
+
+        n = Z.shape[0]
+        Zc = Z - self.offset
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            gram = _weighted_gram(Zc, weights)  # checked when used
+        keys, codes = _combinations(attribute, n)
+        select = sparse.csr_matrix((weights, (codes, np.arange(n))), shape=(len(keys), n))
+        counts, sums = np.asarray(select.sum(axis=1)).reshape(-1), select @ Zc
+        return {"gram": gram,
+                "groups": {key: (counts[i], sums[i]) for i, key in enumerate(keys)}}
+
+    @classmethod
+    def from_first(cls, Z):
+        """The offsets: the first partition's mid-ranges."""
+        if Z.shape[0] == 0 or not np.isfinite(Z).all():
+            return None
+        return cls(Z.min(axis=0) / 2 + Z.max(axis=0) / 2)
+
+
+#: The spreads (largest distance from the offset) between which a column's
+#: Gram matrix is formed unscaled and scaled after the pass: there its
+#: squares and products neither overflow nor lose digits below the normal
+#: range, so scaling them by powers of two afterwards gives the products of
+#: the scaled columns exactly (outside, the SCM takes passes of its own).
+SAFE_SPREAD = (2.0**-250, 2.0**250)
+
+
+def _exponents(spread):
+    _, exponent = np.frexp(spread)
+    return np.where(spread > 0, exponent - 1, 0).astype(int)
+
+
+def scm_from_groups(graph, rows, variable_of, nodes, levels):
+    """The linear SCM of ``graph`` fitted from the statistics of
+    :class:`GroupedGram` gathered in the rows' first pass (``rows.summary
+    ["scm_groups"]``), or None when they are missing or do not apply (a node
+    neither an input nor a sensitive attribute; sums out of the float
+    range): the caller then fits the SCM with passes of its own.
+
+    The result equals :meth:`LinearSCM.fit` on the rows in the SCM's
+    variables to rounding: the same Gram matrix of ``[1, design]`` (each
+    numeric column measured from an offset and divided by a power of two
+    near its spread over all rows), assembled from the combinations' sums.
+    """
+    from ..causal import LinearSCM
+
+    summary = rows.summary
+    stats = summary.get("scm_groups")
+    if stats is None or summary["n"] < 2:
+        return None
+    position = {variable_of[c]: j for j, c in enumerate(rows.names)}
+    node_at = {v: j for j, v in enumerate(nodes)}
+    if any(v not in node_at and v not in position for v in graph.nodes):
+        return None
+    offset_x = rows.fused["scm_groups"].offset
+    # Scale each column by a power of two near its spread over all rows, as
+    # LinearSCM.fit does (exact).
+    low, high = -summary["low"], summary["high"]
+    spread = np.maximum(high - offset_x, offset_x - low)
+    if np.any((spread != 0) & ((spread < SAFE_SPREAD[0]) | (spread > SAFE_SPREAD[1]))):
+        return None
+    shift_x = _exponents(spread)
+    change = -shift_x
+    gram_x = times_power_of_two(stats["gram"], change[:, None] + change[None, :])
+    categories = {v: np.asarray(levels[j], dtype=object)
+                  for v, j in node_at.items() if v in set(graph.nodes)}
+    scm = LinearSCM(graph)
+    scm._setup_from(graph, categories)
+    D = scm._n_design
+    B = np.zeros((1 + D, len(rows.names)))
+    offset, shift = np.zeros(D), np.zeros(D, dtype=int)
+    peak = np.ones(D)
+    indicators = []  # (design column, attribute, level)
+    for v in scm.variables_:
+        cols = scm._index[v]
+        if v in categories:
+            indicators.extend((1 + c, node_at[v], lvl)
+                              for c, lvl in zip(cols, categories[v][1:]))
+        else:
+            j = position[v]
+            B[1 + cols[0], j] = 1.0
+            offset[cols[0]], shift[cols[0]] = offset_x[j], shift_x[j]
+            peak[cols[0]] = max(abs(high[j]), abs(low[j]))
+    if not np.isfinite(gram_x).all():
+        return None
+    gram = B @ gram_x @ B.T
+    level_weights = {v: np.zeros(len(categories[v])) for v in categories
+                     if not graph.parents(v)}
+    for key, (count, sums) in stats["groups"].items():
+        a = np.zeros(1 + D)
+        a[0] = 1.0
+        for col, j, lvl in indicators:
+            a[col] = float(key[j] == lvl)
+        cross = np.outer(a, B @ times_power_of_two(sums, change))
+        gram += count * np.outer(a, a) + cross + cross.T
+        for v, weights in level_weights.items():
+            weights += count * (np.asarray(categories[v], dtype=object) == key[node_at[v]])
+    total = gram[0, 0]
+    if not (np.isfinite(gram).all() and total > 0):
+        return None
+    scm._fit_statistics(graph, gram / total, shift, offset, level_weights, peak)
+    return scm
 
 
 def dask_scm_frame(world, inputs, rows, nodes, levels):
@@ -388,10 +573,49 @@ def dask_check_fitted_scm(check, rows):
     reduce_partitions(apply, rows.collections(y=False))
 
 
+class CentredGram:
+    """Per partition, the regressor's statistics gathered in the rows' first
+    pass: the weight, the weighted sums, Gram matrix and cross products of
+    the inputs and ``y`` measured from offsets (the first partition's
+    mid-ranges with an intercept, 0 without), from which
+    :func:`dask_centred_gram` centres them at the weighted means."""
+
+    def __init__(self, x_offset, y_offset):
+        self.x_offset, self.y_offset = x_offset, y_offset
+
+    def __call__(self, Z, target, weights, attribute):
+        Xc = Z - self.x_offset
+        yc = np.asarray(target, dtype=float).reshape(-1) - self.y_offset
+        weighted = Xc * weights[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in the solve
+            return (float(weights.sum()), weighted.sum(axis=0), float(weights @ yc),
+                    weighted.T @ Xc, weighted.T @ yc, float(weights @ yc**2))
+
+    @classmethod
+    def from_first(cls, first, fit_intercept):
+        Z = np.asarray(first[0], dtype=float)
+        y = np.asarray(first[1], dtype=float).reshape(-1)
+        if not fit_intercept or Z.shape[0] == 0:
+            return cls(np.zeros(Z.shape[1]), 0.0)
+        if not (np.isfinite(Z).all() and np.isfinite(y).all()):
+            return None
+        return cls(Z.min(axis=0) / 2 + Z.max(axis=0) / 2, y.min() / 2 + y.max() / 2)
+
+
 def dask_centred_gram(rows, fit_intercept):
     """Weighted means of the inputs and of ``y``, the centred Gram matrix of
     the inputs, their cross products with ``y`` and ``y``'s weighted sum of
-    squares (one pass; the means come from the first pass)."""
+    squares: from the :class:`CentredGram` of the rows' first pass when it
+    has one, else in one pass (the means from the first pass)."""
+    terms = rows.fused.get("centred")
+    if terms is not None:
+        W, sx, sy, xx, xy, yy = rows.summary["centred"]
+        if not fit_intercept:
+            return xx, xy, np.zeros_like(sx), 0.0, yy
+        dx, dy = sx / W, sy / W  # the means, from the offsets
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in the solve
+            return (xx - np.outer(sx, dx), xy - sx * dy, terms.x_offset + dx,
+                    terms.y_offset + dy, yy - sy * dy)
     total = rows.summary["weight"]
     if fit_intercept:
         x_mean = rows.summary["sum"] / total
@@ -410,6 +634,154 @@ def dask_centred_gram(rows, fit_intercept):
     return H, g, x_mean, y_mean, yy
 
 
+def _weighted_gram(Z, weights):
+    """``Z' diag(weights) Z`` for non-negative weights, as one symmetric
+    rank-k product (BLAS syrk: half the work of a general product)."""
+    if np.all(weights == 1.0):  # unweighted rows: no weighted copy
+        return Z.T @ Z
+    B = Z * np.sqrt(weights)[:, None]
+    return B.T @ B
+
+
+def _logistic_stats(Z, sign, weights, coef, intercept):
+    """The weighted logistic loss ``sum_i w_i log(1 + exp(-s_i (Z_i c + b)))``
+    of one partition at ``(c, b)`` (no penalty), its gradient and Hessian
+    in ``(c, b)``: of shape ``(p + 1,)`` and ``(p + 1, p + 1)``, the
+    intercept last."""
+    p = Z.shape[1]
+    margin = sign * (Z @ coef + intercept)
+    loss = -float(weights @ log_expit(margin))
+    wrong = expit(-margin)  # the probability of the other class
+    r = -sign * wrong * weights
+    curvature = weights * wrong * (1.0 - wrong)
+    grad = np.empty(p + 1)
+    hess = np.empty((p + 1, p + 1))
+    grad[:p] = Z.T @ r
+    grad[p] = r.sum()
+    hess[:p, :p] = _weighted_gram(Z, curvature)
+    hess[:p, p] = hess[p, :p] = Z.T @ curvature
+    hess[p, p] = curvature.sum()
+    return loss, grad, hess
+
+
+def _projection(N, fit_intercept):
+    """``P`` with ``(c, b) = P theta``: ``theta`` is ``(z, b)`` with
+    ``c = N z`` (``b = 0`` without an intercept)."""
+    p, q = N.shape
+    P = np.zeros((p + 1, q + (1 if fit_intercept else 0)))
+    P[:p, :q] = N
+    if fit_intercept:
+        P[p, q] = 1.0
+    return P
+
+
+def _projected_stats(Z, sign, weights, theta, P):
+    """:func:`_logistic_stats` at ``P theta``, in ``theta``'s coordinates."""
+    p = Z.shape[1]
+    point = P @ theta
+    loss, grad, hess = _logistic_stats(Z, sign, weights, point[:p], point[p])
+    return loss, P.T @ grad, P.T @ hess @ P
+
+
+def _signs(target, positive):
+    return np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
+
+
+def _penalised(stats, theta, q, C, share=1.0):
+    """``stats`` plus the L2 penalty ``share * |t|^2 / (2 C)``."""
+    loss, grad, hess = stats
+    penalty = np.zeros(grad.shape[0])
+    penalty[:q] = share / C
+    return (loss + 0.5 * share * float(theta[:q] @ theta[:q]) / C,
+            grad + penalty * theta, hess + np.diag(penalty))
+
+
+class LogisticStart:
+    """Per partition, the unpenalised logistic loss of all the inputs (and an
+    intercept) at a starting point, its gradient and Hessian: gathered in
+    the rows' first pass, before the counterfactual directions are known,
+    they give :func:`dask_logistic_newton` its first step."""
+
+    def __init__(self, coef, intercept, positive):
+        self.theta = np.append(coef, intercept)
+        self.positive = positive
+
+    def __call__(self, Z, target, weights, attribute):
+        p = Z.shape[1]
+        return _logistic_stats(Z, _signs(target, self.positive), weights, self.theta[:p],
+                               self.theta[p])
+
+
+def logistic_warm_start(estimator, rows, first):
+    """A start for the classifier's Newton iterations: its problem (the
+    worlds, their directions' null space, the penalised logistic fit)
+    solved in memory on the first :data:`WARM_START_ROWS` rows of the first
+    partition ``first`` (:func:`first_partition`), the penalty scaled by
+    their share of the rows (the partitions taken as equally heavy).
+
+    Returns ``LogisticStart`` or None (rows of one class, or on which the
+    worlds cannot be fitted: then the iterations start from the solution on
+    the first partition in all rows' directions)."""
+    import warnings
+
+    from ..base import RowAttribute
+    from ._base import ModelInputs, fit_worlds
+
+    part, target, weights, local = first
+    k = min(part.shape[0], WARM_START_ROWS)
+    part = part.iloc[:k] if isinstance(part, pd.DataFrame) else part[:k]
+    target = np.asarray(target).reshape(-1)[:k]
+    weights = weights[:k]
+    labels = np.unique(target) if k else []
+    if len(labels) != 2 or not weights.sum() > 0:
+        return None
+    p = len(rows.names)
+    N = np.eye(p)
+    if local is not None:
+        local = RowAttribute(local.values[:k], local.names, local.argument, local.columns)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                worlds = fit_worlds(estimator.causal_model,
+                                    ModelInputs(np.empty((0, p)), rows.names),
+                                    part, local, weights)
+                estimator._restrict_paths(worlds)
+        except ValueError:
+            return None
+        directions = worlds.directions
+        nonzero = [w for w in range(directions.shape[0]) if np.any(directions[w])]
+        if nonzero:
+            N = null_space(directions[nonzero].reshape(-1, p))
+    Z = np.asarray(part, dtype=float)
+    if not np.isfinite(Z).all():
+        return None
+    sign = _signs(target, labels[1])
+    P, q = _projection(N, estimator.fit_intercept), N.shape[1]
+    share = float(weights.sum()) / (len(_row_blocks(rows.features, "X"))
+                                     * float(np.sum(first[2])))
+    theta, _, _, _ = _newton(
+        lambda t: _penalised(_projected_stats(Z, sign, weights, t, P), t, q, estimator.C,
+                             share),
+        np.zeros(P.shape[1]))
+    point = P @ theta
+    return LogisticStart(point[:p], point[p], labels[1])
+
+
+def _first_step(start, stats, P, q, C):
+    """The Newton step into the directions' null space from a start outside
+    it: the minimiser over ``theta = (z, b)`` of the quadratic model of the
+    loss at the start (``stats``: loss, gradient, Hessian in all the inputs
+    and the intercept) at ``P theta``, plus the exact penalty
+    ``|z|^2 / (2 C)``. From a start near the solution it lands as close to
+    it as a Newton step from a point inside (the error squares)."""
+    _, grad, hess = stats
+    penalty = np.zeros(P.shape[1])
+    penalty[:q] = 1.0 / C
+    lhs = P.T @ hess @ P + np.diag(penalty)
+    rhs = P.T @ (hess @ start.theta - grad)
+    return np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+
+
 def dask_logistic_newton(rows, N, positive, C, fit_intercept):
     """Binary L2-regularised logistic regression on the inputs times ``N``,
     by Newton's method with each iteration one pass over the partitions.
@@ -418,11 +790,15 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
     (``N`` has orthonormal columns, so the penalty is ``|z|^2 / (2 C)``):
     the objective of :class:`~sklearn.linear_model.LogisticRegression`. Its
     gradient and Hessian are sums over rows, so one pass gives both; a step
-    that does not decrease the objective enough is halved (Armijo). It starts
-    from the solution of the same problem on the first partition (computed
-    here, in memory), and stops when a Newton step moves no coefficient by
-    more than ``1e-12`` (relative): the estimator's ``tol`` (made for
-    first-order solvers) is not used.
+    that does not decrease the objective enough is halved (Armijo). It
+    starts from the first step of :func:`_first_step` when the rows' first
+    pass gathered the statistics of a :class:`LogisticStart` (that pass
+    counts as the first iteration), else from the solution of the same
+    problem on the first partition (computed here, in memory). It stops when
+    a Newton step moves no coefficient by more than ``1e-12`` (relative):
+    the estimator's ``tol`` (made for first-order solvers) is not used. The
+    solution does not depend on the start (the problem is strictly convex
+    and every later step is checked).
 
     Returns
     -------
@@ -431,60 +807,52 @@ def dask_logistic_newton(rows, N, positive, C, fit_intercept):
     info : dict
         ``n_iter`` (passes), ``status``.
     """
-    import dask
-
-    from ..utils._dask import _row_blocks
-
     q = N.shape[1]
-    dim = q + (1 if fit_intercept else 0)
+    P = _projection(N, fit_intercept)
 
     def part_stats(theta, parts):
-        """The loss, gradient and Hessian of one partition (no penalty)."""
         part, target, weights, _ = rows.split(parts)
-        F = np.asarray(part, dtype=float) @ N
-        sign = np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
-        margin = sign * (F @ theta[:q] + (theta[q] if fit_intercept else 0.0))
-        loss = -float(weights @ log_expit(margin))
-        wrong = expit(-margin)  # the probability of the other class
-        r = -sign * wrong * weights
-        curvature = weights * wrong * (1.0 - wrong)
-        grad = np.empty(dim)
-        hess = np.empty((dim, dim))
-        grad[:q] = F.T @ r
-        hess[:q, :q] = (F * curvature[:, None]).T @ F
-        if fit_intercept:
-            grad[q] = r.sum()
-            hess[:q, q] = hess[q, :q] = F.T @ curvature
-            hess[q, q] = curvature.sum()
-        return loss, grad, hess
-
-    def penalised(stats, theta, share=1.0):
-        loss, grad, hess = stats
-        penalty = np.zeros(dim)
-        penalty[:q] = share / C
-        return (loss + 0.5 * share * float(theta[:q] @ theta[:q]) / C,
-                grad + penalty * theta, hess + np.diag(penalty))
+        return _projected_stats(np.asarray(part, dtype=float), _signs(target, positive),
+                                weights, theta, P)
 
     def oracle(theta):
         stats = reduce_partitions(lambda *parts: part_stats(theta, parts),
                                   rows.collections())
-        return penalised(stats, theta)
+        return _penalised(stats, theta, q, C)
 
-    # A warm start: the same problem on the first partition alone (its
-    # penalty scaled by its share of the weight), solved where this runs.
-    # Newton's method from there needs fewer passes over all the rows; the
-    # solution does not depend on the start.
-    collections = rows.collections()
-    first = dask.compute(*[_row_blocks(c, a)[0] for a, c in collections.items()])
-    _, first_target, first_weights, _ = rows.split(first)
-    share = float(first_weights.sum()) / float(rows.summary["weight"])
-    theta = np.zeros(dim)
-    if share > 0 and np.unique(np.asarray(first_target).reshape(-1)).size == 2:
-        theta, _, _, _ = _newton(lambda t: penalised(part_stats(t, first), t, share),
-                                 theta)
+    start = rows.fused.get("logistic_start")
+    first_passes = 0
+    if start is not None and start.positive == positive:
+        theta = _first_step(start, rows.summary["logistic_start"], P, q, C)
+        first_passes = 1
+    else:
+        # A warm start: the same problem on the first partition alone (its
+        # penalty scaled by its share of the weight), solved where this runs.
+        part, target, weights, _ = rows.first or first_partition(rows)
+        share = float(weights.sum()) / float(rows.summary["weight"])
+        theta = np.zeros(P.shape[1])
+        if share > 0 and np.unique(np.asarray(target).reshape(-1)).size == 2:
+            Z, sign = np.asarray(part, dtype=float), _signs(target, positive)
+            theta, _, _, _ = _newton(
+                lambda t: _penalised(_projected_stats(Z, sign, weights, t, P), t, q, C,
+                                     share), theta)
     theta, value, passes, status = _newton(oracle, theta)
     intercept = float(theta[q]) if fit_intercept else 0.0
-    return theta[:q], intercept, {"n_iter": passes, "status": status, "objective": value}
+    return theta[:q], intercept, {"n_iter": first_passes + passes, "status": status,
+                                  "objective": value}
+
+
+def fused_scm_terms(rows):
+    """The :class:`GroupedGram` of the rows' first pass (the SCMs' statistics
+    gathered with the summary), its offsets and scales from the first
+    partition, and that partition (:func:`first_partition`)."""
+    first = rows.first = first_partition(rows)
+    terms = {}
+    if rows.attribute is not None:
+        grouped = GroupedGram.from_first(np.asarray(first[0], dtype=float))
+        if grouped is not None:
+            terms["scm_groups"] = grouped
+    return terms, first
 
 
 class DaskLogisticTerms:

@@ -292,10 +292,20 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
     def _fit_dask(self, X, y, sensitive_features, sample_weight):
         """Fit on a dask collection: the worlds and the centred Gram matrix of
         the inputs from passes over the partitions, then the in-memory solve."""
-        from ._dask import dask_centred_gram, dask_fit_rows
+        from ._dask import CentredGram, dask_centred_gram, dask_fit_rows, fused_scm_terms
+
+        def fused(rows):
+            # One pass in all: the summary, the SCMs' and the regressor's
+            # statistics together.
+            terms, first = fused_scm_terms(rows)
+            centred = CentredGram.from_first(first, self.fit_intercept)
+            if centred is not None:
+                terms["centred"] = centred
+            return terms
 
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
-                             sample_weight=sample_weight, target="continuous")
+                             sample_weight=sample_weight, target="continuous",
+                             fused=fused)
         p = len(rows.names)
         inputs, worlds, directions = self._dask_worlds(rows, "it is plain ridge regression.")
         n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
@@ -328,8 +338,9 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             x_mean, y_mean = np.zeros(Z.shape[1]), 0.0
         Xc = Z - x_mean
         weighted = Xc * sw[:, None]
-        H = weighted.T @ Xc
-        g = weighted.T @ (y - y_mean)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in the solve
+            H = weighted.T @ Xc
+            g = weighted.T @ (y - y_mean)
         return H, g, x_mean, y_mean
 
     def _solve_fast(self, Z, y, sw, directions, constrained):
@@ -337,8 +348,24 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         return self._solve_statistics(H, g, x_mean, y_mean, directions, constrained)
 
     def _solve_statistics(self, H, g, x_mean, y_mean, directions, constrained):
-        """Statistics to solution (in memory and on dask alike)."""
+        """Statistics to solution (in memory and on dask alike).
+
+        Raises ValueError when the statistics overflowed the float range."""
         p = H.shape[0]
+        with np.errstate(invalid="ignore"):
+            finite_rows = np.isfinite(H).all(axis=1) & np.isfinite(g)
+        if not finite_rows.all():
+            names = list(getattr(self, "_inputs", None).names) if hasattr(
+                self, "_inputs") else list(range(p))
+            bad = [names[j] for j in np.flatnonzero(~np.isfinite(np.diag(H)))]
+            raise ValueError(
+                f"the weighted sums of squares of X's columns {bad!r} (or of their "
+                "products with y) overflow the float range (values near 1e154 or "
+                "more): rescale them (for example with StandardScaler, or a change "
+                "of units) before fitting." if bad else
+                "the weighted products of y with X's columns overflow the float "
+                "range (values near 1e154 or more): rescale y before fitting."
+            )
         A = H + self.alpha * np.eye(p)
         path = "fast" if constrained else "unconstrained"
         if not constrained or self.epsilon == 0:

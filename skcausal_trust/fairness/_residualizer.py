@@ -152,11 +152,12 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
             As :class:`CounterfactuallyFairClassifier` for bad input.
         """
         if is_dask_collection(X):
-            from ._dask import dask_fit_rows
+            from ._dask import dask_fit_rows, fused_scm_terms
 
-            # Dask rows: the worlds' SCMs from partition statistics.
+            # Dask rows: the worlds' SCMs from the statistics of one pass.
             rows = dask_fit_rows(self, X, None, sensitive_features=sensitive_features,
-                                 sample_weight=sample_weight, target=None)
+                                 sample_weight=sample_weight, target=None,
+                                 fused=lambda rows: fused_scm_terms(rows)[0])
             n_inputs = len(rows.names)
             inputs = ModelInputs(np.empty((0, n_inputs)), rows.names)
             self._inputs = inputs

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..utils._scaling import times_power_of_two
+
 __all__ = [
     "ColumnRanges",
     "EnvironmentStatistics",
@@ -385,14 +387,6 @@ def apply_unit_scale(values, first, mean, second):
     with given exponents and mean, for rows seen a partition at a time."""
     return times_power_of_two(times_power_of_two(values, first) - mean, second)
 
-
-def times_power_of_two(values, exponents):
-    """``values * 2**exponents``, exactly (as ``np.ldexp``): a product with
-    the power of two when it is a float (faster), ``ldexp`` otherwise."""
-    exponents = np.asarray(exponents)
-    if exponents.size == 0 or np.all(np.abs(exponents) <= 1000):
-        return values * np.exp2(exponents.astype(float))
-    return np.ldexp(values, exponents)
 
 
 # -- rows to statistics, a partition at a time ------------------------------
