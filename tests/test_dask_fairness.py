@@ -486,3 +486,27 @@ def test_regressor_in_one_pass_with_and_without_intercept(dask_sync, cf_data,
     assert_allclose(est.coef_, mem.coef_, rtol=RTOL, atol=1e-12)
     assert_allclose(est.intercept_, mem.intercept_, rtol=RTOL, atol=1e-12)
     assert_allclose(est.objective_, mem.objective_, rtol=RTOL)
+
+
+def test_classifier_starts_anywhere_and_reaches_the_same_solution(dask_sync, cf_data):
+    """The warm start only saves passes: rows sorted by the label (a first
+    partition of one class: no start) and rows without a sensitive attribute
+    (a start of plain logistic regression) give the independent solution."""
+    frame, label, _ = cf_data
+    order = np.argsort(label, kind="stable")
+    sorted_frame = frame.iloc[order].reset_index(drop=True)
+    sorted_label = label[order]
+    ddf, dy = _partitioned(sorted_frame, sorted_label)
+    assert dy.partitions[0].compute().nunique() == 1
+    est = CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids=["a", "r"]).fit(
+        ddf, dy)
+    coef, intercept = _eliminated_newton(est, sorted_frame, sorted_label)
+    assert_allclose(est.coef_, coef, rtol=RTOL, atol=1e-12)
+    assert_allclose(est.intercept_, intercept, rtol=RTOL)
+    ddf, dy = _partitioned(frame, label)
+    with pytest.warns(UserWarning, match="without sensitive features"):
+        plain = CounterfactuallyFairClassifier(CF_GRAPH).fit(ddf[FEATURES], dy)
+    lr = LogisticRegression(solver="newton-cholesky", tol=1e-15, max_iter=100).fit(
+        frame[FEATURES], label)
+    assert_allclose(plain.coef_, lr.coef_, rtol=RTOL)
+    assert_allclose(plain.intercept_, lr.intercept_, rtol=RTOL)
