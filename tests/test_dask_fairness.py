@@ -510,3 +510,95 @@ def test_classifier_starts_anywhere_and_reaches_the_same_solution(dask_sync, cf_
         frame[FEATURES], label)
     assert_allclose(plain.coef_, lr.coef_, rtol=RTOL)
     assert_allclose(plain.intercept_, lr.intercept_, rtol=RTOL)
+
+
+def _group_data():
+    rng = np.random.default_rng(8)
+    n = 2000
+    frame = pd.DataFrame({"sex": rng.choice(["f", "m"], n),
+                          "race": rng.choice(["a", "b", "c"], n)})
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.8, y, 1 - y)
+    pred[(frame["sex"] == "m").to_numpy() & (rng.random(n) < 0.2)] = 1
+    return frame, y, pred, rng.integers(0, 4, n).astype(float)
+
+
+def test_fairlearn_metrics_on_the_contingency_table_equal_them_on_the_rows():
+    """Integer weights, two attributes, three metrics: fairlearn on the
+    weighted table gives fairlearn's value on the rows."""
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        selection_rate,
+    )
+
+    from skcausal_trust.fairness import group_contingency
+
+    frame, y, pred, weights = _group_data()
+    for sensitive in (frame["sex"], frame[["sex", "race"]]):
+        for w in (None, weights):
+            table = group_contingency(y, pred, sensitive, sample_weight=w)
+            assert len(table) <= 4 * 6
+            assert table["weight"].sum() == (len(y) if w is None else w.sum())
+            levels = table[list(sensitive.columns) if sensitive.ndim == 2 else "sex"]
+            on_table = dict(y_true=table["y_true"], y_pred=table["y_pred"],
+                            sensitive_features=levels, sample_weight=table["weight"])
+            on_rows = dict(y_true=y, y_pred=pred, sensitive_features=sensitive,
+                           sample_weight=w)
+            for metric in (demographic_parity_difference, equalized_odds_difference):
+                assert metric(**on_table) == pytest.approx(metric(**on_rows), abs=1e-15)
+            by_table = MetricFrame(metrics=selection_rate, **{
+                k: v for k, v in on_table.items() if k != "sample_weight"},
+                sample_params={"sample_weight": table["weight"]}).by_group
+            by_rows = MetricFrame(metrics=selection_rate, **{
+                k: v for k, v in on_rows.items() if k != "sample_weight"},
+                sample_params={"sample_weight": w if w is not None else np.ones(len(y))}
+            ).by_group
+            assert_allclose(by_table.to_numpy(), by_rows.to_numpy(), rtol=1e-14)
+
+
+def test_group_contingency_and_scorer_on_dask_equal_memory(dask_client, cf_data):
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    from skcausal_trust.fairness import group_contingency, make_group_fairness_scorer
+
+    frame, y, pred, weights = _group_data()
+    table = group_contingency(y, pred, frame[["sex", "race"]], sample_weight=weights)
+    parts = dict(npartitions=3)
+    lazy = group_contingency(
+        dd.from_pandas(pd.Series(y), **parts), dd.from_pandas(pd.Series(pred), **parts),
+        dd.from_pandas(frame[["sex", "race"]], **parts),
+        sample_weight=dd.from_pandas(pd.Series(weights), **parts))
+    pd.testing.assert_frame_equal(lazy, table, check_exact=False, rtol=1e-15)
+    # The scorer: predictions partition by partition, the same score.
+    data, label, _ = cf_data
+    label = (label == "yes").astype(int)  # fairlearn's rates want 0/1 labels
+    est = CounterfactuallyFairClassifier(CF_GRAPH, sensitive_feature_ids=["a", "r"]).fit(
+        data, label)
+    ddf, dy = _partitioned(data, label)
+    for metric in (demographic_parity_difference, equalized_odds_difference):
+        scorer = make_group_fairness_scorer(metric, sensitive_feature_ids=["a", "r"])
+        assert scorer(est, ddf, dy) == pytest.approx(scorer(est, data, label), abs=1e-15)
+        routed = make_group_fairness_scorer(metric)
+        assert routed(est, ddf, dy, sensitive_features=ddf["a"]) == pytest.approx(
+            routed(est, data, label, sensitive_features=data["a"]), abs=1e-15)
+
+
+def test_group_contingency_refuses_what_it_cannot_tabulate():
+    from skcausal_trust.fairness import group_contingency
+
+    frame, y, pred, _ = _group_data()
+    scores = np.random.default_rng(0).random(len(y))
+    with pytest.raises(ValueError, match="more than 100 distinct.*continuous"):
+        group_contingency(y, scores, frame["sex"], max_cells=100)
+    with pytest.raises(ValueError, match="dask collections but"):
+        group_contingency(dd.from_pandas(pd.Series(y), npartitions=2), pred, frame["sex"])
+    with pytest.raises(ValueError, match="has 2000 rows but"):
+        group_contingency(y, pred[:-1], frame["sex"])
+    with pytest.raises(ValueError, match="'sex'.*missing"):
+        group_contingency(y, pred, frame["sex"].where(frame.index > 0))
+    with pytest.raises(ValueError, match="sample_weight has negative"):
+        group_contingency(y, pred, frame["sex"], sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="max_cells"):
+        group_contingency(y, pred, frame["sex"], max_cells=0)

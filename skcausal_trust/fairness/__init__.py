@@ -1,7 +1,8 @@
 """Counterfactually fair estimators (classifier, regressor, residualizer) and counterfactual fairness metrics.
 
 Group fairness metrics (demographic parity, equalized odds) come from
-:mod:`fairlearn.metrics`.
+:mod:`fairlearn.metrics`; :func:`group_contingency` gives them rows of any
+size (dask collections) as a small weighted table.
 """
 
 from ._counterfactual import CounterfactuallyFairClassifier
@@ -23,6 +24,7 @@ from ._metrics import (
     make_counterfactual_unfairness_scorer,
     make_group_fairness_scorer,
 )
+from ._group import group_contingency
 from ._residualizer import CounterfactualResidualizer
 from ._unfair_area import UnfairAreaResult, make_unfair_area_scorer, unfair_area
 
@@ -39,6 +41,7 @@ __all__ = [
     "causal_fairness_decomposition",
     "counterfactual_unfairness",
     "generative_bias_decomposition",
+    "group_contingency",
     "make_direct_effect_scorer",
     "make_counterfactual_unfairness_scorer",
     "make_group_fairness_scorer",

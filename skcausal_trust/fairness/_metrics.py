@@ -837,6 +837,8 @@ class _GroupFairnessScorer(_MetadataRequester):
 
     def score(self, estimator, X, y, *, sample_weight=None, sensitive_features=None):
         """Minus the disparity of ``estimator``'s predictions on ``X``."""
+        if is_dask_collection(X):
+            return self._score_dask(estimator, X, y, sample_weight, sensitive_features)
         frame, is_frame = _as_frame(X)
         attribute, _ = resolve_row_attribute(
             frame if is_frame else X, frame if is_frame else frame.to_numpy(),
@@ -856,6 +858,50 @@ class _GroupFairnessScorer(_MetadataRequester):
         y_pred = estimator.predict(X)
         return -float(self.metric(y, y_pred, sensitive_features=sensitive, **kwargs))
 
+    def _score_dask(self, estimator, X, y, sample_weight, sensitive_features):
+        """On dask rows: the contingency table of labels, predictions
+        (``predict`` partition by partition) and levels in one pass, then the
+        metric on it with the cells' weights (the value on the rows)."""
+        import dask.dataframe as dd
+
+        from ..utils._dask import map_rows
+        from ._dask import _as_dask_attribute
+        from ._group import group_contingency
+
+        names = ([str(c) for c in X.columns] if isinstance(X, dd.DataFrame)
+                 and all(isinstance(c, str) for c in X.columns) else None)
+        attribute = _as_dask_attribute(sensitive_features, X, self.sensitive_feature_ids,
+                                       names)
+        if attribute is None:
+            raise ValueError(
+                "the group fairness scorer needs the sensitive attribute: route "
+                "sensitive_features to it or set sensitive_feature_ids."
+            )
+        if attribute.columns:  # the column route: X's own columns
+            positions = attribute.columns
+            if isinstance(X, dd.DataFrame):
+                sensitive = (X.iloc[:, positions[0]] if len(positions) == 1
+                             else X.iloc[:, positions])
+            else:
+                sensitive = X[:, positions[0]] if len(positions) == 1 else X[:, positions]
+        else:
+            sensitive = sensitive_features
+        table = group_contingency(y, map_rows(estimator.predict, X, dtype=object),
+                                  sensitive, sample_weight=sample_weight)
+        levels = table.iloc[:, 2:-1]
+        try:
+            value = self.metric(table["y_true"], table["y_pred"],
+                                sensitive_features=(levels.iloc[:, 0] if levels.shape[1] == 1
+                                                    else levels),
+                                sample_weight=table["weight"])
+        except TypeError as error:
+            raise ValueError(
+                f"the metric {getattr(self.metric, '__name__', self.metric)!r} is "
+                "evaluated on dask rows through their contingency table, with "
+                "sample_weight; it must accept sample_weight (fairlearn's metrics do)."
+            ) from error
+        return -float(value)
+
     def __repr__(self):
         name = getattr(self.metric, "__name__", repr(self.metric))
         return (f"make_group_fairness_scorer({name}, "
@@ -870,7 +916,11 @@ def make_group_fairness_scorer(metric, *, sensitive_feature_ids=None):
     :func:`fairlearn.metrics.equalized_odds_difference` (signature
     ``metric(y_true, y_pred, *, sensitive_features, sample_weight=None)``)
     into a scorer returning **minus** the disparity of the estimator's
-    ``predict``, so that greater is better.
+    ``predict``, so that greater is better. On a dask ``X`` (with ``y``, a
+    routed ``sensitive_features`` and ``sample_weight`` aligned with it) it
+    predicts partition by partition and evaluates the metric on the rows'
+    :func:`group_contingency` table with its weights: the value on the
+    rows, in one pass (the metric must accept ``sample_weight``).
 
     Parameters
     ----------
