@@ -25,7 +25,7 @@ from ..base import (
     attribute_column_blocks,
     attribute_levels,
 )
-from ..utils._dask import _row_blocks, is_dask_collection, reduce_partitions
+from ..utils._dask import _add, _row_blocks, is_dask_collection, reduce_partitions
 from ..utils._scaling import times_power_of_two
 
 __all__ = [
@@ -42,6 +42,8 @@ MAX_NEWTON_ITERATIONS = 100
 #: The Newton iterations stop when a step moves no coefficient by more than
 #: this, relative to the largest coefficient (or 1).
 STEP_TOLERANCE = 1e-12
+#: Rows per block of the statistics gathered in the first pass.
+EXTRA_BLOCK_ROWS = 131_072
 #: Rows of the first partition the classifier's warm start is fitted on (in
 #: memory, before the first pass): its error need only be small enough for
 #: the first Newton step to square it.
@@ -312,8 +314,18 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target,
                  for level in pd.unique(local.column(j))}
                 for j in range(attribute.n_attributes)
             ]
-        for name, func in extras.items():
-            out[name] = func(Z, target_part, weights, local)
+        if extras:
+            # In blocks of rows: the statistics add up, and the temporaries
+            # (weighted copies of the inputs) stay small.
+            t = np.asarray(target_part).reshape(-1) if target_part is not None else None
+            for start in range(0, max(Z.shape[0], 1), EXTRA_BLOCK_ROWS):
+                rows_ = slice(start, start + EXTRA_BLOCK_ROWS)
+                block_attr = None if local is None else RowAttribute(
+                    local.values[rows_], local.names, local.argument, local.columns)
+                for name, func in extras.items():
+                    stats = func(Z[rows_], None if t is None else t[rows_], weights[rows_],
+                                 block_attr)
+                    out[name] = stats if start == 0 else _add(out[name], stats)
         return out
 
     summary = reduce_partitions(first_pass, rows.collections(),
