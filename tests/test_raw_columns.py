@@ -157,7 +157,12 @@ def test_adult_pipeline_grid_search_needs_no_glue(adult):
             scoring={"accuracy": "accuracy",
                      "cf": make_counterfactual_unfairness_scorer(
                          auditor, sensitive_feature_ids="sex")},
-            refit="accuracy", cv=StratifiedKFold(3, shuffle=True, random_state=1),
+            # Two folds (three before): 8 fits instead of 12, each on 1,500
+            # rows; a training half still misses rare levels (the route
+            # this test is about). Measured: unfairness 0.009 and 0.011 at
+            # epsilon=0 (below 0.02), 0.112 and 0.102 at epsilon=1 (above
+            # twice 0.011).
+            refit="accuracy", cv=StratifiedKFold(2, shuffle=True, random_state=1),
             error_score="raise",
         ).fit(X, y)
     res = search.cv_results_

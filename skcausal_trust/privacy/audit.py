@@ -422,7 +422,7 @@ def empirical_epsilon_lower_bound(
     >>> reg = DPCausalRegressor(epsilon=2.0, delta=1e-5, feature_bound=1.0,
     ...                         target_bound=1.0)
     >>> result = empirical_epsilon_lower_bound(
-    ...     reg, (X, y), (X1, y1), n_runs=400,
+    ...     reg, (X, y), (X1, y1), n_runs=200, n_threshold_runs=100,
     ...     statistic=release_projection([1.0], 1.0, 1.0, 1.0))
     >>> bool(result.epsilon_lower_bound <= 2.0), result.flagged
     (True, False)

@@ -718,7 +718,7 @@ class RecourseSection(AuditSection):
         fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
         data = [result.table.loc[groups == g, "cost"].replace(np.inf, np.nan).dropna()
                 for g in table["group"]]
-        ax.boxplot(data, tick_labels=list(table["group"]), vert=False)
+        ax.boxplot(data, tick_labels=list(table["group"]), orientation="horizontal")
         ax.set_xlabel("cost of recourse (noise units)")
         ax.set_title("Cheapest action for each denied person, by group")
         plt.close(fig)
