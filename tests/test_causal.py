@@ -189,3 +189,23 @@ def test_dummy_na_bad_input_names_itself(dummy_na, match):
     data = pd.DataFrame({"job": ["a", "b"], "h": [1.0, 2.0]})
     with pytest.raises(ValueError, match=match):
         one_hot_encode(data, dummy_na=dummy_na)
+
+
+def test_declared_categories_encode_unknown_values_without_pandas_deprecations():
+    """Values outside the declared levels: refused by default, all-zero
+    indicators with handle_unknown='ignore'; a missing value gets the
+    '_nan' indicator. No pandas warning (building a Categorical of values
+    outside its categories is deprecated and will raise)."""
+    import warnings
+
+    data = pd.DataFrame({"c": ["a", "b", "z", None], "k": [0, 1, 1, 0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encoded, _ = one_hot_encode(data, categories={"c": ["a", "b"], "k": [0, 1]},
+                                    handle_unknown="ignore", dummy_na=["c"])
+        with pytest.raises(ValueError, match=r"values \['z'\] outside its declared"):
+            one_hot_encode(data, categories={"c": ["a", "b"]})
+    assert encoded.to_dict("list") == {
+        "c_a": [1.0, 0.0, 0.0, 0.0], "c_b": [0.0, 1.0, 0.0, 0.0],
+        "c_nan": [0.0, 0.0, 0.0, 1.0], "k_0": [1.0, 0.0, 0.0, 1.0],
+        "k_1": [0.0, 1.0, 1.0, 0.0]}

@@ -117,7 +117,11 @@ def one_hot_encode(data, graph=None, *, exclude=(), dummy_na=False, categories=N
             continue
         if column in declared:
             levels = declared[column]
-            coded = pd.Categorical(series, categories=levels)
+            # Codes first (-1 outside the levels): pandas refuses to build a
+            # Categorical of values outside its categories in the future.
+            coded = pd.Categorical.from_codes(
+                pd.Index(levels).get_indexer(series.to_numpy(dtype=object)),
+                categories=pd.Index(levels))
             unknown = series.notna().to_numpy() & (coded.codes == -1)
             if unknown.any() and handle_unknown == "error":
                 seen = sorted({str(v) for v in series[unknown]})
