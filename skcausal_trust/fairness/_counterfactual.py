@@ -405,9 +405,9 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             or array (numeric features; the sensitive attribute of any dtype)
             is fitted partition by partition, with ``y``, ``sample_weight``
             and a routed ``sensitive_features`` as aligned dask collections:
-            the worlds from partition statistics, then Newton's method
-            (``epsilon=0``) or the relaxed solver, one pass per step; binary
-            targets only (see :ref:`larger_than_memory`).
+            the worlds and the first Newton step from one pass, then
+            Newton's method (``epsilon=0``; binary or multinomial) or the
+            relaxed solver, one pass per step (see :ref:`larger_than_memory`).
         y : array-like of shape (n_samples,)
             Class labels (two or more classes).
         sensitive_features : array-like of shape (n_samples,) or \
@@ -483,7 +483,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 
     def _fit_dask(self, X, y, sensitive_features, sample_weight):
         """Fit on a dask collection: the worlds from partition statistics,
-        then Newton's method with one pass over the partitions per step."""
+        then Newton's method (binary or multinomial) with one pass over the
+        partitions per step."""
         from ._dask import (
             DaskLogisticTerms,
             dask_fit_rows,
@@ -514,12 +515,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
                 f"y has only one class ({classes[0]!r}); a classifier needs samples "
                 "of at least 2 classes."
             )
-        if classes.size > 2:
-            raise ValueError(
-                f"y has {classes.size} classes; on a dask collection the classifier "
-                "fits binary targets (its Newton steps hold one Hessian of the "
-                "inputs). Fit one model per class, or fit in memory."
-            )
+        n_rows = 1 if classes.size == 2 else classes.size
         p = len(rows.names)
         inputs, worlds, directions = self._dask_worlds(
             rows, "it falls back to unconstrained L2-regularised logistic regression.")
@@ -528,9 +524,9 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         if constrained and self.epsilon > 0:
             # The relaxed constraints: the in-memory box or polytope solver,
             # its loss and gradient summed over the partitions at each step.
-            data = DaskLogisticTerms(rows, classes[1])
-            coef, intercept, info = self._solve(None, None, None, directions, 1, worlds,
-                                                data=data)
+            data = DaskLogisticTerms(rows, classes)
+            coef, intercept, info = self._solve(None, None, None, directions, n_rows,
+                                                worlds, data=data)
             loss, _, _ = data(np.eye(p), coef, intercept)
             info["objective"] = loss + float(np.sum(coef**2)) / (2.0 * self.C)
             info["n_iter"] = data.passes
@@ -541,10 +537,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
                 N = null_space(directions[nonzero].reshape(-1, p))
             else:
                 N = np.eye(p)
-            z, b, info = dask_logistic_newton(rows, N, classes[1], self.C,
-                                              self.fit_intercept)
-            coef = (N @ z)[None, :]
-            intercept = np.array([b])
+            coef, intercept, info = dask_logistic_newton(rows, N, classes, self.C,
+                                                         self.fit_intercept)
             solver = "newton (dask)"
         self.classes_ = classes
         self.coef_ = coef

@@ -687,41 +687,102 @@ def _projection(N, fit_intercept):
     return P
 
 
-def _projected_stats(Z, sign, weights, theta, P):
-    """:func:`_logistic_stats` at ``P theta``, in ``theta``'s coordinates."""
-    p = Z.shape[1]
-    point = P @ theta
-    loss, grad, hess = _logistic_stats(Z, sign, weights, point[:p], point[p])
-    return loss, P.T @ grad, P.T @ hess @ P
+def _multinomial_stats(Z, codes, weights, W, b):
+    """The weighted multinomial loss ``-sum_i w_i log softmax(W Z_i + b)[y_i]``
+    of one partition at ``(W, b)`` (``K`` rows), its gradient and Hessian in
+    the coordinates ``(W_1, b_1, ..., W_K, b_K)``: of shape ``(K (p + 1),)``
+    and ``(K (p + 1), K (p + 1))``."""
+    from scipy.special import logsumexp, softmax
+
+    n, p = Z.shape
+    K = W.shape[0]
+    scores = Z @ W.T + b
+    lse = logsumexp(scores, axis=1)
+    loss = float(weights @ (lse - scores[np.arange(n), codes]))
+    prob = softmax(scores, axis=1)
+    residual = prob * weights[:, None]
+    residual[np.arange(n), codes] -= weights
+    grad = np.column_stack([residual.T @ Z, residual.sum(axis=0)]).reshape(-1)
+    hess = np.empty((K, p + 1, K, p + 1))
+    for k in range(K):
+        for m in range(k, K):
+            c = weights * prob[:, k] * (float(k == m) - prob[:, m])
+            block = np.empty((p + 1, p + 1))
+            block[:p, :p] = (Z * c[:, None]).T @ Z
+            block[:p, p] = block[p, :p] = Z.T @ c
+            block[p, p] = c.sum()
+            hess[k, :, m, :] = block
+            hess[m, :, k, :] = block.T
+    return loss, grad, hess.reshape(K * (p + 1), K * (p + 1))
+
+
+class _LogisticModel:
+    """The classifier's (penalised) logistic objective in the coordinates
+    ``theta`` of the directions' null space: binary (one score, the second
+    class positive: scikit-learn's binary model) or multinomial (``K``
+    rows: scikit-learn's multinomial model), each row's coefficients ``N z``
+    and its intercept ``b`` (0 without one)."""
+
+    def __init__(self, classes, N, C, fit_intercept):
+        self.classes = np.asarray(classes, dtype=object)
+        self.K = 1 if len(classes) == 2 else len(classes)
+        P1 = _projection(N, fit_intercept)
+        self.P = np.kron(np.eye(self.K), P1)
+        self.C = C
+        self.penalised = np.tile(np.arange(P1.shape[1]) < N.shape[1], self.K)
+
+    def full_stats(self, Z, target, weights, point):
+        """The loss, gradient and Hessian at ``point`` (every row's
+        coefficients of all the inputs, then its intercept, flattened)."""
+        target = np.asarray(target).reshape(-1)
+        p = Z.shape[1]
+        if self.K == 1:
+            return _logistic_stats(Z, _signs(target, self.classes[1]), weights, point[:p],
+                                   point[p])
+        codes = pd.Index(self.classes).get_indexer(target)
+        rows = point.reshape(self.K, p + 1)
+        return _multinomial_stats(Z, codes, weights, rows[:, :p], rows[:, p])
+
+    def stats(self, Z, target, weights, theta):
+        """:meth:`full_stats` at ``P theta``, in ``theta``'s coordinates."""
+        loss, grad, hess = self.full_stats(Z, target, weights, self.P @ theta)
+        return loss, self.P.T @ grad, self.P.T @ hess @ self.P
+
+    def penalty(self, share=1.0):
+        return np.where(self.penalised, share / self.C, 0.0)
+
+    def penalise(self, stats, theta, share=1.0):
+        """``stats`` plus the L2 penalty ``share * |z|^2 / (2 C)`` (every
+        row's ``z``; ``N`` has orthonormal columns, so it is the penalty of
+        the coefficients ``N z``)."""
+        loss, grad, hess = stats
+        penalty = self.penalty(share)
+        return (loss + 0.5 * float(np.sum(penalty * theta**2)),
+                grad + penalty * theta, hess + np.diag(penalty))
+
+    def unpack(self, theta, p):
+        """``(coef, intercept)`` of shape ``(K, p)`` and ``(K,)``."""
+        point = (self.P @ theta).reshape(self.K, p + 1)
+        return point[:, :p], point[:, p]
 
 
 def _signs(target, positive):
     return np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
 
 
-def _penalised(stats, theta, q, C, share=1.0):
-    """``stats`` plus the L2 penalty ``share * |t|^2 / (2 C)``."""
-    loss, grad, hess = stats
-    penalty = np.zeros(grad.shape[0])
-    penalty[:q] = share / C
-    return (loss + 0.5 * share * float(theta[:q] @ theta[:q]) / C,
-            grad + penalty * theta, hess + np.diag(penalty))
-
-
 class LogisticStart:
     """Per partition, the unpenalised logistic loss of all the inputs (and an
-    intercept) at a starting point, its gradient and Hessian: gathered in
-    the rows' first pass, before the counterfactual directions are known,
-    they give :func:`dask_logistic_newton` its first step."""
+    intercept per row of coefficients) at a starting point, its gradient and
+    Hessian: gathered in the rows' first pass, before the counterfactual
+    directions are known, they give :func:`dask_logistic_newton` its first
+    step. ``classes`` are the labels the start was fitted on."""
 
-    def __init__(self, coef, intercept, positive):
-        self.theta = np.append(coef, intercept)
-        self.positive = positive
+    def __init__(self, point, classes, p):
+        self.point, self.classes = point, np.asarray(classes, dtype=object)
+        self.model = _LogisticModel(classes, np.eye(p), 1.0, True)
 
     def __call__(self, Z, target, weights, attribute):
-        p = Z.shape[1]
-        return _logistic_stats(Z, _signs(target, self.positive), weights, self.theta[:p],
-                               self.theta[p])
+        return self.model.full_stats(Z, target, weights, self.point)
 
 
 def logistic_warm_start(estimator, rows, first):
@@ -744,8 +805,8 @@ def logistic_warm_start(estimator, rows, first):
     part = part.iloc[:k] if isinstance(part, pd.DataFrame) else part[:k]
     target = np.asarray(target).reshape(-1)[:k]
     weights = weights[:k]
-    labels = np.unique(target) if k else []
-    if len(labels) != 2 or not weights.sum() > 0:
+    labels = attribute_levels(target) if k else []
+    if len(labels) < 2 or not weights.sum() > 0:
         return None
     p = len(rows.names)
     N = np.eye(p)
@@ -767,91 +828,91 @@ def logistic_warm_start(estimator, rows, first):
     Z = np.asarray(part, dtype=float)
     if not np.isfinite(Z).all():
         return None
-    sign = _signs(target, labels[1])
-    P, q = _projection(N, estimator.fit_intercept), N.shape[1]
+    model = _LogisticModel(labels, N, estimator.C, estimator.fit_intercept)
     share = float(weights.sum()) / (len(_row_blocks(rows.features, "X"))
                                      * float(np.sum(first[2])))
     theta, _, _, _ = _newton(
-        lambda t: _penalised(_projected_stats(Z, sign, weights, t, P), t, q, estimator.C,
-                             share),
-        np.zeros(P.shape[1]))
-    point = P @ theta
-    return LogisticStart(point[:p], point[p], labels[1])
+        lambda t: model.penalise(model.stats(Z, target, weights, t), t, share),
+        np.zeros(model.P.shape[1]))
+    coef, intercept = model.unpack(theta, p)
+    return LogisticStart(np.column_stack([coef, intercept]).reshape(-1), labels, p)
 
 
-def _first_step(start, stats, P, q, C):
+def _first_step(start, stats, model):
     """The Newton step into the directions' null space from a start outside
-    it: the minimiser over ``theta = (z, b)`` of the quadratic model of the
-    loss at the start (``stats``: loss, gradient, Hessian in all the inputs
-    and the intercept) at ``P theta``, plus the exact penalty
-    ``|z|^2 / (2 C)``. From a start near the solution it lands as close to
-    it as a Newton step from a point inside (the error squares)."""
+    it: the minimiser over ``theta`` of the quadratic model of the loss at
+    the start (``stats``: loss, gradient, Hessian in all the inputs and the
+    intercepts) at ``P theta``, plus the exact penalty. From a start near the
+    solution it lands as close to it as a Newton step from a point inside
+    (the error squares)."""
     _, grad, hess = stats
-    penalty = np.zeros(P.shape[1])
-    penalty[:q] = 1.0 / C
-    lhs = P.T @ hess @ P + np.diag(penalty)
-    rhs = P.T @ (hess @ start.theta - grad)
+    P = model.P
+    lhs = P.T @ hess @ P + np.diag(model.penalty())
+    rhs = P.T @ (hess @ start.point - grad)
     return np.linalg.lstsq(lhs, rhs, rcond=None)[0]
 
 
-def dask_logistic_newton(rows, N, positive, C, fit_intercept):
-    """Binary L2-regularised logistic regression on the inputs times ``N``,
-    by Newton's method with each iteration one pass over the partitions.
+def dask_logistic_newton(rows, N, classes, C, fit_intercept):
+    """L2-regularised logistic regression (binary, or multinomial for more
+    than two classes) on the inputs times ``N``, by Newton's method with
+    each iteration one pass over the partitions.
 
-    Minimises ``sum_i w_i log(1 + exp(-s_i (x_i N z + b))) + |N z|^2 / (2 C)``
-    (``N`` has orthonormal columns, so the penalty is ``|z|^2 / (2 C)``):
-    the objective of :class:`~sklearn.linear_model.LogisticRegression`. Its
+    Minimises ``sum_i w_i loss_i + |N Z|^2 / (2 C)`` with the losses of
+    scikit-learn's :class:`~sklearn.linear_model.LogisticRegression` (``N``
+    has orthonormal columns, so the penalty is ``|Z|^2 / (2 C)``). Its
     gradient and Hessian are sums over rows, so one pass gives both; a step
     that does not decrease the objective enough is halved (Armijo). It
     starts from the first step of :func:`_first_step` when the rows' first
-    pass gathered the statistics of a :class:`LogisticStart` (that pass
-    counts as the first iteration), else from the solution of the same
-    problem on the first partition (computed here, in memory). It stops when
-    a Newton step moves no coefficient by more than ``1e-12`` (relative):
-    the estimator's ``tol`` (made for first-order solvers) is not used. The
-    solution does not depend on the start (the problem is strictly convex
-    and every later step is checked).
+    pass gathered the statistics of a :class:`LogisticStart` for these
+    classes (that pass counts as the first iteration), else from the
+    solution of the same problem on the first partition (computed here, in
+    memory). It stops when a Newton step moves no coefficient by more than
+    ``1e-12`` (relative): the estimator's ``tol`` (made for first-order
+    solvers) is not used. The solution does not depend on the start (the
+    problem is convex, strictly in the coefficients, and every later step is
+    checked).
 
     Returns
     -------
-    z : ndarray of shape (N.shape[1],)
-    intercept : float
+    coef : ndarray of shape (K, N.shape[0])
+        ``K = 1`` for two classes.
+    intercept : ndarray of shape (K,)
     info : dict
-        ``n_iter`` (passes), ``status``.
+        ``n_iter`` (passes), ``status``, ``objective``.
     """
-    q = N.shape[1]
-    P = _projection(N, fit_intercept)
+    model = _LogisticModel(classes, N, C, fit_intercept)
+    p = N.shape[0]
 
     def part_stats(theta, parts):
         part, target, weights, _ = rows.split(parts)
-        return _projected_stats(np.asarray(part, dtype=float), _signs(target, positive),
-                                weights, theta, P)
+        return model.stats(np.asarray(part, dtype=float), target, weights, theta)
 
     def oracle(theta):
         stats = reduce_partitions(lambda *parts: part_stats(theta, parts),
                                   rows.collections())
-        return _penalised(stats, theta, q, C)
+        return model.penalise(stats, theta)
 
     start = rows.fused.get("logistic_start")
     first_passes = 0
-    if start is not None and start.positive == positive:
-        theta = _first_step(start, rows.summary["logistic_start"], P, q, C)
+    if start is not None and list(start.classes) == list(model.classes):
+        theta = _first_step(start, rows.summary["logistic_start"], model)
         first_passes = 1
     else:
         # A warm start: the same problem on the first partition alone (its
         # penalty scaled by its share of the weight), solved where this runs.
         part, target, weights, _ = rows.first or first_partition(rows)
         share = float(weights.sum()) / float(rows.summary["weight"])
-        theta = np.zeros(P.shape[1])
-        if share > 0 and np.unique(np.asarray(target).reshape(-1)).size == 2:
-            Z, sign = np.asarray(part, dtype=float), _signs(target, positive)
+        theta = np.zeros(model.P.shape[1])
+        target = np.asarray(target).reshape(-1)
+        if share > 0 and set(pd.unique(target)) == set(model.classes):
+            Z = np.asarray(part, dtype=float)
             theta, _, _, _ = _newton(
-                lambda t: _penalised(_projected_stats(Z, sign, weights, t, P), t, q, C,
-                                     share), theta)
+                lambda t: model.penalise(model.stats(Z, target, weights, t), t, share),
+                theta)
     theta, value, passes, status = _newton(oracle, theta)
-    intercept = float(theta[q]) if fit_intercept else 0.0
-    return theta[:q], intercept, {"n_iter": first_passes + passes, "status": status,
-                                  "objective": value}
+    coef, intercept = model.unpack(theta, p)
+    return coef, intercept, {"n_iter": first_passes + passes, "status": status,
+                             "objective": value}
 
 
 def fused_scm_terms(rows):
@@ -868,31 +929,37 @@ def fused_scm_terms(rows):
 
 
 class DaskLogisticTerms:
-    """The data terms of the binary logistic objective for dask rows, as
+    """The data terms of the logistic objective (binary, or multinomial for
+    more than two ``classes``) for dask rows, as
     :class:`~skcausal_trust.fairness._counterfactual._LogisticTerms` gives
     them in memory: each call is one pass over the partitions (the weighted
     loss and its gradients are sums over rows)."""
 
-    def __init__(self, rows, positive):
-        self.rows, self.positive = rows, positive
+    def __init__(self, rows, classes):
+        self.rows, self.classes = rows, np.asarray(classes, dtype=object)
         self.total_weight = float(rows.summary["weight"])
         self.passes = 0
 
     def __call__(self, M, theta, b):
-        rows, positive = self.rows, self.positive
-        theta, b = np.asarray(theta, dtype=float)[0], float(np.asarray(b)[0])
+        from ._counterfactual import _loss_and_score_gradient
+
+        rows, classes = self.rows, self.classes
+        theta, b = np.asarray(theta, dtype=float), np.asarray(b, dtype=float)
 
         def terms(*parts):
             part, target, weights, _ = rows.split(parts)
             FM = np.asarray(part, dtype=float) @ M
-            sign = np.where(np.asarray(target).reshape(-1) == positive, 1.0, -1.0)
-            margin = sign * (FM @ theta + b)
-            dscore = -sign * expit(-margin) * weights
-            return -float(weights @ log_expit(margin)), dscore @ FM, dscore.sum()
+            codes = pd.Index(classes).get_indexer(np.asarray(target).reshape(-1))
+            if len(classes) == 2:
+                sign, onehot = 2.0 * codes - 1.0, None
+            else:
+                sign, onehot = None, np.eye(len(classes))[codes]
+            loss, dscore = _loss_and_score_gradient(FM @ theta.T + b, sign, onehot, weights)
+            return float(loss), dscore.T @ FM, dscore.sum(axis=0)
 
         loss, grad, grad_b = reduce_partitions(terms, rows.collections())
         self.passes += 1
-        return loss, grad[None, :], np.array([grad_b])
+        return loss, grad, grad_b
 
 
 def _newton(oracle, theta):
