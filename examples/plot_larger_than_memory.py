@@ -64,15 +64,17 @@ client = Client(processes=False, n_workers=2, threads_per_worker=1,
 # %%
 # Counterfactual fairness on dask
 # -------------------------------
-# The classifier reads the rows in passes: one for the levels and checks, two
-# for the linear SCM of the causal graph, then one per step of Newton's method
-# (the logistic loss, its gradient and its Hessian are sums over rows).
+# The classifier reads the rows in passes. The first gathers the levels and
+# checks, the statistics the linear SCM of the causal graph is fitted from,
+# and the logistic loss at a start fitted on the first partition (its first
+# Newton step); then one pass per further step of Newton's method (the loss,
+# its gradient and its Hessian are sums over rows).
 graph = CausalGraph([("a", "x2"), ("a", "x3"), ("x2", "x3")], nodes=["x0", "x1", "x4"])
 features = ["a", "x0", "x1", "x2", "x3", "x4"]
 start = time.perf_counter()
 clf = CounterfactuallyFairClassifier(graph, sensitive_feature_ids="a").fit(
     frame[features], frame["label"])
-print(f"fitted in {time.perf_counter() - start:.1f} s, {clf.n_iter_} Newton passes")
+print(f"fitted in {time.perf_counter() - start:.1f} s, {clf.n_iter_} passes over the rows")
 print("coefficients:", dict(zip(clf.input_features_, np.round(clf.coef_[0], 3))))
 print("counterfactual direction:", np.round(clf.counterfactual_directions_[0, 0], 3))
 
