@@ -202,9 +202,9 @@ def part_a(client, n_rows, partition_rows, only=None):
               "parents are x0, x1 and x7)")
     if "CF classifier" in results:
         cf = results["CF classifier"]
-        print(f"CF classifier: {cf.n_iter_} Newton iterations (the first from the "
-              f"first pass: {cf.n_iter_} passes over the rows in all), status "
-              f"{cf.solver_status_}")
+        print(f"CF classifier: {cf.n_iter_} Newton iterations (the first one's "
+              f"statistics gathered in the first pass when its warm start applies), "
+              f"status {cf.solver_status_}")
     print("\n".join(verdicts))
 
 

@@ -74,7 +74,7 @@ features = ["a", "x0", "x1", "x2", "x3", "x4"]
 start = time.perf_counter()
 clf = CounterfactuallyFairClassifier(graph, sensitive_feature_ids="a").fit(
     frame[features], frame["label"])
-print(f"fitted in {time.perf_counter() - start:.1f} s, {clf.n_iter_} passes over the rows")
+print(f"fitted in {time.perf_counter() - start:.1f} s, {clf.n_iter_} Newton iterations")
 print("coefficients:", dict(zip(clf.input_features_, np.round(clf.coef_[0], 3))))
 print("counterfactual direction:", np.round(clf.counterfactual_directions_[0, 0], 3))
 
