@@ -9,7 +9,8 @@ throughput (rows per second per core) and the peak resident memory of each
 process (workers restarted before each fit). It also times a pass that only
 generates the rows and one that forms their Gram matrix, and compares the
 Gram step's rate with this machine's BLAS rate for the same product on one
-core, measured in the same run.
+core, measured in the same run (the package's per-environment Gram step,
+timed inside the workers).
 
 Part B fits the same estimators on ``--small`` rows (default 10^6) in memory
 and on dask (the same rows, persisted on the workers in 10 partitions) and
@@ -95,6 +96,35 @@ def estimators():
     }
 
 
+class PassCounter:
+    """Counts the passes over the rows (calls of ``reduce_partitions``, in
+    every module of the package that imported it) while active."""
+
+    def __enter__(self):
+        import sys
+
+        from skcausal_trust.utils import _dask
+
+        original = _dask.reduce_partitions
+        self.count, self._patched = 0, []
+
+        def counting(*args, **kwargs):
+            self.count += 1
+            return original(*args, **kwargs)
+
+        for module in list(sys.modules.values()):
+            if (getattr(module, "__name__", "").startswith("skcausal_trust")
+                    and getattr(module, "reduce_partitions", None) is original):
+                self._patched.append(module)
+                module.reduce_partitions = counting
+        self._original = original
+        return self
+
+    def __exit__(self, *exc):
+        for module in self._patched:
+            module.reduce_partitions = self._original
+
+
 def fit(name, make, target, env, frame):
     est = make()
     X = frame[COLUMNS + (["a"] if env is None else [])]
@@ -146,6 +176,7 @@ def blas_gram_rate(k):
 
 
 def part_a(client, n_rows, partition_rows, only=None):
+    from skcausal_trust.invariance._stats import environment_grams
     from skcausal_trust.utils._dask import reduce_partitions
 
     frame = lazy_frame(n_rows, partition_rows)
@@ -154,7 +185,7 @@ def part_a(client, n_rows, partition_rows, only=None):
           f"environments, {frame.npartitions} partitions ({gb:.1f} GB as float64), "
           "generated lazily ==")
     cols = COLUMNS + ["y"]
-    k = len(cols)  # the product's columns (the count and sums come with it)
+    k = len(cols)
 
     client.restart()
     reduce_partitions(lambda part: part.shape[0], {"X": frame})  # the workers warm up
@@ -163,15 +194,16 @@ def part_a(client, n_rows, partition_rows, only=None):
     generate = time.perf_counter() - start
 
     def gram(part):
-        # The Gram matrix of [1, X, y] (its first row and column are the
-        # count and the column sums), timed inside the worker: each
-        # partition's product runs on one core.
+        # The package's Gram step: the Gram matrices of [X, y] in each
+        # environment (invariance._stats.environment_grams, as ICP forms
+        # them), timed inside the worker: each partition's products run on
+        # one core.
         begin = time.perf_counter()
         Z = part[cols].to_numpy()
-        out = part.shape[0], Z.sum(axis=0), Z.T @ Z
-        return out + (time.perf_counter() - begin,)
+        out = environment_grams(Z, part["env"].to_numpy(), N_ENVIRONMENTS)
+        return out, time.perf_counter() - begin
 
-    _, _, _, gram_seconds = reduce_partitions(gram, {"X": frame})
+    _, gram_seconds = reduce_partitions(gram, {"X": frame})
     achieved = 2.0 * n_rows * k * k / gram_seconds / 1e9  # per core
     rate = blas_gram_rate(k)
     print(f"a pass that only generates the rows: {generate:.1f} s")
@@ -179,19 +211,20 @@ def part_a(client, n_rows, partition_rows, only=None):
           f"{achieved:.1f} GFLOP/s per core against one core's BLAS {rate:.1f} GFLOP/s "
           f"for the same product: {achieved / rate:.0%}")
     print(f"{_verdict(achieved / rate >= 0.5)} the Gram step at >= 50% of one core's BLAS")
-    print(f"\n{'estimator':<20}{'time (s)':>10}{'rows/s/core':>14}{'peak worker GB':>16}"
-          f"{'peak client GB':>16}")
+    print(f"\n{'estimator':<20}{'time (s)':>10}{'passes':>8}{'rows/s/core':>14}"
+          f"{'peak worker GB':>16}{'peak client GB':>16}")
     results, verdicts = {}, []
     for name, (make, target, env) in estimators().items():
         if only and name not in only:
             continue
         fresh_workers(client)
         start = time.perf_counter()
-        est = fit(name, make, target, env, frame)
+        with PassCounter() as passes:
+            est = fit(name, make, target, env, frame)
         seconds = time.perf_counter() - start
         worker_gb, client_gb = peak_rss_gb(client)
         results[name] = est
-        print(f"{name:<20}{seconds:>10.1f}{n_rows / seconds / 2:>14,.0f}"
+        print(f"{name:<20}{seconds:>10.1f}{passes.count:>8}{n_rows / seconds / 2:>14,.0f}"
               f"{worker_gb:>16.2f}{client_gb:>16.2f}", flush=True)
         verdicts.append(f"{_verdict(seconds < 300)} {name}: fit under 5 minutes "
                         f"({seconds:.0f} s)")
