@@ -60,6 +60,7 @@ def test_identity_holds_to_machine_precision_and_tv_is_the_difference_of_means()
     assert (frame["ci_lower"] < frame["estimate"]).all()
 
 
+@pytest.mark.slow
 def test_intervals_cover_the_truth_at_the_nominal_rate_linear_scm():
     """100 repetitions with correctly specified linear nuisance models: the
     intervals cover at the nominal rate and the standard errors have the
@@ -100,6 +101,7 @@ def test_intervals_cover_the_truth_at_the_nominal_rate_linear_scm():
         assert abs(np.mean(est[m]) - truth) < 4 * np.std(est[m], ddof=1) / np.sqrt(reps)
 
 
+@pytest.mark.slow
 def test_nonlinear_scm_with_gradient_boosting_is_close_to_monte_carlo_truth():
     rng = np.random.default_rng(2)
 

@@ -330,6 +330,7 @@ def _coverage(outcome_model, propensity_model, *, n=800, reps=80, seed=0):
     (_right_outcome(), _wrong_propensity()),
     (_wrong_outcome(), _TruePropensity()),
 ], ids=["right-outcome-wrong-propensity", "wrong-outcome-known-propensity"])
+@pytest.mark.slow
 def test_intervals_with_one_misspecified_nuisance_cover_at_the_nominal_rate(
         outcome_model, propensity_model):
     """80 data sets of 800 rows, 95% intervals.

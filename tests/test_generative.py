@@ -74,6 +74,7 @@ def _decompose(real, stages, **kwargs):
                                          **{**LINEAR, **kwargs})
 
 
+@pytest.mark.slow
 def test_an_exact_model_has_zero_contributions_with_calibrated_standard_errors():
     """(a) 25 repetitions, 12 contributions each: z-scores ~ N(0, 1)."""
     rng = np.random.default_rng(0)

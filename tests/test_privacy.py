@@ -342,6 +342,7 @@ STATISTIC = release_projection([1.0], 1.0, 1.0, 1.0)
 THRESHOLD_RUNS = 200
 
 
+@pytest.mark.slow
 def test_audit_lower_bound_stays_below_the_claim():
     reg = DPCausalRegressor(epsilon=3.0, delta=1e-5, feature_bound=1.0, target_bound=1.0)
     result = empirical_epsilon_lower_bound(
@@ -353,6 +354,7 @@ def test_audit_lower_bound_stays_below_the_claim():
     assert 0.3 < result.epsilon_lower_bound <= 3.0 and not result.flagged
 
 
+@pytest.mark.slow
 def test_audit_flags_a_mechanism_with_a_quarter_of_the_noise():
     reg = DPCausalRegressor(epsilon=3.0, delta=1e-5, feature_bound=1.0, target_bound=1.0)
     scale = _regressor.gaussian_noise_scale
@@ -453,6 +455,7 @@ def test_noise_floor_bound_holds_for_the_release_noise():
     assert np.median(floors) == pytest.approx(np.quantile(norms, 0.95), rel=0.06)
 
 
+@pytest.mark.slow
 def test_private_icp_test_holds_its_level_on_the_true_parents():
     """Releases of one SCM's exact statistics: the noise-aware tests reject
     the (invariant) true parents at about the nominal rate. The earlier

@@ -48,6 +48,7 @@ def test_epsilon_of_the_estimated_shift_is_balle_and_wangs():
     assert result.variance_ratio == pytest.approx(1.0, abs=0.03)
 
 
+@pytest.mark.slow
 def test_the_lower_bound_on_mu_has_its_coverage():
     """Over 400 simulated audits, the 90% lower bound on mu is below the
     true mu in 90% of them (binomial bounds at 1e-4)."""
@@ -62,6 +63,7 @@ def test_the_lower_bound_on_mu_has_its_coverage():
     assert lo <= below <= hi
 
 
+@pytest.mark.slow
 def test_flags_noise_scaled_by_080_in_95_of_100_and_the_correct_mechanism_in_at_most_5():
     """The release projection of DPCausalRegressor is N(m0, s^2) on D and
     N(m0 + Delta^2, s^2) on D', s = sigma * Delta: simulated audits of 20,000
@@ -163,6 +165,7 @@ def test_release_projection_reads_the_records_environment():
         release_projection([1.0], 1.0, 1.0, 1.0, environment="z")(fit0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alternative", ["greater", "two-sided"])
 def test_without_a_shift_the_bound_is_positive_at_most_at_its_level(alternative):
     """mu = 0: the lower bound exceeds 0 in at most 1 - confidence of the

@@ -67,6 +67,7 @@ def test_the_score_is_minus_the_held_out_mean_squared_error():
         assert entry["score"] <= result.best_score
 
 
+@pytest.mark.slow
 def test_the_number_of_rounds_is_geometric_with_the_stated_mean():
     X, y = _data(300)
     rounds = []
