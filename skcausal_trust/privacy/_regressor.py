@@ -1389,6 +1389,13 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                  else pd.DataFrame(Xv[:, self._keep]))
         names = [str(self.feature_names_in_[j]) for j in self._keep]
         frame = frame.set_axis(names, axis=1)
+        if not isinstance(X, pd.DataFrame):
+            # An array's columns come as objects: the numeric ones (every
+            # column fit did not encode) are numbers, not levels.
+            for column in names:
+                if column not in self.categories_:
+                    frame[column] = pd.to_numeric(frame[column], errors="raise").astype(
+                        np.float64)
         for column, levels in self.categories_.items():
             values = frame[column]
             unknown = values.notna() & ~values.isin(levels)
