@@ -642,3 +642,17 @@ def test_multiclass_classifier_on_dask_equals_the_in_memory_fit(dask_sync, cf_da
         assert_allclose(est.counterfactual_gap_, mem.counterfactual_gap_, rtol=1e-6)
     labels = est.predict(ddf)
     assert_array_equal(labels.compute().to_numpy(), est.predict(frame))
+
+
+def test_tasks_do_not_carry_the_first_partition():
+    """The rows object travels with every partition's task: the first
+    partition it keeps in memory (for the warm start) is left behind."""
+    import pickle
+
+    from skcausal_trust.fairness._dask import DaskRows
+
+    rows = DaskRows(None, ["x"], None, None, None)
+    rows.first = (np.zeros((100_000, 20)), None, np.ones(100_000), None)
+    shipped = pickle.loads(pickle.dumps(rows))
+    assert shipped.first is None and rows.first is not None
+    assert len(pickle.dumps(rows)) < 10_000

@@ -112,6 +112,13 @@ class DaskRows:
         self.fused = {}
         self.first = None
 
+    def __getstate__(self):
+        # Tasks that read partitions carry these rows (their split and
+        # columns): never the first partition kept in memory here.
+        state = self.__dict__.copy()
+        state["first"] = None
+        return state
+
     def collections(self, *, y=True):
         """``{argument: collection}`` of the rows, aligned, for
         :func:`reduce_partitions`: X, then y, the weights and attributes."""
