@@ -284,3 +284,19 @@ def test_sachs_all_nine_conditions_reject_the_linear_model():
         )
     assert icp.model_rejected_ and icp.get_feature_names_out().size == 0
     assert max(icp.subset_pvalues_.values()) < 1e-10
+
+
+@pytest.mark.parametrize("n", [0, 1, 16_384, 40_001])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_environment_grams_equal_each_environments_own_product(n, order):
+    """Block by block (blocks of 16384 rows), any memory order, an
+    environment without rows: each environment's Gram matrix."""
+    from skcausal_trust.invariance._stats import environment_grams
+
+    rng = np.random.default_rng(n)
+    Z = np.asarray(rng.standard_normal((n, 4)) + 10.0, order=order)
+    codes = rng.integers(0, 3, n)  # environment 3 has no rows
+    grams = environment_grams(Z, codes, 4)
+    for e in range(4):
+        rows = Z[codes == e]
+        np.testing.assert_allclose(grams[e], rows.T @ rows, rtol=1e-13, atol=1e-300)

@@ -370,16 +370,27 @@ def environment_grams(Z, codes, n_environments):
     """Gram matrix of the rows of ``Z`` in each environment, shape
     (n_environments, d, d) (zeros for an environment without rows).
 
-    Block by block of rows, each environment's rows gathered as columns of
-    the block's transpose (contiguous whatever ``Z``'s memory order): 1.5
-    times faster than gathering them from all of ``Z`` at once."""
-    d = Z.shape[1]
+    Block by block of rows: the block's transpose is copied into a buffer
+    and each environment's rows gathered from it into another, both
+    allocated once. Without temporaries it runs at the same speed where
+    every large allocation is a fresh mapping of memory (dask's workers set
+    ``MALLOC_TRIM_THRESHOLD_``, which made the gathering 3 times slower
+    there); about 2 times faster than gathering from all of ``Z`` at once.
+    """
+    n, d = Z.shape
     gram = np.zeros((n_environments, d, d))
-    for start in range(0, Z.shape[0], GRAM_BLOCK_ROWS):
-        block = Z[start:start + GRAM_BLOCK_ROWS].T
-        block_codes = codes[start:start + GRAM_BLOCK_ROWS]
+    size = max(min(GRAM_BLOCK_ROWS, n), 1)
+    block_buffer, rows_buffer = np.empty((d, size)), np.empty(d * size)
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        block = block_buffer[:, :stop - start]
+        np.copyto(block, Z[start:stop].T)
+        block_codes = codes[start:stop]
         for e in range(n_environments):
-            rows = block[:, block_codes == e]
+            index = np.flatnonzero(block_codes == e)
+            rows = rows_buffer[:d * index.size].reshape(d, index.size)
+            # mode="clip": the indices are valid, and "raise" would buffer.
+            np.take(block, index, axis=1, out=rows, mode="clip")
             gram[e] += rows @ rows.T
     return gram
 
