@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 from ..exceptions import RoundedCounterfactualWarning
 from ..utils._dask import is_dask_collection, reduce_partitions
-from ..utils._scaling import times_power_of_two
+from ..utils._scaling import exponents_below, times_power_of_two
 from ..utils._validation import keep_state_on_failure
 from ._graph import CausalGraph
 
@@ -79,8 +79,7 @@ def _scaling_exponents(design):
     (0 for an all-zero column): dividing by ``2**e`` is exact and brings every
     column's largest magnitude into [1, 2)."""
     peak = np.abs(design).max(axis=0) if design.shape[0] else np.zeros(design.shape[1])
-    _, exponent = np.frexp(peak)
-    return np.where(peak > 0, exponent - 1, 0).astype(int)
+    return exponents_below(peak)
 
 
 def _partition_weights(weights, n):
@@ -424,9 +423,7 @@ class LinearSCM:
             low[self._index[v]], high[self._index[v]] = -lo, hi
         peak = np.maximum(np.abs(low), np.abs(high))
         offset = self._offsets(low, high)
-        spread = np.maximum(high - offset, offset - low)
-        _, exponent = np.frexp(spread)
-        shift = np.where(spread > 0, exponent - 1, 0).astype(int)
+        shift = exponents_below(np.maximum(high - offset, offset - low))
         scale = 1.0 / total if np.isfinite(total) else None
         max_weight = float(first["max_weight"])
         roots = [v for v in categories if not graph.parents(v)]

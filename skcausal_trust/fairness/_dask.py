@@ -26,7 +26,7 @@ from ..base import (
     attribute_levels,
 )
 from ..utils._dask import _add, _row_blocks, is_dask_collection, reduce_partitions
-from ..utils._scaling import times_power_of_two
+from ..utils._scaling import exponents_below, times_power_of_two
 
 __all__ = [
     "DaskAttribute",
@@ -438,11 +438,6 @@ class GroupedGram:
 SAFE_SPREAD = (2.0**-250, 2.0**250)
 
 
-def _exponents(spread):
-    _, exponent = np.frexp(spread)
-    return np.where(spread > 0, exponent - 1, 0).astype(int)
-
-
 def scm_from_groups(graph, rows, variable_of, nodes, levels):
     """The linear SCM of ``graph`` fitted from the statistics of
     :class:`GroupedGram` gathered in the rows' first pass (``rows.summary
@@ -472,7 +467,7 @@ def scm_from_groups(graph, rows, variable_of, nodes, levels):
     spread = np.maximum(high - offset_x, offset_x - low)
     if np.any((spread != 0) & ((spread < SAFE_SPREAD[0]) | (spread > SAFE_SPREAD[1]))):
         return None
-    shift_x = _exponents(spread)
+    shift_x = exponents_below(spread)
     change = -shift_x
     gram_x = times_power_of_two(stats["gram"], change[:, None] + change[None, :])
     categories = {v: np.asarray(levels[j], dtype=object)

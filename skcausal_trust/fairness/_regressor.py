@@ -355,8 +355,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         with np.errstate(invalid="ignore"):
             finite_rows = np.isfinite(H).all(axis=1) & np.isfinite(g)
         if not finite_rows.all():
-            names = list(getattr(self, "_inputs", None).names) if hasattr(
-                self, "_inputs") else list(range(p))
+            inputs = getattr(self, "_inputs", None)
+            names = list(inputs.names) if inputs is not None else list(range(p))
             bad = [names[j] for j in np.flatnonzero(~np.isfinite(np.diag(H)))]
             raise ValueError(
                 f"the weighted sums of squares of X's columns {bad!r} (or of their "
