@@ -287,14 +287,17 @@ def test_sachs_all_nine_conditions_reject_the_linear_model():
 
 
 @pytest.mark.parametrize("n", [0, 1, 16_384, 40_001])
-@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
 def test_environment_grams_equal_each_environments_own_product(n, order):
-    """Block by block (blocks of 16384 rows), any memory order, an
-    environment without rows: each environment's Gram matrix."""
+    """Block by block (blocks of 16384 rows), any memory order (C rows are
+    gathered directly, other layouts through the transpose), an environment
+    without rows: each environment's Gram matrix."""
     from skcausal_trust.invariance._stats import environment_grams
 
     rng = np.random.default_rng(n)
-    Z = np.asarray(rng.standard_normal((n, 4)) + 10.0, order=order)
+    Z = rng.standard_normal((n, 8)) + 10.0
+    Z = Z[:, ::2] if order == "strided" else np.asarray(Z[:, :4], order=order)
+    assert Z.flags.c_contiguous == (order == "C") or n <= 1
     codes = rng.integers(0, 3, n)  # environment 3 has no rows
     grams = environment_grams(Z, codes, 4)
     for e in range(4):

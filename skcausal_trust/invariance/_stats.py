@@ -370,28 +370,43 @@ def environment_grams(Z, codes, n_environments):
     """Gram matrix of the rows of ``Z`` in each environment, shape
     (n_environments, d, d) (zeros for an environment without rows).
 
-    Block by block of rows: the block's transpose is copied into a buffer
-    and each environment's rows gathered from it into another, both
-    allocated once. Without temporaries it runs at the same speed where
-    every large allocation is a fresh mapping of memory (dask's workers set
+    Block by block of rows, each environment's rows gathered into a buffer
+    allocated once while the block is in cache. A C-ordered ``Z`` (as
+    ``np.column_stack`` gives it) is gathered row by row straight from the
+    block; any other layout (the columns of a DataFrame) has the block's
+    transpose copied into a second buffer first, and is gathered from that.
+    Without temporaries it runs at the same speed where every large
+    allocation is a fresh mapping of memory (dask's workers set
     ``MALLOC_TRIM_THRESHOLD_``, which made the gathering 3 times slower
-    there); about 2 times faster than gathering from all of ``Z`` at once.
+    there); about 2 times faster than gathering from all of ``Z`` at once,
+    and for a C-ordered ``Z`` 1.5 times faster than through the transpose.
     """
     n, d = Z.shape
     gram = np.zeros((n_environments, d, d))
     size = max(min(GRAM_BLOCK_ROWS, n), 1)
-    block_buffer, rows_buffer = np.empty((d, size)), np.empty(d * size)
+    rows_buffer = np.empty(d * size)
+    by_rows = Z.flags.c_contiguous
+    if not by_rows:
+        block_buffer = np.empty((d, size))
     for start in range(0, n, size):
         stop = min(start + size, n)
-        block = block_buffer[:, :stop - start]
-        np.copyto(block, Z[start:stop].T)
+        if by_rows:
+            block = Z[start:stop]
+        else:
+            block = block_buffer[:, :stop - start]
+            np.copyto(block, Z[start:stop].T)
         block_codes = codes[start:stop]
         for e in range(n_environments):
             index = np.flatnonzero(block_codes == e)
-            rows = rows_buffer[:d * index.size].reshape(d, index.size)
             # mode="clip": the indices are valid, and "raise" would buffer.
-            np.take(block, index, axis=1, out=rows, mode="clip")
-            gram[e] += rows @ rows.T
+            if by_rows:
+                rows = rows_buffer[:d * index.size].reshape(index.size, d)
+                np.take(block, index, axis=0, out=rows, mode="clip")
+                gram[e] += rows.T @ rows
+            else:
+                rows = rows_buffer[:d * index.size].reshape(d, index.size)
+                np.take(block, index, axis=1, out=rows, mode="clip")
+                gram[e] += rows @ rows.T
     return gram
 
 
