@@ -98,6 +98,22 @@ def test_default_graph_for_a_csv_is_attribute_causes_everything(csv_task, tmp_pa
     assert sorted(meta["decomposition"]["mediators"]) == [f"x{i}" for i in range(6)]
 
 
+def test_audit_on_bundled_adult_defaults(tmp_path):
+    """The bundled route without options but a subsample: Adult, income,
+    sex and the documented graph; the fair model removes nearly all of the
+    baseline's counterfactual unfairness (every section: the slow tests)."""
+    status = main(["audit", "--max-rows", "1500", "--epsilons", "0", "--cv", "2",
+                   "--no-decomposition", "--quiet", "--output", str(tmp_path)])
+    assert status == 0
+    table = pd.read_csv(tmp_path / "audit.csv")
+    base, fair = table.iloc[0], table.iloc[1]
+    assert base["cf_unfairness"] > 0.05
+    assert fair["cf_unfairness"] < base["cf_unfairness"] / 5
+    meta = json.loads((tmp_path / "audit.json").read_text())
+    assert meta["sensitive"] == "sex" and meta["n_rows"] <= 1500
+
+
+@pytest.mark.slow
 def test_audit_on_bundled_adult_subsample(adult_audit):
     status, out, _ = adult_audit
     assert status == 0
@@ -121,6 +137,7 @@ def test_bad_options_exit_2_naming_the_option(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_sensitive_attributes_are_intersected(tmp_path, capsys):
     status = main(["audit", "--max-rows", "3000", "--epsilons", "0,1", "--cv", "2",
                    "--sensitive", "race,sex", "--quiet", "--output", str(tmp_path)])
@@ -159,6 +176,7 @@ def test_python_dash_m_entry_point():
     assert "--sensitive" in result.stdout and "--graph" in result.stdout
 
 
+@pytest.mark.slow
 def test_environment_adds_the_invariance_section(adult_audit):
     status, out, printed = adult_audit
     assert status == 0
@@ -180,6 +198,7 @@ def test_unknown_environment_column_exits_2(capsys):
     assert "--environment='planet' is not a column" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_privacy_section_reports_private_twin_and_audit(adult_audit):
     status, out, printed = adult_audit
     assert status == 0
@@ -198,6 +217,7 @@ def test_privacy_epsilon_must_be_positive(capsys):
     assert "--privacy-epsilon=0.0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_decomposition_section_for_outcome_and_models(adult_audit):
     status, out, _ = adult_audit
     assert status == 0

@@ -6,7 +6,6 @@ the published ones (UCI ``adult.names``: 48,842 rows, 23.93 % ``>50K``,
 Sachs et al. 2005: 7,466 cells in 9 conditions).
 """
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -256,13 +255,6 @@ def test_adult_return_X_y(adult):
 def test_adult_descr(adult):
     for text in ("CC BY 4.0", "10.24432/C5XW20", "Kohavi", "48,842"):
         assert text in adult.DESCR
-
-
-def test_adult_load_time():
-    load_adult()  # warm the imports
-    start = time.perf_counter()
-    load_adult()
-    assert time.perf_counter() - start < 2.0
 
 
 # --------------------------------------------------------------------------

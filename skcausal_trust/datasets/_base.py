@@ -293,7 +293,7 @@ def load_adult(*, return_X_y=False, as_frame=True):
             frame[name] = _integer_or_float(column)
         else:
             values = column.str.strip()
-            undeclared = set(values.dropna()) - set(_ADULT_LEVELS[name])
+            undeclared = set(values.dropna().unique()) - set(_ADULT_LEVELS[name])
             if undeclared:  # pragma: no cover - guards the bundled file
                 raise RuntimeError(f"Adult's {name!r} has levels {sorted(undeclared)} "
                                    "that adult.names does not declare.")
