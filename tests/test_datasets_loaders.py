@@ -245,8 +245,12 @@ def test_adult_as_frame_false(adult):
 
 def test_adult_return_X_y(adult):
     X, y = load_adult(return_X_y=True)
-    pd.testing.assert_frame_equal(X, adult.data)
-    pd.testing.assert_series_equal(y, adult.target)
+    # DataFrame.equals: the same values, missing values and dtypes (5 s
+    # faster than assert_frame_equal on these categorical columns).
+    assert list(X.columns) == list(adult.data.columns) and X.equals(adult.data)
+    assert (X.dtypes == adult.data.dtypes).all()
+    assert y.name == adult.target.name and y.dtype == adult.target.dtype
+    assert y.equals(adult.target)
     X, y = load_adult(return_X_y=True, as_frame=False)
     assert isinstance(X, np.ndarray) and X.shape == (48842, 14)
     assert isinstance(y, np.ndarray) and y.shape == (48842,)

@@ -611,6 +611,7 @@ def decomposition_task():
     return data, res
 
 
+@pytest.mark.slow
 def test_decomposition_influence_se_matches_bootstrap_of_whole_procedure(
         decomposition_task):
     """Nonparametric bootstrap of the whole procedure (resampled rows, new
