@@ -275,6 +275,54 @@ def test_two_sensitive_attributes_intersectional_counterfactuals():
         y, column.predict(Xs), sensitive_features=s))
 
 
+class _CountingLogistic(LogisticRegression):
+    """LogisticRegression that counts its predict and predict_proba calls."""
+
+    calls = 0
+
+    def predict(self, X):
+        type(self).calls += 1
+        return super().predict(X)
+
+    def predict_proba(self, X):
+        type(self).calls += 1
+        return super().predict_proba(X)
+
+
+@pytest.mark.parametrize("kind", ["probability", "flip"])
+def test_twins_of_every_combination_in_one_model_call_give_the_per_combination_value(
+        kind, monkeypatch):
+    """Two attributes (3 x 2 levels), a categorical mediator behind a
+    OneHotEncoder, weights: the twins of the five other combinations go
+    through the encoding and the model in one call, and the value equals
+    the one computed a combination at a time (a budget of one row per call
+    flushes each combination on its own)."""
+    from skcausal_trust.fairness import _metrics
+
+    X, y, s, scm = make_counterfactual_classification(
+        400, 4, n_sensitive=2, n_levels=[3, 2], n_categorical=1, random_state=21)
+    Xs = pd.concat([X, s], axis=1)
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    numeric = [c for c in Xs.columns if c not in categorical]
+    model = make_pipeline(_ct(categorical, numeric), _CountingLogistic()).fit(Xs, y)
+    raw_scm = LinearSCM(scm.graph_).fit(Xs)
+    weights = np.random.default_rng(0).integers(1, 4, len(Xs)).astype(float)
+
+    def measure():
+        _CountingLogistic.calls = 0
+        value = counterfactual_unfairness(model, Xs, scm=raw_scm, kind=kind,
+                                          sensitive_feature_ids=["A", "B"],
+                                          sample_weight=weights)
+        return value, _CountingLogistic.calls
+
+    batched, batched_calls = measure()
+    monkeypatch.setattr(_metrics, "TWIN_BATCH_ROWS", 1)
+    one_by_one, separate_calls = measure()
+    assert batched_calls == 2 and separate_calls == 1 + 6  # the factual rows, then twins
+    assert batched > 1e-3  # an unconstrained model: the value measures something
+    assert batched == pytest.approx(one_by_one, rel=1e-12, abs=0)
+
+
 def test_two_attributes_with_epsilon_fast_and_cvxpy_agree():
     X, y, s, scm = make_counterfactual_classification(
         300, 4, n_sensitive=2, n_levels=[2, 2], random_state=6)

@@ -535,11 +535,10 @@ def _unfairness_sums(estimator, X, scm, sensitive_features, sensitive_feature_id
     weights = check_weights(sample_weight, np.empty((twins.n, 0)))
     factual = twins.respond(twins.factual_inputs(), kind)
     total, mass = 0.0, 0.0
-    for k in range(len(twins.combos)):
-        rows = np.flatnonzero(twins.factual_code != k)
-        if rows.size == 0:
-            continue
-        out = twins.respond(twins.inputs(rows, twins.twin_change(rows, k), k), kind)
+    parts = ((rows, twins.twin_change(rows, k), k)
+             for k in range(len(twins.combos))
+             for rows in [np.flatnonzero(twins.factual_code != k)] if rows.size)
+    for rows, out in twins.respond_many(parts, kind):
         if kind == "probability":
             diff = 0.5 * np.abs(out - factual[rows]).sum(axis=1)
         elif kind == "flip":
@@ -584,6 +583,10 @@ def _path_specific_changes(scm, nodes, combos, changes, fair_paths, unfair_paths
     direct = [(node in singles) if unfair is not None else (node not in singles)
               for node in nodes]
     return out, direct
+
+
+#: Rows of twins encoded and sent to the model per call (:meth:`_Twins.respond_many`).
+TWIN_BATCH_ROWS = 131_072
 
 
 class _Twins:
@@ -699,11 +702,14 @@ class _Twins:
     def twin_change(self, rows, k):
         """Design change of each of ``rows`` when set to combination ``k``
         (zero for rows already there)."""
-        zero = np.zeros(self.scm._n_design)
-        return np.vstack([self.changes[(j, k)] if j != k else zero
-                          for j in self.factual_code[rows]])
+        table = np.zeros((len(self.combos), self.scm._n_design))
+        for (j, target), change in self.changes.items():
+            if target == k:
+                table[j] = change
+        return table[self.factual_code[rows]]
 
-    def inputs(self, rows, change, combo=None):
+    def _raw(self, rows, change, combo):
+        """The raw twin rows, before the model's encoding."""
         raw = self.data.iloc[rows].copy()
         if combo is not None:
             for j, holder in enumerate(self.holders):
@@ -713,13 +719,44 @@ class _Twins:
                     np.asarray([self.combos[combo][j]], dtype=object), len(rows)))
         for v in self.moved:
             raw[v] = raw[v].to_numpy(dtype=float) + change[:, self.scm._index[v][0]]
+        return raw
+
+    def _encode(self, raw, change):
         inputs = self.space.encode(raw[self.columns])
         if self.soft:
             inputs = _add_soft(inputs, self.soft, self.blocks, self.scm, change)
         return inputs
 
+    def inputs(self, rows, change, combo=None):
+        return self._encode(self._raw(rows, change, combo), change)
+
     def respond(self, inputs, kind):
         return self.space.respond(inputs, kind)
+
+    def respond_many(self, parts, kind):
+        """``(rows, respond(inputs(rows, change, combo), kind))`` for each
+        ``(rows, change, combo)`` of the iterable ``parts``, read lazily:
+        the raw rows of consecutive parts are stacked and sent through the
+        encoding and the model in one call per :data:`TWIN_BATCH_ROWS` rows
+        (the encoding and the model act row by row, so the outputs are the
+        same; the nine other combinations of two attributes of 2 and 5
+        levels cost one call, not nine)."""
+        batch, rows_in_batch = [], 0
+        for part in parts:
+            if batch and rows_in_batch + len(part[0]) > TWIN_BATCH_ROWS:
+                yield from self._respond_batch(batch, kind)
+                batch, rows_in_batch = [], 0
+            batch.append(part)
+            rows_in_batch += len(part[0])
+        if batch:
+            yield from self._respond_batch(batch, kind)
+
+    def _respond_batch(self, batch, kind):
+        raw = pd.concat([self._raw(*part) for part in batch], ignore_index=True)
+        change = np.vstack([part[1] for part in batch])
+        out = np.asarray(self.respond(self._encode(raw, change), kind))
+        sizes = np.cumsum([len(part[0]) for part in batch])[:-1]
+        return zip([part[0] for part in batch], np.split(out, sizes))
 
 
 class _CounterfactualUnfairnessScorer(_MetadataRequester):

@@ -258,10 +258,8 @@ def _certify(estimator, ctx, basis, combos):
     probes = np.concatenate([np.flatnonzero(codes == j)[:PROBE_ROWS]
                              for j in np.unique(codes)])
     columns = [f0]
-    for k in combos:
-        if k is None:
-            continue
-        moved = ctx.respond(ctx.inputs(probes, ctx.twin_change(probes, k), k), "decision")
+    parts = [(probes, ctx.twin_change(probes, k), k) for k in combos if k is not None]
+    for _, moved in ctx.respond_many(parts, "decision"):
         shift = np.zeros(len(ctx.combos))
         for j in np.unique(codes[probes]):
             at = codes[probes] == j
@@ -280,8 +278,8 @@ def _certify(estimator, ctx, basis, combos):
     probe = rows[:PROBE_ROWS]
     m = probe.size
     scale = max(1.0, float(np.abs(scores).max()))
-    unit = [ctx.respond(ctx.inputs(probe, np.repeat(basis[[r]], m, axis=0)), "decision")
-            - f0[probe] for r in range(basis.shape[0])]
+    parts = [(probe, np.repeat(basis[[r]], m, axis=0), None) for r in range(basis.shape[0])]
+    unit = [moved - f0[probe] for _, moved in ctx.respond_many(parts, "decision")]
     unit = np.column_stack(unit)  # (m, n_nodes)
     gradient = unit[0]
     if not np.allclose(unit, gradient, rtol=0, atol=1e-7 * scale):
