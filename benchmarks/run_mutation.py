@@ -76,7 +76,8 @@ MODULES = {
                   ["tests/test_invariance_conflicts.py"]),
     "decomposition": ("skcausal_trust/decomposition/_decomposition.py",
                       ["tests/test_decomposition.py",
-                       "tests/test_decomposition_guarantees.py"]),
+                       "tests/test_decomposition_guarantees.py",
+                       "tests/test_decomposition_mutants.py"]),
     "robust": ("skcausal_trust/fairness/_robust.py", ["tests/test_robust_fairness.py"]),
     "unfair_area": ("skcausal_trust/fairness/_unfair_area.py",
                     ["tests/test_robust_fairness.py"]),
@@ -100,7 +101,10 @@ def parse_args(argv=None):
 
 
 def _copy_repository(destination):
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+    # Tracked files and new ones not yet committed (not ignored): a new test
+    # file listed in MODULES is run before it is committed.
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split("\n")
     for name in filter(None, files):
         source = ROOT / name
