@@ -23,6 +23,7 @@ from ..base import (
 from ..exceptions import NoEnvironmentsWarning
 from ..utils._convex import solve_problem
 from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
+from ..utils._scaling import exponents_below, times_power_of_two
 from ..utils._validation import check_weights, keep_state_on_failure, kept_columns
 from ._stats import (
     LabelTotals,
@@ -229,7 +230,12 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             For NaN or infinite values (on dask, naming the argument, when
             the partition is read), mismatched lengths, unknown anchor or
             environment columns, an environment column given twice, or a
-            single environment. On dask collections, also for
+            single environment. With ``alpha > 0``, for a column of ``X``,
+            ``y`` or the anchors whose largest magnitude is outside
+            ``[2**-400, 2**400]`` (the penalised program is solved in the
+            data's units); with ``alpha=0`` the solution is found in working
+            units (each column divided by a power of two, exactly) and any
+            finite scale is fitted. On dask collections, also for
             ``solver="cvxpy"`` (it states the program on the rows; refused
             before any pass), an ``environment_column`` naming a one-hot
             block, negative sample weights, and partitions that are not
@@ -291,7 +297,7 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 NoEnvironmentsWarning,
                 stacklevel=4,
             )
-        coef, intercept, solver, status, n_iter = self._solve(features, y, A, sw)
+        coef, intercept, solver, status, n_iter = self._solve(features, y, A, sw, kept_names)
         self.coef_ = coef
         self.intercept_ = float(intercept)
         self.n_anchors_ = A.shape[1]
@@ -325,11 +331,49 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             ys = ys - shrink * projected[:, -1]
         return Xs, ys, x_mean, y_mean
 
-    def _solve(self, features, y, A, sw):
+    def _solve(self, features, y, A, sw, names):
         if self.solver == "cvxpy":
             return self._solve_cvxpy(features, y, A, sw)
-        Xs, ys, x_mean, y_mean = self._transform(features, y, A, sw)
-        return self._solve_transformed(Xs, ys, sw.sum(), x_mean, y_mean)
+        ex, ey, ea = self._working_exponents(
+            np.abs(features).max(axis=0, initial=0.0), float(np.abs(y).max(initial=0.0)),
+            np.abs(A).max(axis=0, initial=0.0), names)
+        Xs, ys, x_mean, y_mean = self._transform(
+            times_power_of_two(features, -ex), times_power_of_two(y, -ey),
+            times_power_of_two(A, -ea), sw)
+        coef, intercept, *rest = self._solve_transformed(Xs, ys, sw.sum(), x_mean, y_mean)
+        return (times_power_of_two(coef, ey - ex), float(times_power_of_two(intercept, ey)),
+                *rest)
+
+    def _working_exponents(self, x_peaks, y_peak, a_peaks, names):
+        """Powers of two that bring each predictor, the target and each
+        anchor to a largest magnitude in [1, 2) (0 for a zero column).
+
+        Without a penalty (``alpha=0``) the least-squares solution is
+        equivariant under scaling a column, so it is found in these working
+        units, exactly (powers of two), and converted back: neither the
+        products overflow or underflow at any finite scale, nor does lstsq's
+        cutoff drop a column measured on a much smaller scale than another.
+        A penalty is not equivariant (it is stated in the data's units), so
+        with ``alpha > 0`` the units stay and a column whose magnitude is
+        outside [2**-400, 2**400] (about 1e-120 to 1e120), where products of
+        its values could overflow or lose digits, is an error."""
+        x_peaks, a_peaks = np.asarray(x_peaks, dtype=float), np.asarray(a_peaks, dtype=float)
+        if self.alpha == 0:
+            return (exponents_below(x_peaks), int(exponents_below(y_peak)),
+                    exponents_below(a_peaks))
+        labelled = [(f"X[{name!r}]", peak) for name, peak in zip(names, x_peaks)]
+        labelled += [("y", y_peak)] + [(f"anchors column {j}", peak)
+                                       for j, peak in enumerate(a_peaks)]
+        for argument, peak in labelled:
+            if peak > 0 and not 2.0 ** -400 <= peak <= 2.0 ** 400:
+                raise ValueError(
+                    f"{argument} has values of magnitude {peak:.3g}: with alpha="
+                    f"{self.alpha!r} the penalised program is solved in the data's "
+                    "units, where products of such values overflow or lose their "
+                    "digits. Rescale the column (the penalty then weighs its "
+                    "coefficient differently) or use alpha=0, which is solved "
+                    "exactly at any scale.")
+        return np.zeros(x_peaks.size, dtype=int), 0, np.zeros(a_peaks.size, dtype=int)
 
     def _solve_transformed(self, Xs, ys, n_eff, x_mean, y_mean):
         """Statistics -> solution: least squares (lstsq, Ridge or ElasticNet)
@@ -393,14 +437,20 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
     def _objective_value(self, features, y, A, sw, coef, intercept):
         root = np.sqrt(sw)
         r = root * (y - features @ coef - intercept)
+        # The residuals' squares in units of 2**(2 e): no overflow on the way
+        # (the objective is inf only when it is beyond the float range).
+        e = int(exponents_below(np.abs(r).max(initial=0.0)))
+        r = times_power_of_two(r, -e)
         total = r @ r
         if A.shape[1]:
             As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
             pr = _project(As, r[:, None])[:, 0]
             total += (self.gamma - 1.0) * (pr @ pr)
-        return float(total / (2 * sw.sum()) + self._penalty(coef))
+        return float(np.ldexp(total / (2 * sw.sum()), 2 * e) + self._penalty(coef))
 
     def _penalty(self, coef):
+        if self.alpha == 0:
+            return 0.0  # coef @ coef may overflow at extreme scales
         return self.alpha * (
             self.l1_ratio * np.abs(coef).sum() + (1 - self.l1_ratio) / 2 * coef @ coef
         )
@@ -468,7 +518,8 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 collections[argument] = value
         layout = (list(collections), predictors, env_column, env_argument,
                   anchor_columns, anchor_argument)
-        first = reduce_partitions(partial(_anchor_first_pass, layout), collections)
+        first = reduce_partitions(partial(_anchor_first_pass, layout), collections,
+                                  combine={"peak": "max"})
         if first["n"] == 0:
             raise ValueError("X has no rows (0 samples); nothing to fit.")
         n_eff = first["weight"]
@@ -494,15 +545,28 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 stacklevel=5,
             )
         p = len(predictors)
+        # Working units as in memory (_working_exponents): exact powers of two.
+        peak = first["peak"]
+        ex, ey, ea = self._working_exponents(peak[:p], float(peak[p]), peak[p + 1:],
+                                             [name(j) for j in predictors])
+        exponents = np.concatenate([ex, [ey], ea])
+        if not np.all(np.isfinite(first["sums"])):
+            raise ValueError(
+                "the weighted sums of [X, y, anchors] overflow (values near 1e308 or "
+                "weights that large); rescale the columns.")
         # np.average's weighted means, as _center takes them in memory.
-        means = first["sums"] / n_eff if self.fit_intercept else np.zeros_like(first["sums"])
+        means = (times_power_of_two(first["sums"], -exponents) / n_eff if self.fit_intercept
+                 else np.zeros_like(first["sums"]))
         centres = (means, shares if self.fit_intercept else np.zeros_like(shares))
         gram = reduce_partitions(
             partial(_anchor_second_pass, layout,
-                    None if levels is None else list(levels), centres),
+                    None if levels is None else list(levels), centres, exponents),
             collections)
         coef, intercept, solver, status, n_iter, objective = self._solve_gram(
             gram, p, n_eff, means[:p], means[p], first["n"])
+        coef = times_power_of_two(coef, ey - ex)
+        intercept = times_power_of_two(intercept, ey)
+        objective = float(times_power_of_two(objective, 2 * ey))
         self.coef_ = coef
         self.intercept_ = float(intercept)
         self.n_anchors_ = n_anchors
@@ -632,18 +696,21 @@ def _anchor_first_pass(layout, *parts):
     environments' weights."""
     Xp, yp, w, labels, continuous = _anchor_rows(layout, *parts)
     M = np.column_stack([Xp, yp, continuous])
-    summary = {"n": len(yp), "weight": w.sum(), "sums": np.multiply(M, w[:, None]).sum(axis=0)}
+    summary = {"n": len(yp), "weight": w.sum(), "sums": np.multiply(M, w[:, None]).sum(axis=0),
+               "peak": np.abs(M).max(axis=0, initial=0.0)}
     if labels is not None:
         summary["env"] = LabelTotals(labels, w)
     return summary
 
 
-def _anchor_second_pass(layout, levels, centres, *parts):
+def _anchor_second_pass(layout, levels, centres, exponents, *parts):
     """Pass 2 on one partition: the weighted Gram matrix of the centred
-    ``[X, y, one-hot environments, continuous anchors]``."""
+    ``[X, y, one-hot environments, continuous anchors]``, each of ``X``,
+    ``y`` and the continuous anchors in its working units (divided by
+    ``2**exponents``; ``centres`` are in those units)."""
     Xp, yp, w, labels, continuous = _anchor_rows(layout, *parts)
     means, shares = centres
-    M = np.column_stack([Xp, yp, continuous]) - means
+    M = times_power_of_two(np.column_stack([Xp, yp, continuous]), -exponents) - means
     p1 = Xp.shape[1] + 1
     # [X, y, one-hot environments, continuous anchors]: A stacked as in fit.
     blocks = [M[:, :p1]]

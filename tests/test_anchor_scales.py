@@ -1,0 +1,86 @@
+"""Anchor regression at extreme and mixed column scales: without a penalty
+the fit is equivariant under scaling a column (exact in working units, in
+memory and on dask); with a penalty, out-of-range magnitudes are an error."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from skcausal_trust.invariance import AnchorRegression
+
+GAMMA = 5.0
+
+
+def _data(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    env = rng.integers(0, 3, n)
+    X = pd.DataFrame({"a": rng.normal(size=n) + env, "b": rng.normal(size=n),
+                      "c": rng.normal(size=n)})
+    y = pd.Series(X["a"] + 2 * X["b"] - X["c"] + rng.normal(size=n) + 0.5 * env, name="y")
+    return X, y, env
+
+
+def _reference(X, y, env):
+    """Anchor regression written out with numpy on well-scaled data:
+    least squares on the centred rows mapped by I - (1 - sqrt(gamma)) P_A,
+    P_A the projection on the centred environment indicators."""
+    Xc = X.to_numpy() - X.to_numpy().mean(axis=0)
+    yc = y.to_numpy() - y.mean()
+    A = np.eye(env.max() + 1)[env]
+    A = A - A.mean(axis=0)
+    P = A @ np.linalg.pinv(A, rcond=1e-10)  # rank 2: the centred indicators sum to 0
+    W = np.eye(len(y)) - (1 - np.sqrt(GAMMA)) * P
+    coef = np.linalg.lstsq(W @ Xc, W @ yc, rcond=None)[0]
+    return coef, y.mean() - X.to_numpy().mean(axis=0) @ coef
+
+
+@pytest.mark.parametrize("scales", [(1.0, 1e160, 1.0), (1.0, 1e-160, 1.0),
+                                    (1e10, 1e-7, 1.0), (1e300, 1.0, 1e-300)])
+def test_unpenalised_fit_is_equivariant_under_column_scales(scales):
+    X, y, env = _data()
+    coef, intercept = _reference(X, y, env)
+    scaled = X * np.asarray(scales)
+    fit = AnchorRegression(gamma=GAMMA).fit(scaled, y, environments=env)
+    assert_allclose(fit.coef_ * np.asarray(scales), coef, rtol=1e-10)
+    assert fit.intercept_ == pytest.approx(intercept, rel=1e-10)
+    assert np.isfinite(fit.objective_)
+    assert_allclose(fit.predict(scaled), fit.predict(scaled.iloc[::-1])[::-1])
+
+
+def test_a_large_target_scales_coefficients_and_intercept():
+    X, y, env = _data()
+    coef, intercept = _reference(X, y, env)
+    fit = AnchorRegression(gamma=GAMMA).fit(X, y * 1e150, environments=env)
+    assert_allclose(fit.coef_ / 1e150, coef, rtol=1e-10)
+    assert fit.intercept_ / 1e150 == pytest.approx(intercept, rel=1e-10)
+    # The objective is in squared units of y: 1e300 times the unscaled one.
+    unscaled = AnchorRegression(gamma=GAMMA).fit(X, y, environments=env)
+    assert fit.objective_ / 1e300 == pytest.approx(unscaled.objective_, rel=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_penalised_fit_refuses_out_of_range_magnitudes(scale):
+    X, y, env = _data()
+    fit = AnchorRegression(gamma=GAMMA, alpha=0.1)
+    with pytest.raises(ValueError, match=r"X\['b'\] has values of magnitude .*alpha=0.1"):
+        fit.fit(X.assign(b=X["b"] * scale), y, environments=env)
+    assert not hasattr(fit, "coef_")
+
+
+def test_on_dask_the_same_working_units(dask_sync):
+    dd = pytest.importorskip("dask.dataframe")
+    X, y, env = _data()
+    scales = np.array([1e10, 1e-160, 1e150])
+    scaled = X * scales
+    memory = AnchorRegression(gamma=GAMMA).fit(scaled, y, environments=env)
+    lazy = AnchorRegression(gamma=GAMMA).fit(
+        dd.from_pandas(scaled, npartitions=3), dd.from_pandas(y, npartitions=3),
+        environments=dd.from_pandas(pd.Series(env), npartitions=3))
+    assert_allclose(lazy.coef_, memory.coef_, rtol=1e-10)
+    assert lazy.intercept_ == pytest.approx(memory.intercept_, rel=1e-10)
+    assert lazy.objective_ == pytest.approx(memory.objective_, rel=1e-10)
+    with pytest.raises(ValueError, match=r"X\['b'\] has values of magnitude"):
+        AnchorRegression(gamma=GAMMA, alpha=0.1).fit(
+            dd.from_pandas(scaled, npartitions=3), dd.from_pandas(y, npartitions=3),
+            environments=dd.from_pandas(pd.Series(env), npartitions=3))
