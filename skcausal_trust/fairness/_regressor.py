@@ -13,6 +13,7 @@ from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
+from ..utils._scaling import exponents_below, times_power_of_two
 from ..utils._validation import keep_state_on_failure
 from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 from ._counterfactual import _constraint_rows, _scores_gap, pairwise_constraint_rows
@@ -248,6 +249,17 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         Returns
         -------
         self : CounterfactuallyFairRegressor
+
+        Raises
+        ------
+        ValueError
+            With ``alpha > 0``, for an input whose largest magnitude is
+            outside ``[2**-400, 2**400]`` (the ridge penalty is stated in the
+            data's units); with ``alpha=0`` the program is solved in working
+            units (each input divided by a power of two, exactly) and any
+            finite scale is fitted in memory. Also when the weighted sums of
+            squares overflow (on dask, where they are formed in the data's
+            units).
         """
         self._check_path_parameters()
         if is_dask_collection(X):
@@ -286,7 +298,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         self.solver_ = info["solver"]
         self.solver_status_ = info["status"]
         self.n_iter_ = 0
-        self.objective_ = float(np.dot(sw, residual**2) + self.alpha * coef @ coef)
+        self.objective_ = float(np.dot(sw, residual**2)
+                                + (self.alpha * coef @ coef if self.alpha else 0.0))
         return self
 
     def _fit_dask(self, X, y, sensitive_features, sample_weight):
@@ -325,7 +338,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         self.n_iter_ = 0
         # sum w r^2 with r = (y - y_mean) - (X - x_mean) coef, from the statistics.
         self.objective_ = float(yy - 2.0 * g @ coef + coef @ H @ coef
-                                + self.alpha * coef @ coef)
+                                + (self.alpha * coef @ coef if self.alpha else 0.0))
         return self
 
     # -- solvers ------------------------------------------------------------
@@ -344,14 +357,49 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         return H, g, x_mean, y_mean
 
     def _solve_fast(self, Z, y, sw, directions, constrained):
-        H, g, x_mean, y_mean = self._centred_statistics(Z, y, sw)
-        return self._solve_statistics(H, g, x_mean, y_mean, directions, constrained)
+        # Working units: each input divided by the power of two that brings
+        # its largest magnitude to [1, 2), exactly, before any product (no
+        # square underflows or overflows at any finite scale). The program
+        # is the same in these units with the penalty and the constraint
+        # rows carried over (_solve_statistics), and the solution converts
+        # back exactly.
+        peaks = np.abs(Z).max(axis=0, initial=0.0)
+        out_of_range = (peaks > 0) & ((peaks < 2.0 ** -400) | (peaks > 2.0 ** 400))
+        if self.alpha > 0 and out_of_range.any():
+            inputs = getattr(self, "_inputs", None)
+            names = list(inputs.names) if inputs is not None else list(range(Z.shape[1]))
+            bad = np.flatnonzero(out_of_range)
+            raise ValueError(
+                f"X's inputs {[names[j] for j in bad]!r} have values of magnitude "
+                f"{[float(f'{peaks[j]:.3g}') for j in bad]!r}: with alpha={self.alpha!r} "
+                "the ridge penalty is stated in the data's units, where products of "
+                "such values overflow or lose their digits. Rescale them (the penalty "
+                "then weighs their coefficients differently) or use alpha=0, which is "
+                "solved exactly at any scale.")
+        exponents = exponents_below(peaks)
+        H, g, x_mean, y_mean = self._centred_statistics(
+            times_power_of_two(Z, -exponents), y, sw)
+        coef, intercept, info = self._solve_statistics(
+            H, g, x_mean, y_mean, times_power_of_two(directions, -exponents), constrained,
+            penalty=times_power_of_two(np.full(Z.shape[1], float(self.alpha)),
+                                       -2 * exponents))
+        return times_power_of_two(coef, -exponents), intercept, info
 
-    def _solve_statistics(self, H, g, x_mean, y_mean, directions, constrained):
-        """Statistics to solution (in memory and on dask alike).
+    def _solve_statistics(self, H, g, x_mean, y_mean, directions, constrained,
+                          penalty=None):
+        """Statistics to solution (in memory and on dask alike): minimise
+        ``b'(H + diag(penalty))b - 2 g'b`` under the constraints of
+        ``directions`` (``penalty``: ``alpha`` for every input by default).
+
+        The program is solved with each input rescaled by the power of two
+        that brings its diagonal entry to [1, 4) (exact, and the same
+        program: the penalty, ``g`` and the constraint rows are carried
+        over), so that neither the null space of the constraints nor the
+        least-squares cutoff loses an input measured on a small scale.
 
         Raises ValueError when the statistics overflowed the float range."""
         p = H.shape[0]
+        penalty = np.full(p, float(self.alpha)) if penalty is None else penalty
         with np.errstate(invalid="ignore"):
             finite_rows = np.isfinite(H).all(axis=1) & np.isfinite(g)
         if not finite_rows.all():
@@ -366,7 +414,11 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
                 "the weighted products of y with X's columns overflow the float "
                 "range (values near 1e154 or more): rescale y before fitting."
             )
-        A = H + self.alpha * np.eye(p)
+        A = H + np.diag(penalty)
+        scale = exponents_below(np.sqrt(np.diag(A)))
+        A = times_power_of_two(A, -(scale[:, None] + scale[None, :]))
+        g = times_power_of_two(g, -scale)
+        directions = times_power_of_two(directions, -scale)
         path = "fast" if constrained else "unconstrained"
         if not constrained or self.epsilon == 0:
             N = null_space(directions.reshape(-1, p)) if constrained else np.eye(p)
@@ -379,6 +431,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             info = {"path": path, "solver": "closed form", "status": "optimal"}
         else:
             coef, info = self._solve_gram_qp(A, g, directions)
+        coef = times_power_of_two(coef, -scale)
         intercept = y_mean - x_mean @ coef if self.fit_intercept else 0.0
         return coef, intercept, info
 

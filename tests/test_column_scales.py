@@ -1,12 +1,15 @@
-"""Anchor regression at extreme and mixed column scales: without a penalty
-the fit is equivariant under scaling a column (exact in working units, in
-memory and on dask); with a penalty, out-of-range magnitudes are an error."""
+"""Anchor regression and the counterfactually fair regressor at extreme and
+mixed column scales: without a penalty the fit is equivariant under scaling
+a column (exact in working units, in memory and on dask); with a penalty
+(stated in the data's units), out-of-range magnitudes are an error."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from skcausal_trust.datasets import make_counterfactual_classification
+from skcausal_trust.fairness import CounterfactuallyFairRegressor
 from skcausal_trust.invariance import AnchorRegression
 
 GAMMA = 5.0
@@ -84,3 +87,52 @@ def test_on_dask_the_same_working_units(dask_sync):
         AnchorRegression(gamma=GAMMA, alpha=0.1).fit(
             dd.from_pandas(scaled, npartitions=3), dd.from_pandas(y, npartitions=3),
             environments=dd.from_pandas(pd.Series(env), npartitions=3))
+
+
+def _cf_data():
+    X, _, a, scm = make_counterfactual_classification(600, 3, random_state=0)
+    y = X.to_numpy() @ np.array([1.0, -1.0, 0.5]) + np.random.default_rng(0).normal(size=600)
+    return X, pd.Series(y, name="y"), a, scm.graph_
+
+
+@pytest.mark.parametrize("epsilon,rtol", [(0.0, 1e-12), (0.1, 1e-8)])
+@pytest.mark.parametrize("scales", [(1.0, 1e10, 1e-7), (1.0, 1e-160, 1.0),
+                                    (1.0, 1e160, 1.0), (1e300, 1.0, 1.0)])
+def test_unpenalised_fair_regressor_is_equivariant_under_column_scales(scales, epsilon,
+                                                                       rtol):
+    """Constraints on the twins' differences and least squares are both
+    equivariant under scaling an input (the coefficient scales inversely):
+    the fit at any finite scale is the unscaled fit's (before: the input at
+    1e-160 or 1e160 got a zero coefficient, 1e10 beside 1e-7 lost digits)."""
+    X, y, a, graph = _cf_data()
+    base = CounterfactuallyFairRegressor(graph, alpha=0, epsilon=epsilon).fit(
+        X, y, sensitive_features=a)
+    fit = CounterfactuallyFairRegressor(graph, alpha=0, epsilon=epsilon).fit(
+        X * np.asarray(scales), y, sensitive_features=a)
+    assert_allclose(fit.coef_ * np.asarray(scales), base.coef_, rtol=rtol)
+    assert fit.intercept_ == pytest.approx(base.intercept_, rel=rtol)
+    assert fit.objective_ == pytest.approx(base.objective_, rel=rtol)
+    assert fit.counterfactual_gap_ <= epsilon + 1e-9
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_ridge_fair_regressor_refuses_out_of_range_magnitudes(scale):
+    X, y, a, graph = _cf_data()
+    fit = CounterfactuallyFairRegressor(graph, alpha=1.0)
+    with pytest.raises(ValueError, match=r"X's inputs \['x1'\] have values of magnitude"):
+        fit.fit(X.assign(x1=X["x1"] * scale), y, sensitive_features=a)
+    assert not hasattr(fit, "coef_")
+
+
+def test_fair_regressor_on_dask_at_mixed_scales(dask_sync):
+    """On dask the statistics are rescaled before the solve (the products
+    themselves are formed in the data's units): 1e60 beside 1e-40."""
+    dd = pytest.importorskip("dask.dataframe")
+    X, y, a, graph = _cf_data()
+    scaled = X * np.array([1.0, 1e60, 1e-40])
+    memory = CounterfactuallyFairRegressor(graph, alpha=0).fit(scaled, y, sensitive_features=a)
+    lazy = CounterfactuallyFairRegressor(graph, alpha=0).fit(
+        dd.from_pandas(scaled, npartitions=3), dd.from_pandas(y, npartitions=3),
+        sensitive_features=dd.from_pandas(a, npartitions=3))
+    assert_allclose(lazy.coef_, memory.coef_, rtol=1e-9)
+    assert lazy.intercept_ == pytest.approx(memory.intercept_, rel=1e-9)
