@@ -136,3 +136,27 @@ def test_fair_regressor_on_dask_at_mixed_scales(dask_sync):
         sensitive_features=dd.from_pandas(a, npartitions=3))
     assert_allclose(lazy.coef_, memory.coef_, rtol=1e-9)
     assert lazy.intercept_ == pytest.approx(memory.intercept_, rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+@pytest.mark.parametrize("route", ["memory", "dask", "robust"])
+def test_penalised_classifiers_refuse_out_of_range_magnitudes(scale, route, dask_sync):
+    """Their L2 penalty is stated in the data's units (as scikit-learn's
+    LogisticRegression, which returns zero coefficients at 1e160): an input
+    outside 2**±400 is named before any fit."""
+    from skcausal_trust.fairness import (
+        CausallyRobustFairClassifier,
+        CounterfactuallyFairClassifier,
+    )
+
+    X, y, a, scm = make_counterfactual_classification(300, 3, random_state=0)
+    X = X.assign(x1=X["x1"] * scale)
+    est = (CausallyRobustFairClassifier(scm.graph_) if route == "robust"
+           else CounterfactuallyFairClassifier(scm.graph_))
+    if route == "dask":
+        dd = pytest.importorskip("dask.dataframe")
+        X, y, a = (dd.from_pandas(v, npartitions=2) for v in (X, pd.Series(y), a))
+    with pytest.raises(ValueError, match=r"X's inputs \['x1'\] have values of magnitude"
+                                         r".*L2 penalty \(C=1.0\)"):
+        est.fit(X, y, sensitive_features=a)
+    assert not hasattr(est, "coef_")

@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
+from ..utils._scaling import SAFE_MAGNITUDES, refuse_extreme_magnitudes
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
@@ -426,6 +427,15 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         -------
         self : CounterfactuallyFairClassifier
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For an input whose largest magnitude is outside
+            ``[2**-400, 2**400]`` (about 1e-120 to 1e120): the L2 penalty is
+            stated in the data's units, where products of such values
+            overflow or lose their digits (scikit-learn's
+            ``LogisticRegression`` returns zero coefficients there).
         """
         self._check_path_parameters()
         if is_dask_collection(X):
@@ -434,6 +444,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
         )
+        refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
+                                  list(inputs.names), f"the L2 penalty (C={self.C!r})")
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         classes = encoder.classes_
@@ -498,7 +510,14 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             # exact constraints, the loss at a start found on the first
             # partition: three passes in all, not five.
             terms, first = fused_scm_terms(rows)
-            if self.epsilon == 0:
+            try:
+                peaks = np.abs(np.asarray(first[0], dtype=float)).max(axis=0, initial=0.0)
+            except (TypeError, ValueError):
+                peaks = None
+            # Inputs out of range are refused after the pass (all rows' peaks).
+            if self.epsilon == 0 and (peaks is None or np.all(
+                    (peaks == 0) | ((peaks >= SAFE_MAGNITUDES[0])
+                                    & (peaks <= SAFE_MAGNITUDES[1])))):
                 start = logistic_warm_start(self, rows, first)
                 if start is not None:
                     terms["logistic_start"] = start
@@ -506,6 +525,8 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
                              sample_weight=sample_weight, target="classes", fused=fused)
+        refuse_extreme_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
+                                  list(rows.names), f"the L2 penalty (C={self.C!r})")
         try:
             classes = np.asarray(sorted(rows.summary["classes"]))
         except TypeError:

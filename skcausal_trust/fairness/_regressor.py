@@ -13,7 +13,7 @@ from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
-from ..utils._scaling import exponents_below, times_power_of_two
+from ..utils._scaling import exponents_below, refuse_extreme_magnitudes, times_power_of_two
 from ..utils._validation import keep_state_on_failure
 from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 from ._counterfactual import _constraint_rows, _scores_gap, pairwise_constraint_rows
@@ -364,18 +364,12 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         # rows carried over (_solve_statistics), and the solution converts
         # back exactly.
         peaks = np.abs(Z).max(axis=0, initial=0.0)
-        out_of_range = (peaks > 0) & ((peaks < 2.0 ** -400) | (peaks > 2.0 ** 400))
-        if self.alpha > 0 and out_of_range.any():
+        if self.alpha > 0:
             inputs = getattr(self, "_inputs", None)
-            names = list(inputs.names) if inputs is not None else list(range(Z.shape[1]))
-            bad = np.flatnonzero(out_of_range)
-            raise ValueError(
-                f"X's inputs {[names[j] for j in bad]!r} have values of magnitude "
-                f"{[float(f'{peaks[j]:.3g}') for j in bad]!r}: with alpha={self.alpha!r} "
-                "the ridge penalty is stated in the data's units, where products of "
-                "such values overflow or lose their digits. Rescale them (the penalty "
-                "then weighs their coefficients differently) or use alpha=0, which is "
-                "solved exactly at any scale.")
+            refuse_extreme_magnitudes(
+                peaks, list(inputs.names) if inputs is not None else list(range(Z.shape[1])),
+                f"with alpha={self.alpha!r} (use alpha=0, solved exactly at any scale) "
+                "the ridge penalty")
         exponents = exponents_below(peaks)
         H, g, x_mean, y_mean = self._centred_statistics(
             times_power_of_two(Z, -exponents), y, sw)

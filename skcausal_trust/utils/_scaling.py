@@ -20,3 +20,27 @@ def exponents_below(magnitudes):
     magnitudes = np.asarray(magnitudes, dtype=float)
     _, exponent = np.frexp(magnitudes)
     return np.where(magnitudes > 0, exponent - 1, 0).astype(int)
+
+
+#: Largest magnitudes a program stated in the data's units accepts (about
+#: 1e-120 to 1e120): products of two such values, summed over many rows,
+#: stay normal floats.
+SAFE_MAGNITUDES = (2.0 ** -400, 2.0 ** 400)
+
+
+def refuse_extreme_magnitudes(peaks, names, penalty):
+    """Raise ValueError naming the inputs whose largest magnitude (``peaks``,
+    one per name; 0 for a zero column, accepted) is outside
+    :data:`SAFE_MAGNITUDES`, for an estimator whose ``penalty`` (a phrase
+    such as ``"the ridge penalty (alpha=1.0)"``) is stated in the data's
+    units, so that the inputs cannot be rescaled for it."""
+    peaks = np.asarray(peaks, dtype=float)
+    low, high = SAFE_MAGNITUDES
+    bad = np.flatnonzero((peaks > 0) & ((peaks < low) | (peaks > high)))
+    if bad.size:
+        raise ValueError(
+            f"X's inputs {[names[j] for j in bad]!r} have values of magnitude "
+            f"{[float(f'{peaks[j]:.3g}') for j in bad]!r}: {penalty} is stated in the "
+            "data's units, where products of such values overflow or lose their "
+            "digits. Rescale them (StandardScaler, or a change of units; the "
+            "penalty then weighs their coefficients differently).")
