@@ -123,6 +123,25 @@ def test_bad_options_fail_before_anything_is_fitted(task_data, no_fitting, optio
         audit(_small(data, graph, **options))
 
 
+@pytest.mark.parametrize("value, message", [
+    (np.inf, "column 'x1' has infinite values"),
+    (1e200, r"column 'x1' has values of magnitude 1e\+200; the audit standardises"),
+    (1e-200, r"column 'x1' has values of magnitude 1e-200"),
+])
+def test_unusable_numeric_values_fail_before_anything_is_fitted(task_data, no_fitting,
+                                                                value, message):
+    """Before: the standardised column overflowed to NaN and the baseline said
+    "Input X contains NaN" of a file without missing values."""
+    data, graph = task_data
+    column = data["x1"].to_numpy(dtype=float).copy()
+    if np.isinf(value):
+        column[3] = value
+    else:
+        column = np.sign(column) * value
+    with pytest.raises(AuditError, match=message):
+        audit(_small(data.assign(x1=column), graph))
+
+
 def test_a_three_level_attribute_is_checked_before_fitting(task_data, no_fitting):
     data, graph = task_data
     three = data.assign(group=np.arange(len(data)) % 3)

@@ -326,9 +326,33 @@ class AuditTask:
                     f"{self.name('sensitive')} {s!r} has a single level {levels[0]!r} in "
                     "the rows audited; counterfactual fairness compares levels."
                 )
+        self._check_magnitudes(rows)
         self._check_decomposition(rows)
         self._check_recourse(rows)
         return self
+
+    def _check_magnitudes(self, rows):
+        """Numeric columns the models read: finite, and of magnitudes whose
+        products stay floats (the audit standardises them and fits models
+        penalised in their units)."""
+        from ..utils._scaling import SAFE_MAGNITUDES
+
+        low, high = SAFE_MAGNITUDES
+        extra = [self.environment] if self.environment in self.graph else []
+        for c in [n for n in self.graph.nodes if n not in self.sensitive] + extra:
+            if c not in rows or not pd.api.types.is_numeric_dtype(rows[c]) or \
+                    pd.api.types.is_bool_dtype(rows[c]):
+                continue
+            values = rows[c].to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(values).any():
+                raise AuditError(f"{self.source}: column {c!r} has infinite values.")
+            peak = float(np.nanmax(np.abs(values), initial=0.0))
+            if peak > 0 and not low <= peak <= high:
+                raise AuditError(
+                    f"{self.source}: column {c!r} has values of magnitude {peak:.3g}; "
+                    "the audit standardises numeric columns, whose squares overflow "
+                    "or lose their digits outside about 1e-120 to 1e120: rescale the "
+                    "column (a change of units).")
 
     def _check_recourse(self, rows):
         """The recourse section's actionable features, checked before fitting."""
