@@ -287,7 +287,7 @@ def test_sachs_all_nine_conditions_reject_the_linear_model():
 
 
 @pytest.mark.parametrize("n", [0, 1, 16_384, 40_001])
-@pytest.mark.parametrize("order", ["C", "F", "strided"])
+@pytest.mark.parametrize("order", ["C", "F", "strided", "int", "float32"])
 def test_environment_grams_equal_each_environments_own_product(n, order):
     """Block by block (blocks of 16384 rows), any memory order (C rows are
     gathered directly, other layouts through the transpose), an environment
@@ -296,10 +296,13 @@ def test_environment_grams_equal_each_environments_own_product(n, order):
 
     rng = np.random.default_rng(n)
     Z = rng.standard_normal((n, 8)) + 10.0
-    Z = Z[:, ::2] if order == "strided" else np.asarray(Z[:, :4], order=order)
-    assert Z.flags.c_contiguous == (order == "C") or n <= 1
+    if order in ("int", "float32"):  # C-ordered, not float64: through the copy
+        Z = np.ascontiguousarray(Z[:, :4]).astype(np.int64 if order == "int" else np.float32)
+    else:
+        Z = Z[:, ::2] if order == "strided" else np.asarray(Z[:, :4], order=order)
+        assert Z.flags.c_contiguous == (order == "C") or n <= 1
     codes = rng.integers(0, 3, n)  # environment 3 has no rows
     grams = environment_grams(Z, codes, 4)
     for e in range(4):
-        rows = Z[codes == e]
+        rows = Z[codes == e].astype(float)
         np.testing.assert_allclose(grams[e], rows.T @ rows, rtol=1e-13, atol=1e-300)

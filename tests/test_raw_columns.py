@@ -316,7 +316,7 @@ def test_twins_of_every_combination_in_one_model_call_give_the_per_combination_v
         return value, _CountingLogistic.calls
 
     batched, batched_calls = measure()
-    monkeypatch.setattr(_metrics, "TWIN_BATCH_ROWS", 1)
+    monkeypatch.setattr(_metrics, "TWIN_BATCH_CELLS", 1)
     one_by_one, separate_calls = measure()
     assert batched_calls == 2 and separate_calls == 1 + 6  # the factual rows, then twins
     assert batched > 1e-3  # an unconstrained model: the value measures something

@@ -445,7 +445,9 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             require_y=True,
         )
         refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
-                                  list(inputs.names), f"the L2 penalty (C={self.C!r})")
+                                  list(inputs.names),
+                                  f"the L2 penalty (C={self.C!r}) is stated in the data's "
+                                  "units")
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         classes = encoder.classes_
@@ -526,7 +528,9 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
                              sample_weight=sample_weight, target="classes", fused=fused)
         refuse_extreme_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
-                                  list(rows.names), f"the L2 penalty (C={self.C!r})")
+                                  list(rows.names),
+                                  f"the L2 penalty (C={self.C!r}) is stated in the data's "
+                                  "units")
         try:
             classes = np.asarray(sorted(rows.summary["classes"]))
         except TypeError:

@@ -585,8 +585,10 @@ def _path_specific_changes(scm, nodes, combos, changes, fair_paths, unfair_paths
     return out, direct
 
 
-#: Rows of twins encoded and sent to the model per call (:meth:`_Twins.respond_many`).
-TWIN_BATCH_ROWS = 131_072
+#: Raw cells (rows times X's columns) of twins encoded and sent to the model
+#: per call (:meth:`_Twins.respond_many`): 2**21, 16 MB as floats before the
+#: encoding (131,072 rows of 16 columns).
+TWIN_BATCH_CELLS = 2**21
 
 
 class _Twins:
@@ -737,13 +739,14 @@ class _Twins:
         """``(rows, respond(inputs(rows, change, combo), kind))`` for each
         ``(rows, change, combo)`` of the iterable ``parts``, read lazily:
         the raw rows of consecutive parts are stacked and sent through the
-        encoding and the model in one call per :data:`TWIN_BATCH_ROWS` rows
-        (the encoding and the model act row by row, so the outputs are the
-        same; the nine other combinations of two attributes of 2 and 5
+        encoding and the model in one call per :data:`TWIN_BATCH_CELLS` raw
+        cells (the encoding and the model act row by row, so the outputs are
+        the same; the nine other combinations of two attributes of 2 and 5
         levels cost one call, not nine)."""
+        budget = max(1, TWIN_BATCH_CELLS // max(1, len(self.columns)))
         batch, rows_in_batch = [], 0
         for part in parts:
-            if batch and rows_in_batch + len(part[0]) > TWIN_BATCH_ROWS:
+            if batch and rows_in_batch + len(part[0]) > budget:
                 yield from self._respond_batch(batch, kind)
                 batch, rows_in_batch = [], 0
             batch.append(part)

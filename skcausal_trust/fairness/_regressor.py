@@ -269,6 +269,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             y_numeric=True, require_y=True,
         )
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        self._refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
+                                        list(inputs.names))
         if attribute is None:
             self._fallback_warning("it is plain ridge regression.")
             worlds = None
@@ -320,6 +322,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
                              sample_weight=sample_weight, target="continuous",
                              fused=fused)
         p = len(rows.names)
+        self._refuse_extreme_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
+                                        list(rows.names), on_dask=True)
         inputs, worlds, directions = self._dask_worlds(rows, "it is plain ridge regression.")
         n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
         constrained = directions.shape[0] > 0 and np.any(directions)
@@ -342,6 +346,24 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         return self
 
     # -- solvers ------------------------------------------------------------
+    def _refuse_extreme_magnitudes(self, peaks, names, on_dask=False):
+        """The programs stated in the data's units (a ridge penalty, the
+        cvxpy reference, or statistics summed over dask partitions) refuse
+        inputs outside 2**±400; the closed form with ``alpha=0`` in memory is
+        solved in working units, at any finite scale."""
+        if on_dask and self.alpha == 0:
+            refuse_extreme_magnitudes(
+                peaks, names, "on dask the sums of squares over the partitions are "
+                "formed in the data's units")
+        elif self.alpha > 0:
+            refuse_extreme_magnitudes(
+                peaks, names, f"the ridge penalty (alpha={self.alpha!r}) is stated in "
+                "the data's units (alpha=0 is solved exactly at any scale in memory)")
+        elif self.solver == "cvxpy":
+            refuse_extreme_magnitudes(
+                peaks, names, "the reference program (solver='cvxpy') is stated in "
+                "the data's units (solver='auto' is solved exactly at any scale)")
+
     def _centred_statistics(self, Z, y, sw):
         """Weighted means and the Gram matrix of the centred data."""
         if self.fit_intercept:
@@ -363,14 +385,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         # is the same in these units with the penalty and the constraint
         # rows carried over (_solve_statistics), and the solution converts
         # back exactly.
-        peaks = np.abs(Z).max(axis=0, initial=0.0)
-        if self.alpha > 0:
-            inputs = getattr(self, "_inputs", None)
-            refuse_extreme_magnitudes(
-                peaks, list(inputs.names) if inputs is not None else list(range(Z.shape[1])),
-                f"with alpha={self.alpha!r} (use alpha=0, solved exactly at any scale) "
-                "the ridge penalty")
-        exponents = exponents_below(peaks)
+        exponents = exponents_below(np.abs(Z).max(axis=0, initial=0.0))
         H, g, x_mean, y_mean = self._centred_statistics(
             times_power_of_two(Z, -exponents), y, sw)
         coef, intercept, info = self._solve_statistics(

@@ -235,7 +235,9 @@ class CausallyRobustFairClassifier(LinearScoreClassifierMixin, CounterfactualMod
             require_y=True,
         )
         refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
-                                  list(inputs.names), f"the L2 penalty (C={self.C!r})")
+                                  list(inputs.names),
+                                  f"the L2 penalty (C={self.C!r}) is stated in the data's "
+                                  "units")
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         encoder = LabelEncoder().fit(y)

@@ -23,7 +23,7 @@ from ..base import (
 from ..exceptions import NoEnvironmentsWarning
 from ..utils._convex import solve_problem
 from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
-from ..utils._scaling import exponents_below, times_power_of_two
+from ..utils._scaling import SAFE_MAGNITUDES, exponents_below, times_power_of_two
 from ..utils._validation import check_weights, keep_state_on_failure, kept_columns
 from ._stats import (
     LabelTotals,
@@ -108,7 +108,8 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         Coordinate-descent sweeps (l1 penalty), the interior-point iterations
         (cvxpy), or 1 for a closed-form solve.
     objective_ : float
-        The objective above at the solution.
+        The objective above at the solution (in squared units of ``y``:
+        ``inf`` when beyond the float range, for ``y`` near 1e154 or more).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
@@ -230,12 +231,12 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             For NaN or infinite values (on dask, naming the argument, when
             the partition is read), mismatched lengths, unknown anchor or
             environment columns, an environment column given twice, or a
-            single environment. With ``alpha > 0``, for a column of ``X``,
-            ``y`` or the anchors whose largest magnitude is outside
-            ``[2**-400, 2**400]`` (the penalised program is solved in the
-            data's units); with ``alpha=0`` the solution is found in working
-            units (each column divided by a power of two, exactly) and any
-            finite scale is fitted. On dask collections, also for
+            single environment. With ``alpha > 0``, for a predictor (and,
+            with ``l1_ratio > 0``, the target) whose largest magnitude is
+            outside ``[2**-400, 2**400]``: the penalty is stated in the data's
+            units. Otherwise the solution is found in working units (each
+            column divided by a power of two, exactly) and any finite scale is
+            fitted (on dask, while the weighted sums stay below about 1e308). On dask collections, also for
             ``solver="cvxpy"`` (it states the program on the rows; refused
             before any pass), an ``environment_column`` naming a one-hot
             block, negative sample weights, and partitions that are not
@@ -332,40 +333,46 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         return Xs, ys, x_mean, y_mean
 
     def _solve(self, features, y, A, sw, names):
-        if self.solver == "cvxpy":
-            return self._solve_cvxpy(features, y, A, sw)
         ex, ey, ea = self._working_exponents(
             np.abs(features).max(axis=0, initial=0.0), float(np.abs(y).max(initial=0.0)),
             np.abs(A).max(axis=0, initial=0.0), names)
-        Xs, ys, x_mean, y_mean = self._transform(
-            times_power_of_two(features, -ex), times_power_of_two(y, -ey),
-            times_power_of_two(A, -ea), sw)
-        coef, intercept, *rest = self._solve_transformed(Xs, ys, sw.sum(), x_mean, y_mean)
+        features, y, A = (times_power_of_two(features, -ex), times_power_of_two(y, -ey),
+                          times_power_of_two(A, -ea))
+        if self.solver == "cvxpy":
+            coef, intercept, *rest = self._solve_cvxpy(features, y, A, sw)
+        else:
+            Xs, ys, x_mean, y_mean = self._transform(features, y, A, sw)
+            coef, intercept, *rest = self._solve_transformed(Xs, ys, sw.sum(), x_mean,
+                                                             y_mean)
         return (times_power_of_two(coef, ey - ex), float(times_power_of_two(intercept, ey)),
                 *rest)
 
     def _working_exponents(self, x_peaks, y_peak, a_peaks, names):
-        """Powers of two that bring each predictor, the target and each
-        anchor to a largest magnitude in [1, 2) (0 for a zero column).
+        """Powers of two by which the predictors, the target and the anchors
+        are divided (each column's largest magnitude brought to [1, 2); 0
+        for a zero column), or 0 where the program is not equivariant.
 
-        Without a penalty (``alpha=0``) the least-squares solution is
-        equivariant under scaling a column, so it is found in these working
-        units, exactly (powers of two), and converted back: neither the
-        products overflow or underflow at any finite scale, nor does lstsq's
-        cutoff drop a column measured on a much smaller scale than another.
-        A penalty is not equivariant (it is stated in the data's units), so
-        with ``alpha > 0`` the units stay and a column whose magnitude is
-        outside [2**-400, 2**400] (about 1e-120 to 1e120), where products of
-        its values could overflow or lose digits, is an error."""
+        The solution is found in these working units, exactly (powers of
+        two), and converted back: neither the products overflow or underflow
+        at any finite scale, nor does lstsq's cutoff drop a column measured
+        on a much smaller scale than another. The anchors only enter through
+        the projection on their span, which scaling a column leaves as it
+        is: they are always rescaled. Without a penalty (``alpha=0``) the
+        solution is equivariant under scaling a predictor or the target; a
+        ridge penalty (``l1_ratio=0``) keeps it linear in the target, but is
+        stated in the predictors' units, and the elastic net's L1 term is
+        not quadratic in the target either: those stay in the data's units,
+        and a column whose magnitude is outside [2**-400, 2**400] (about
+        1e-120 to 1e120), where products of its values could overflow or
+        lose digits, is an error naming it."""
         x_peaks, a_peaks = np.asarray(x_peaks, dtype=float), np.asarray(a_peaks, dtype=float)
-        if self.alpha == 0:
-            return (exponents_below(x_peaks), int(exponents_below(y_peak)),
-                    exponents_below(a_peaks))
-        labelled = [(f"X[{name!r}]", peak) for name, peak in zip(names, x_peaks)]
-        labelled += [("y", y_peak)] + [(f"anchors column {j}", peak)
-                                       for j, peak in enumerate(a_peaks)]
+        ea = exponents_below(a_peaks)
+        scale_y = self.alpha == 0 or self.l1_ratio == 0
+        labelled = [] if self.alpha == 0 else [
+            (f"X[{name!r}]", peak) for name, peak in zip(names, x_peaks)]
+        labelled += [] if scale_y else [("y", y_peak)]
         for argument, peak in labelled:
-            if peak > 0 and not 2.0 ** -400 <= peak <= 2.0 ** 400:
+            if peak > 0 and not SAFE_MAGNITUDES[0] <= peak <= SAFE_MAGNITUDES[1]:
                 raise ValueError(
                     f"{argument} has values of magnitude {peak:.3g}: with alpha="
                     f"{self.alpha!r} the penalised program is solved in the data's "
@@ -373,7 +380,10 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                     "digits. Rescale the column (the penalty then weighs its "
                     "coefficient differently) or use alpha=0, which is solved "
                     "exactly at any scale.")
-        return np.zeros(x_peaks.size, dtype=int), 0, np.zeros(a_peaks.size, dtype=int)
+        ex = (exponents_below(x_peaks) if self.alpha == 0
+              else np.zeros(x_peaks.size, dtype=int))
+        ey = int(exponents_below(y_peak)) if scale_y else 0
+        return ex, ey, ea
 
     def _solve_transformed(self, Xs, ys, n_eff, x_mean, y_mean):
         """Statistics -> solution: least squares (lstsq, Ridge or ElasticNet)
@@ -446,7 +456,8 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
             pr = _project(As, r[:, None])[:, 0]
             total += (self.gamma - 1.0) * (pr @ pr)
-        return float(np.ldexp(total / (2 * sw.sum()), 2 * e) + self._penalty(coef))
+        with np.errstate(over="ignore"):  # inf: beyond the float range (y near 1e154)
+            return float(np.ldexp(total / (2 * sw.sum()), 2 * e) + self._penalty(coef))
 
     def _penalty(self, coef):
         if self.alpha == 0:

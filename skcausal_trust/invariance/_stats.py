@@ -385,7 +385,8 @@ def environment_grams(Z, codes, n_environments):
     gram = np.zeros((n_environments, d, d))
     size = max(min(GRAM_BLOCK_ROWS, n), 1)
     rows_buffer = np.empty(d * size)
-    by_rows = Z.flags.c_contiguous
+    # np.take into the float buffer needs float rows; others go through the copy.
+    by_rows = Z.flags.c_contiguous and Z.dtype == np.float64
     if not by_rows:
         block_buffer = np.empty((d, size))
     for start in range(0, n, size):

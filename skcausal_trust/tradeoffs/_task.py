@@ -338,8 +338,7 @@ class AuditTask:
         from ..utils._scaling import SAFE_MAGNITUDES
 
         low, high = SAFE_MAGNITUDES
-        extra = [self.environment] if self.environment in self.graph else []
-        for c in [n for n in self.graph.nodes if n not in self.sensitive] + extra:
+        for c in [n for n in self.graph.nodes if n not in self.sensitive]:
             if c not in rows or not pd.api.types.is_numeric_dtype(rows[c]) or \
                     pd.api.types.is_bool_dtype(rows[c]):
                 continue

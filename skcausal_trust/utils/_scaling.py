@@ -28,19 +28,19 @@ def exponents_below(magnitudes):
 SAFE_MAGNITUDES = (2.0 ** -400, 2.0 ** 400)
 
 
-def refuse_extreme_magnitudes(peaks, names, penalty):
+def refuse_extreme_magnitudes(peaks, names, reason):
     """Raise ValueError naming the inputs whose largest magnitude (``peaks``,
     one per name; 0 for a zero column, accepted) is outside
-    :data:`SAFE_MAGNITUDES`, for an estimator whose ``penalty`` (a phrase
-    such as ``"the ridge penalty (alpha=1.0)"``) is stated in the data's
-    units, so that the inputs cannot be rescaled for it."""
+    :data:`SAFE_MAGNITUDES`, for a computation in the data's units, so that
+    the inputs cannot be rescaled for it; ``reason`` is a clause saying
+    which (``"the L2 penalty (C=1.0) is stated in the data's units"``)."""
     peaks = np.asarray(peaks, dtype=float)
     low, high = SAFE_MAGNITUDES
     bad = np.flatnonzero((peaks > 0) & ((peaks < low) | (peaks > high)))
     if bad.size:
         raise ValueError(
             f"X's inputs {[names[j] for j in bad]!r} have values of magnitude "
-            f"{[float(f'{peaks[j]:.3g}') for j in bad]!r}: {penalty} is stated in the "
-            "data's units, where products of such values overflow or lose their "
-            "digits. Rescale them (StandardScaler, or a change of units; the "
-            "penalty then weighs their coefficients differently).")
+            f"{[float(f'{peaks[j]:.3g}') for j in bad]!r}: {reason}, where products "
+            "of such values overflow or lose their digits. Rescale them "
+            "(StandardScaler, or a change of units; a penalty then weighs their "
+            "coefficients differently).")
