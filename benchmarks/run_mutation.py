@@ -55,7 +55,7 @@ MODULES = {
                    ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py"]),
     "regressor": ("skcausal_trust/fairness/_regressor.py",
                   ["tests/test_raw_columns.py", "tests/test_weights_and_intervals.py",
-                   "tests/test_regressor_mutants.py"]),
+                   "tests/test_regressor_mutants.py", "tests/test_column_scales.py"]),
     "metrics": ("skcausal_trust/fairness/_metrics.py",
                 ["tests/test_raw_columns.py", "tests/test_routing.py"]),
     "mechanisms": ("skcausal_trust/privacy/_mechanisms.py",
