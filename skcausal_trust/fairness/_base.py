@@ -35,6 +35,7 @@ from ..causal._graph import as_paths
 from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
 from ..utils._names import match_columns, node_of_name
+from ..utils._scaling import refuse_extreme_magnitudes
 from ..utils._validation import check_weights
 
 __all__ = ["CounterfactualModelMixin", "Worlds", "fit_worlds"]
@@ -613,16 +614,34 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         if not np.isfinite(Z).all():
             bad = [n for n, ok in zip(inputs.names, np.isfinite(Z).all(axis=0)) if not ok]
             raise ValueError(f"X has NaN or infinite values in columns {bad!r}.")
+        self._check_magnitudes(np.abs(Z).max(axis=0, initial=0.0), list(inputs.names))
         sw = check_weights(sample_weight, Z)
         self._inputs = inputs
         self._sensitive_columns = [] if attribute is None else list(attribute.columns)
         return Z, y, attribute, features, sw, inputs
 
+    def _data_units_reason(self, on_dask):
+        """A clause saying why this estimator's program is stated in the
+        data's units (``on_dask``: from dask rows), so that inputs outside
+        :data:`~skcausal_trust.utils._scaling.SAFE_MAGNITUDES` are refused;
+        None when it is solved at any finite scale."""
+        return None
+
+    def _check_magnitudes(self, peaks, names, on_dask=False):
+        """Refuse inputs of extreme magnitude (``peaks``: each input's largest
+        absolute value) where :meth:`_data_units_reason` says why."""
+        reason = self._data_units_reason(on_dask)
+        if reason is not None:
+            refuse_extreme_magnitudes(peaks, names, reason)
+
     def _dask_worlds(self, rows, fallback):
         """The inputs, fitted worlds and counterfactual directions of dask
-        rows (:func:`~skcausal_trust.fairness._dask.dask_fit_rows`); without
-        a sensitive attribute, warn ``fallback`` and constrain nothing."""
+        rows (:func:`~skcausal_trust.fairness._dask.dask_fit_rows`), after
+        the inputs' magnitudes are checked; without a sensitive attribute,
+        warn ``fallback`` and constrain nothing."""
         p = len(rows.names)
+        self._check_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
+                               list(rows.names), on_dask=True)
         inputs = ModelInputs(np.empty((0, p)), rows.names)
         self._inputs = inputs
         if rows.attribute is None:

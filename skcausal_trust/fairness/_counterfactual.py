@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
-from ..utils._scaling import SAFE_MAGNITUDES, refuse_extreme_magnitudes
+from ..utils._scaling import SAFE_MAGNITUDES
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
@@ -29,6 +29,10 @@ __all__ = ["CounterfactuallyFairClassifier"]
 class LinearScoreClassifierMixin:
     """Prediction of a fitted linear (multinomial) logistic model on the
     estimator's inputs (``coef_``, ``intercept_``, ``classes_``)."""
+
+    def _data_units_reason(self, on_dask):
+        # The L2 penalty weighs the coefficients in the inputs' own units.
+        return f"the L2 penalty (C={self.C!r}) is stated in the data's units"
 
     def _scores(self, Z):
         scores = Z @ self.coef_.T + self.intercept_
@@ -444,10 +448,6 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
         )
-        refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
-                                  list(inputs.names),
-                                  f"the L2 penalty (C={self.C!r}) is stated in the data's "
-                                  "units")
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         classes = encoder.classes_
@@ -527,10 +527,6 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 
         rows = dask_fit_rows(self, X, y, sensitive_features=sensitive_features,
                              sample_weight=sample_weight, target="classes", fused=fused)
-        refuse_extreme_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
-                                  list(rows.names),
-                                  f"the L2 penalty (C={self.C!r}) is stated in the data's "
-                                  "units")
         try:
             classes = np.asarray(sorted(rows.summary["classes"]))
         except TypeError:

@@ -13,7 +13,7 @@ from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
-from ..utils._scaling import exponents_below, refuse_extreme_magnitudes, times_power_of_two
+from ..utils._scaling import exponents_below, times_power_of_two
 from ..utils._validation import keep_state_on_failure
 from ._base import CounterfactualModelMixin, fit_worlds, free_directions
 from ._counterfactual import _constraint_rows, _scores_gap, pairwise_constraint_rows
@@ -269,8 +269,6 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             y_numeric=True, require_y=True,
         )
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        self._refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
-                                        list(inputs.names))
         if attribute is None:
             self._fallback_warning("it is plain ridge regression.")
             worlds = None
@@ -322,8 +320,6 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
                              sample_weight=sample_weight, target="continuous",
                              fused=fused)
         p = len(rows.names)
-        self._refuse_extreme_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
-                                        list(rows.names), on_dask=True)
         inputs, worlds, directions = self._dask_worlds(rows, "it is plain ridge regression.")
         n_free = free_directions(directions, p, self.epsilon, type(self).__name__)
         constrained = directions.shape[0] > 0 and np.any(directions)
@@ -346,23 +342,20 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         return self
 
     # -- solvers ------------------------------------------------------------
-    def _refuse_extreme_magnitudes(self, peaks, names, on_dask=False):
-        """The programs stated in the data's units (a ridge penalty, the
-        cvxpy reference, or statistics summed over dask partitions) refuse
-        inputs outside 2**±400; the closed form with ``alpha=0`` in memory is
-        solved in working units, at any finite scale."""
+    def _data_units_reason(self, on_dask):
+        """The programs stated in the data's units: a ridge penalty, the
+        cvxpy reference, or statistics summed over dask partitions; the
+        closed form with ``alpha=0`` in memory is solved in working units,
+        at any finite scale."""
         if on_dask and self.alpha == 0:
-            refuse_extreme_magnitudes(
-                peaks, names, "on dask the sums of squares over the partitions are "
-                "formed in the data's units")
-        elif self.alpha > 0:
-            refuse_extreme_magnitudes(
-                peaks, names, f"the ridge penalty (alpha={self.alpha!r}) is stated in "
-                "the data's units (alpha=0 is solved exactly at any scale in memory)")
-        elif self.solver == "cvxpy":
-            refuse_extreme_magnitudes(
-                peaks, names, "the reference program (solver='cvxpy') is stated in "
-                "the data's units (solver='auto' is solved exactly at any scale)")
+            return "on dask the sums of squares over the partitions are formed in the data's units"
+        if self.alpha > 0:
+            return (f"the ridge penalty (alpha={self.alpha!r}) is stated in the data's units "
+                    "(alpha=0 is solved exactly at any scale in memory)")
+        if self.solver == "cvxpy":
+            return ("the reference program (solver='cvxpy') is stated in the data's units "
+                    "(solver='auto' is solved exactly at any scale)")
+        return None
 
     def _centred_statistics(self, Z, y, sw):
         """Weighted means and the Gram matrix of the centred data."""

@@ -17,7 +17,6 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
-from ..utils._scaling import refuse_extreme_magnitudes
 from ..utils._validation import keep_state_on_failure
 from ._base import CounterfactualModelMixin, fit_worlds
 from ._counterfactual import LinearScoreClassifierMixin
@@ -234,10 +233,6 @@ class CausallyRobustFairClassifier(LinearScoreClassifierMixin, CounterfactualMod
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
         )
-        refuse_extreme_magnitudes(np.abs(features).max(axis=0, initial=0.0),
-                                  list(inputs.names),
-                                  f"the L2 penalty (C={self.C!r}) is stated in the data's "
-                                  "units")
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         encoder = LabelEncoder().fit(y)

@@ -236,8 +236,9 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             outside ``[2**-400, 2**400]``: the penalty is stated in the data's
             units. Otherwise the solution is found in working units (each
             column divided by a power of two, exactly) and any finite scale is
-            fitted (on dask, while the weighted sums stay below about 1e308). On dask collections, also for
-            ``solver="cvxpy"`` (it states the program on the rows; refused
+            fitted (on dask, while the weighted sums stay below about
+            1e308). On dask collections, also for ``solver="cvxpy"`` (it
+            states the program on the rows; refused
             before any pass), an ``environment_column`` naming a one-hot
             block, negative sample weights, and partitions that are not
             aligned.
