@@ -256,3 +256,44 @@ def test_display_from_estimator_and_direct_effect_scorer_in_gridsearch():
     de = frame[frame.measure == "DE"].set_index("label")["estimate"]
     assert abs(de["Pipeline"]) < 0.1 < de["outcome"]
     assert len(display.ax_.get_yticklabels()) == 4
+
+
+class _CountingLogistic(LogisticRegression):
+    """A propensity model that counts its fits (class attribute: clones share it)."""
+
+    fits = 0
+
+    def fit(self, X, y, sample_weight=None):
+        type(self).fits += 1
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("n_bootstrap", [0, 30])
+def test_several_outcomes_share_the_propensities_and_equal_separate_calls(n_bootstrap):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skcausal_trust.fairness import FairnessDecompositionDisplay
+
+    data = _linear_sfm(600, np.random.default_rng(11))
+    data["y"] = (data["y"] > 1).astype(int)  # a 0/1 outcome: classifier nuisances
+    preds = [np.tanh(data["w"].to_numpy()), expit(data["x"] + data["z"]).to_numpy()]
+    kw = dict(n_folds=3, random_state=4, n_bootstrap=n_bootstrap,
+              propensity_model=_CountingLogistic())
+    separate = [causal_fairness_decomposition(data, "x", "z", "w", "y", **kw)]
+    separate += [causal_fairness_decomposition(data, "x", "z", "w", y_pred=p,
+                                               label=f"model {i}", **kw)
+                 for i, p in enumerate(preds)]
+    _CountingLogistic.fits = 0
+    display = FairnessDecompositionDisplay.from_predictions(
+        data, "x", "z", "w", "y", preds, **kw)
+    # Two propensity models per fold, once for the three decompositions.
+    assert _CountingLogistic.fits == 2 * 3
+    shared = display.decompositions
+    assert [r.label for r in shared] == ["outcome", "model 0", "model 1"]
+    for a, b in zip(separate, shared):
+        assert a.estimates == b.estimates
+        assert a.standard_errors == b.standard_errors
+        pd.testing.assert_frame_equal(a.diagnostics, b.diagnostics)
+        pd.testing.assert_frame_equal(a.influence, b.influence)
+        np.testing.assert_array_equal(a.folds, b.folds)

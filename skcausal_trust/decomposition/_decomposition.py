@@ -303,9 +303,9 @@ def _check_n_jobs(n_jobs):
             f"{n_jobs!r}.")
 
 
-def _cross_fit_fold(train, test, xcol, feats_z, feats_zw, y, i1, binary, outcome_model,
-                    propensity_model):
-    """The nuisances of one fold: fitted on ``train``, predicted on ``test``.
+def _cross_fit_outcomes(train, test, xcol, feats, y, binary, outcome_model):
+    """The outcome regressions ``E[y | x1, Z]`` and ``E[y | x1, Z, W]`` of
+    one fold: fitted on ``train``, predicted on ``test`` with X set to x1.
 
     Fits run with one BLAS/OpenMP thread: on a loaded machine the default
     gradient boosting spin-waits (80 s instead of 0.7 s measured); parallelism
@@ -313,8 +313,8 @@ def _cross_fit_fold(train, test, xcol, feats_z, feats_zw, y, i1, binary, outcome
     """
     out = []
     with threadpool_limits(limits=1):
-        for feats in (feats_z, feats_zw):
-            design = pd.concat([xcol, feats], axis=1)
+        for f in feats:
+            design = pd.concat([xcol, f], axis=1)
             if binary and len(np.unique(y[train])) < 2:
                 mu = np.full(len(test), y[train].mean())
             else:
@@ -322,14 +322,24 @@ def _cross_fit_fold(train, test, xcol, feats_z, feats_zw, y, i1, binary, outcome
                 at_x1 = design.iloc[test].copy()
                 at_x1["__x1"] = 1.0
                 mu = _predict_outcome(model, at_x1)
-            if feats.shape[1] == 0:
+            out.append(mu)
+    return tuple(out)
+
+
+def _cross_fit_propensities(train, test, feats, i1, propensity_model):
+    """The propensities ``P(x1 | Z)`` and ``P(x1 | Z, W)`` of one fold,
+    before clipping (one thread, as :func:`_cross_fit_outcomes`)."""
+    out = []
+    with threadpool_limits(limits=1):
+        for f in feats:
+            if f.shape[1] == 0:
                 e = np.full(len(test), i1[train].mean())
             else:
-                prop = clone(propensity_model).fit(feats.iloc[train], i1[train])
-                proba = prop.predict_proba(feats.iloc[test])
+                prop = clone(propensity_model).fit(f.iloc[train], i1[train])
+                proba = prop.predict_proba(f.iloc[test])
                 e = np.asarray(proba, dtype=float)[:, list(prop.classes_).index(True)]
-            out.append((mu, e))
-    return test, out
+            out.append(e)
+    return tuple(out)
 
 
 def _overlap(e_raw, i1, clip):
@@ -383,7 +393,7 @@ def _warn_overlap(diagnostics, X, x0, x1, clip, label):
         f"estimates of {', '.join(measures)} and their intervals are unreliable (TV is not "
         "affected). Use fewer or coarser confounders/mediators, or restrict the data to "
         "where both levels occur; see result.diagnostics.",
-        PositivityWarning, stacklevel=3,
+        PositivityWarning, stacklevel=4,
     )
 
 
@@ -603,27 +613,53 @@ def causal_fairness_decomposition(
     [True, True]
     """
     _check_columns(data, X, Z, W, Y)
-    X, Z, W, Y = _roles(X, Z, W, Y)
     if y_pred is None:
-        if Y is None:
+        if _as_column("Y", Y) is None:
             raise ValueError("give the outcome column Y or the values y_pred.")
-        _check_values(data, [X] + Z + W + [Y])
-        y = _outcome(data, Y)
-        label = label or "outcome"
+        outcomes = [(None, label or "outcome")]
     else:
-        _check_values(data, [X] + Z + W)
-        y = np.asarray(y_pred)
-        if y.shape != (len(data),):
-            raise ValueError(f"y_pred must have shape ({len(data)},); got {y.shape}.")
-        try:
-            y = y.astype(float)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"y_pred must be numeric (predictions or scores); got dtype {y.dtype}."
-            ) from None
-        if not np.isfinite(y).all():
-            raise ValueError("y_pred has missing or infinite values.")
-        label = label or "predictions"
+        outcomes = [(y_pred, label or "predictions")]
+    return _decompose(
+        data, X, Z, W, Y, outcomes, x0=x0, x1=x1, outcome_model=outcome_model,
+        propensity_model=propensity_model, n_folds=n_folds,
+        propensity_clip=propensity_clip, n_bootstrap=n_bootstrap, confidence=confidence,
+        n_jobs=n_jobs, random_state=random_state)[0]
+
+
+def _check_y_pred(y_pred, n):
+    y = np.asarray(y_pred)
+    if y.shape != (n,):
+        raise ValueError(f"y_pred must have shape ({n},); got {y.shape}.")
+    try:
+        y = y.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"y_pred must be numeric (predictions or scores); got dtype {y.dtype}."
+        ) from None
+    if not np.isfinite(y).all():
+        raise ValueError("y_pred has missing or infinite values.")
+    return y
+
+
+def _decompose(data, X, Z, W, Y, outcomes, *, x0=None, x1=None, outcome_model=None,
+               propensity_model=None, n_folds=5, propensity_clip=0.01, n_bootstrap=0,
+               confidence=0.95, n_jobs=None, random_state=None):
+    """Decompose several outcomes of the same rows, with the same folds.
+
+    ``outcomes`` lists ``(y_pred, label)`` pairs; ``y_pred=None`` stands
+    for the column ``Y``. The propensities ``P(x1 | Z)`` and
+    ``P(x1 | Z, W)`` do not depend on the outcome: they are cross-fitted
+    once and shared, so each result equals that of its own call of
+    :func:`causal_fairness_decomposition` with the same integer
+    ``random_state`` (the folds, the nuisance models' seed and the
+    bootstrap draws are those of a fresh generator).
+    """
+    _check_columns(data, X, Z, W, Y)
+    X, Z, W, Y = _roles(X, Z, W, Y)
+    columns = [X] + Z + W
+    _check_values(data, columns + ([Y] if any(p is None for p, _ in outcomes) else []))
+    ys = [(_outcome(data, Y) if p is None else _check_y_pred(p, len(data)), name)
+          for p, name in outcomes]
     if not isinstance(n_folds, Integral) or n_folds < 2:
         raise ValueError(f"n_folds must be an integer >= 2; got {n_folds!r}.")
     if not 0 <= propensity_clip < 0.5:
@@ -655,7 +691,7 @@ def causal_fairness_decomposition(
                          f"{x0!r}.")
     x0, x1 = _python(x0), _python(x1)
     keep = data[X].isin([x0, x1]).to_numpy()
-    frame, y = data.loc[keep], y[keep]
+    frame = data.loc[keep]
     i1 = (frame[X] == x1).to_numpy()
     i0 = ~i1
     for name, mask in (("x0", i0), ("x1", i1)):
@@ -666,28 +702,34 @@ def causal_fairness_decomposition(
             )
     rng = check_random_state(random_state)
     seed = rng.randint(2**31 - 1)
-    binary = set(np.unique(y)) <= {0.0, 1.0}
-    outcome_model = outcome_model or _default_outcome_model(binary, seed)
+    # Each outcome's bootstrap draws from the generator as its own call would.
+    rng_state = rng.get_state()
     propensity_model = propensity_model or HistGradientBoostingClassifier(
         categorical_features="from_dtype", random_state=seed)
 
     xcol = pd.Series(i1.astype(float), index=frame.index, name="__x1")
-    feats_z = _features(frame[Z])
-    feats_zw = _features(frame[Z + W])
-    n = len(y)
-    mu_z1, mu_zw1 = np.empty(n), np.empty(n)
-    e_z, e_zw = np.empty(n), np.empty(n)
-    folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-    fitted = Parallel(n_jobs=n_jobs)(
-        delayed(_cross_fit_fold)(train, test, xcol, feats_z, feats_zw, y, i1, binary,
-                                 outcome_model, propensity_model)
-        for train, test in folds.split(np.zeros(n), i1))
+    feats = (_features(frame[Z]), _features(frame[Z + W]))
+    n = len(frame)
+    splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(
+        np.zeros(n), i1))
     fold_of = np.empty(n, dtype=np.intp)
-    # joblib returns the folds in the order of the split.
-    for k, (test, ((mu_a, e_a), (mu_b, e_b))) in enumerate(fitted):
+    for k, (_, test) in enumerate(splits):
         fold_of[test] = k
-        mu_z1[test], e_z[test] = mu_a, e_a
-        mu_zw1[test], e_zw[test] = mu_b, e_b
+    tasks = [delayed(_cross_fit_propensities)(train, test, feats, i1, propensity_model)
+             for train, test in splits]
+    models = []
+    for y, _ in ys:
+        y = y[keep]
+        binary = set(np.unique(y)) <= {0.0, 1.0}
+        model = outcome_model or _default_outcome_model(binary, seed)
+        models.append((y, binary, model))
+        tasks += [delayed(_cross_fit_outcomes)(train, test, xcol, feats, y, binary, model)
+                  for train, test in splits]
+    # joblib returns the tasks in the order given.
+    fitted = Parallel(n_jobs=n_jobs)(tasks)
+    e_z, e_zw = np.empty(n), np.empty(n)
+    for (_, test), (e_a, e_b) in zip(splits, fitted[:n_folds]):
+        e_z[test], e_zw[test] = e_a, e_b
     diagnostics = pd.DataFrame([
         {"propensity": name, "measures": ", ".join(ms), **_overlap(e, i1, propensity_clip)}
         for (name, ms), e in zip(_PROPENSITIES, (e_z, e_zw))
@@ -695,6 +737,25 @@ def causal_fairness_decomposition(
     e_z = np.clip(e_z, propensity_clip, 1 - propensity_clip)
     e_zw = np.clip(e_zw, propensity_clip, 1 - propensity_clip)
 
+    results = []
+    for j, ((y, _, _), (_, label)) in enumerate(zip(models, ys)):
+        mu_z1, mu_zw1 = np.empty(n), np.empty(n)
+        done = fitted[n_folds * (j + 1):n_folds * (j + 2)]
+        for (_, test), (mu_a, mu_b) in zip(splits, done):
+            mu_z1[test], mu_zw1[test] = mu_a, mu_b
+        rng.set_state(rng_state)
+        results.append(_one_step(
+            y, i0, i1, mu_z1, mu_zw1, e_z, e_zw, frame.index, n_bootstrap, rng, confidence,
+            x0, x1, label, diagnostics.copy(), fold_of.copy()))
+        _warn_overlap(diagnostics, X, x0, x1, propensity_clip, label)
+    return results
+
+
+def _one_step(y, i0, i1, mu_z1, mu_zw1, e_z, e_zw, index, n_bootstrap, rng, confidence,
+              x0, x1, label, diagnostics, folds):
+    """The one-step estimates and their standard errors from cross-fitted
+    nuisances (clipped propensities)."""
+    n = len(y)
     # Scores whose means over the x0 (x1) group are the four quantities.
     g = {
         "A": i0 * y,                                                  # E[y | x0]
@@ -711,7 +772,7 @@ def causal_fairness_decomposition(
     estimates = {m: float(sum(s * theta[k] for k, s in c.items())) for m, c in combos.items()}
     influence = pd.DataFrame(
         {m: sum(s * phi[k] for k, s in c.items()) for m, c in combos.items()},
-        index=frame.index)
+        index=index)
     if n_bootstrap:
         boot = np.empty((n_bootstrap, 4))
         for b in range(n_bootstrap):
@@ -721,11 +782,10 @@ def causal_fairness_decomposition(
         ses = dict(zip(MEASURES, boot.std(axis=0, ddof=1)))
     else:
         ses = {m: float(influence[m].std(ddof=1) / np.sqrt(n)) for m in MEASURES}
-    _warn_overlap(diagnostics, X, x0, x1, propensity_clip, label)
     return CausalFairnessDecomposition(
         estimates=estimates, standard_errors={m: float(v) for m, v in ses.items()},
         confidence=float(confidence), x0=x0, x1=x1, n_samples=int(n),
-        influence=influence, label=label, diagnostics=diagnostics, folds=fold_of,
+        influence=influence, label=label, diagnostics=diagnostics, folds=folds,
     )
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ._decomposition import MEASURES, causal_fairness_decomposition
+from ._decomposition import MEASURES, _decompose
 
 __all__ = ["FairnessDecompositionDisplay"]
 
@@ -140,6 +140,15 @@ class FairnessDecompositionDisplay:
         Returns
         -------
         display : FairnessDecompositionDisplay
+
+        Notes
+        -----
+        The outcome and every model are decomposed on the same
+        cross-fitting folds, and the propensity models ``P(x1 | Z)`` and
+        ``P(x1 | Z, W)``, which do not depend on what is decomposed, are
+        fitted once and shared: each result equals its own
+        :func:`causal_fairness_decomposition` call with the same integer
+        ``random_state``.
         """
         # One model's predictions (an array, a Series, or a list of numbers) or
         # a list of several models' arrays.
@@ -148,9 +157,9 @@ class FairnessDecompositionDisplay:
         preds = list(y_pred) if several else [y_pred]
         kwargs.pop("label", None)
         names = model_names or [f"model {i}" for i in range(len(preds))]
-        results = [causal_fairness_decomposition(data, X, Z, W, Y, **kwargs)]
-        results += [causal_fairness_decomposition(data, X, Z, W, y_pred=p, label=n, **kwargs)
-                    for p, n in zip(preds, names)]
+        # The propensities do not depend on the outcome: fitted once for all.
+        results = _decompose(data, X, Z, W, Y, [(None, "outcome"), *zip(preds, names)],
+                             **kwargs)
         return cls(results).plot(ax=ax)
 
     @classmethod

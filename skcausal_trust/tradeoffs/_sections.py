@@ -352,7 +352,8 @@ class DecompositionSection(AuditSection):
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
         from threadpoolctl import threadpool_limits
 
-        from ..decomposition import FairnessDecompositionDisplay, causal_fairness_decomposition
+        from ..decomposition import FairnessDecompositionDisplay
+        from ..decomposition._decomposition import _decompose
 
         prepared = context.prepared
         attribute = task.sensitive[0]
@@ -379,18 +380,20 @@ class DecompositionSection(AuditSection):
             warnings.simplefilter("ignore", UnknownCategoryWarning)
             # Overlap is reported in the section (and marked in the figure).
             warnings.simplefilter("ignore", PositivityWarning)
-            results = [causal_fairness_decomposition(
-                data.assign(__y=y[rows]), attribute, Z, W, "__y", label="outcome",
-                **common)]
+            outcomes = [(None, "outcome")]
             for params in context.search.cv_results_["params"]:
                 model = clone(context.search.estimator).set_params(**params)
                 proba = cross_val_predict(model, raw, y, cv=folds, method="predict_proba",
                                           n_jobs=task.n_jobs)[:, 1]
                 name = (f"CF eps={params['clf__epsilon']:g}" if "clf__epsilon" in params
                         else "baseline")
-                results.append(causal_fairness_decomposition(
-                    data, attribute, Z, W, y_pred=proba[rows], label=name, **common))
-                context.say(f"decomposition: {name} done")
+                outcomes.append((proba[rows], name))
+                context.say(f"decomposition: {name} predicted")
+            # The propensities P(x1 | Z), P(x1 | Z, W) do not depend on the
+            # outcome: fitted once for all of them, each result equals its
+            # own causal_fairness_decomposition call.
+            results = _decompose(
+                data.assign(__y=y[rows]), attribute, Z, W, "__y", outcomes, **common)
         frames = pd.concat([r.to_frame() for r in results], ignore_index=True)
         overlap = pd.concat(
             [r.diagnostics.assign(label=r.label) for r in results], ignore_index=True)
