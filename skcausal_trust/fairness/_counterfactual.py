@@ -3,7 +3,6 @@
 import warnings
 from numbers import Integral, Real
 
-import cvxpy as cp
 import numpy as np
 from scipy.linalg import block_diag, null_space
 from scipy.optimize import minimize
@@ -784,6 +783,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
 
     def _solve_cvxpy(self, features, y, sw, n_rows, worlds, path):
         """The reference program: one constraint per sample, level and world."""
+        import cvxpy as cp  # imported on use: about 2 s
         n, p = features.shape
         W = cp.Variable((n_rows, p))
         b = cp.Variable(n_rows) if self.fit_intercept else np.zeros(n_rows)

@@ -2,7 +2,6 @@
 
 from numbers import Integral, Real
 
-import cvxpy as cp
 import numpy as np
 from scipy.linalg import null_space
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
@@ -440,6 +439,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
     def _solve_gram_qp(self, A, g, directions):
         """min w'Aw - 2 g'w s.t. |w'(t_k - t_j)| <= epsilon, every world and
         pair of levels: a QP in n_features variables, independent of n."""
+        import cvxpy as cp  # imported on use: about 2 s
         p = A.shape[0]
         D = pairwise_constraint_rows(directions)
         # ||R w - c||^2 = w'Aw - 2 g'w + const with A = R'R (g lies in A's
@@ -475,6 +475,7 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         sample, level and world. The problem is homogeneous in (y, epsilon,
         w, b): it is solved for y in units of its root mean square, so that
         Clarabel's tolerances mean the same in any units."""
+        import cvxpy as cp  # imported on use: about 2 s
         n, p = Z.shape
         unit = float(np.sqrt(np.average(y**2, weights=sw))) or 1.0
         w = cp.Variable(p)

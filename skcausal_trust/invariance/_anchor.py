@@ -4,7 +4,6 @@ import warnings
 from functools import partial
 from numbers import Integral, Real
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
@@ -412,6 +411,7 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         return np.asarray(coef, dtype=float), intercept, solver, status, n_iter
 
     def _solve_cvxpy(self, features, y, A, sw):
+        import cvxpy as cp  # imported on use: about 2 s
         p = features.shape[1]
         b = cp.Variable(p)
         c = cp.Variable() if self.fit_intercept else 0.0

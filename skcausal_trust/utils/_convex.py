@@ -2,8 +2,6 @@
 
 import warnings
 
-import cvxpy as cp
-
 from ..exceptions import InfeasibleConstraintError, SolverError, SolverFallbackWarning
 
 __all__ = ["solve_problem"]
@@ -46,6 +44,7 @@ def solve_problem(problem, *, solver=None, what="the convex program", **options)
     SolverError
         If every solver tried failed or stopped without an optimal solution.
     """
+    import cvxpy as cp  # imported on use: about 2 s
     if solver is None:
         attempts = [("CLARABEL", {**CLARABEL_TOLERANCES, **options})]
         if "SCS" in cp.installed_solvers():
