@@ -75,6 +75,7 @@ def test_selects_the_parents_and_reports_intervals_and_pvalues():
     assert ((lo[is_parent] <= ols) & (ols <= hi[is_parent])).all()
 
 
+@pytest.mark.slow
 def test_level_over_200_simulated_datasets():
     """P(selected set contains a non-parent) <= alpha, up to Monte Carlo error."""
     alpha, n_sims = 0.05, 200
@@ -92,6 +93,7 @@ def test_level_over_200_simulated_datasets():
     assert errors / n_sims <= alpha + 2.6 * np.sqrt(alpha * (1 - alpha) / n_sims)
 
 
+@pytest.mark.slow
 def test_power_grows_with_intervention_strength():
     found = {}
     for strength in (0.1, 0.5, 2.0):

@@ -90,6 +90,7 @@ def test_flags_noise_scaled_by_080_in_95_of_100_and_the_correct_mechanism_in_at_
                                            rel=0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factor,confidence,expect_flag",
                          [(1.0, 0.999, False), (0.25, 0.99, True)],
                          ids=["correct", "quarter-noise"])

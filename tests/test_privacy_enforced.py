@@ -314,6 +314,7 @@ def test_noise_scale_is_dp_accountings_calibration_at_the_documented_sensitivity
     assert _analytic_delta(epsilon, 0.99 * reg.noise_scale_, sensitivity) > delta
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("by_environment", [False, True], ids=["pooled", "by-environment"])
 @pytest.mark.parametrize("sampler", ["opendp", "seeded"])
 def test_noise_added_to_the_statistics_has_the_calibrated_sd(by_environment, sampler):
