@@ -288,12 +288,15 @@ def test_sachs_all_nine_conditions_reject_the_linear_model():
     assert max(icp.subset_pvalues_.values()) < 1e-10
 
 
+@pytest.mark.parametrize("labels", ["interleaved", "sorted"])
 @pytest.mark.parametrize("n", [0, 1, 16_384, 40_001])
 @pytest.mark.parametrize("order", ["C", "F", "strided", "int", "float32"])
-def test_environment_grams_equal_each_environments_own_product(n, order):
+def test_environment_grams_equal_each_environments_own_product(n, order, labels):
     """Block by block (blocks of 16384 rows), any memory order (C rows are
-    gathered directly, other layouts through the transpose), an environment
-    without rows: each environment's Gram matrix."""
+    gathered directly, other layouts through the transpose), rows
+    interleaved or stored by environment (runs multiplied in place, across
+    block boundaries), an environment without rows: each environment's Gram
+    matrix."""
     from skcausal_trust.invariance._stats import environment_grams
 
     rng = np.random.default_rng(n)
@@ -304,7 +307,41 @@ def test_environment_grams_equal_each_environments_own_product(n, order):
         Z = Z[:, ::2] if order == "strided" else np.asarray(Z[:, :4], order=order)
         assert Z.flags.c_contiguous == (order == "C") or n <= 1
     codes = rng.integers(0, 3, n)  # environment 3 has no rows
+    if labels == "sorted":
+        codes = np.sort(codes)[::-1]  # environment 2 first
     grams = environment_grams(Z, codes, 4)
     for e in range(4):
         rows = Z[codes == e].astype(float)
         np.testing.assert_allclose(grams[e], rows.T @ rows, rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_environment_grams_multiply_few_runs_in_place(monkeypatch, order, extra):
+    """A block whose labels change at most MAX_GRAM_RUNS times is multiplied
+    run by run, without gathering (np.take is never called); one change
+    more and the rows are gathered. Both give each environment's product."""
+    from skcausal_trust.invariance import _stats
+
+    rng = np.random.default_rng(5)
+    n = _stats.GRAM_BLOCK_ROWS
+    changes = _stats.MAX_GRAM_RUNS + extra
+    Z = np.asarray(rng.standard_normal((n, 3)), order=order)
+    # changes + 1 runs cycling over 3 environments, of unequal lengths.
+    cuts = np.sort(rng.choice(np.arange(1, n), changes, replace=False))
+    codes = np.repeat(np.arange(changes + 1) % 3, np.diff([0, *cuts, n]))
+    assert np.count_nonzero(np.diff(codes)) == changes
+    calls = []
+    real_take = np.take
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real_take(*args, **kwargs)
+
+    monkeypatch.setattr(_stats.np, "take", spy)
+    grams = _stats.environment_grams(Z, codes, 3)
+    monkeypatch.undo()
+    assert bool(calls) == bool(extra)
+    for e in range(3):
+        rows = Z[codes == e]
+        np.testing.assert_allclose(grams[e], rows.T @ rows, rtol=1e-13)
