@@ -170,15 +170,17 @@ def _probe(space, probe, settings):
     """Encode the probe rows under each setting ``{node: level}`` in one
     call; return the float values (settings, rows, columns), which columns
     are numeric, and the raw values of the others."""
-    frames = []
-    for setting in settings:
-        moved = probe.copy()
-        for node, level in setting.items():
-            _set_column(moved, node, np.repeat(np.asarray([level], dtype=object),
-                                               len(probe)))
-        frames.append(moved)
+    # The probe rows once per setting, each node's column set in one
+    # assignment (a node a setting leaves alone keeps the probe's values).
+    moved = pd.concat([probe] * len(settings), ignore_index=True)
+    for node in dict.fromkeys(n for setting in settings for n in setting):
+        values = np.tile(probe[node].to_numpy(dtype=object), len(settings))
+        for k, setting in enumerate(settings):
+            if node in setting:
+                values[k * len(probe):(k + 1) * len(probe)] = setting[node]
+        _set_column(moved, node, values)
     try:
-        out = _table(space.encode(pd.concat(frames, ignore_index=True)))
+        out = _table(space.encode(moved))
     except Exception as exc:  # noqa: BLE001 - an encoder refusing a level
         nodes = sorted({str(n) for setting in settings for n in setting})
         raise ValueError(

@@ -285,14 +285,20 @@ def _certify(estimator, ctx, basis, combos):
     if not np.allclose(unit, gradient, rtol=0, atol=1e-7 * scale):
         return None, "its response to a noise direction differs between rows"
     rng = np.random.default_rng(0)
+    checks, parts = [], []
     for k in [None] + [k for k in combos if k is not None][:4]:
         delta = rng.normal(size=(m, basis.shape[0]))
         base_change = (np.zeros((m, basis.shape[1])) if k is None
                        else ctx.twin_change(probe, k))
-        base = (f0[probe] if k is None
-                else ctx.respond(ctx.inputs(probe, base_change, k), "decision"))
-        moved = ctx.respond(ctx.inputs(probe, base_change + delta @ basis, k),
-                            "decision")
+        if k is not None:
+            parts.append((probe, base_change, k))
+        parts.append((probe, base_change + delta @ basis, k))
+        checks.append((k, delta))
+    # Every base and moved row in one call of the encoding and the model.
+    responses = (moved for _, moved in ctx.respond_many(parts, "decision"))
+    for k, delta in checks:
+        base = f0[probe] if k is None else next(responses)
+        moved = next(responses)
         if not np.allclose(moved - base, delta @ gradient, rtol=0,
                            atol=1e-7 * scale * max(1.0, np.abs(delta).sum(axis=1).max())):
             return None, "its decision function is not affine in the perturbation"
