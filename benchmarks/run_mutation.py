@@ -52,7 +52,8 @@ MODULES = {
                       ["tests/test_raw_columns.py", "tests/test_counterfactual_fairness.py",
                        "tests/test_bad_input.py", "tests/test_weights_and_intervals.py"]),
     "classifier": ("skcausal_trust/fairness/_counterfactual.py",
-                   ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py"]),
+                   ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py",
+                    "tests/test_classifier_mutants.py"]),
     "regressor": ("skcausal_trust/fairness/_regressor.py",
                   ["tests/test_raw_columns.py", "tests/test_weights_and_intervals.py",
                    "tests/test_regressor_mutants.py", "tests/test_column_scales.py"]),
@@ -82,6 +83,18 @@ MODULES = {
     "unfair_area": ("skcausal_trust/fairness/_unfair_area.py",
                     ["tests/test_robust_fairness.py"]),
     "recourse": ("skcausal_trust/recourse/_linear.py", ["tests/test_recourse.py"]),
+    "icp": ("skcausal_trust/invariance/_icp.py",
+            ["tests/test_invariance.py", "tests/test_icp_catalogue.py",
+             "tests/test_invariance_bad_input.py", "tests/test_dask_invariance.py",
+             "tests/test_invariance_mutants.py"]),
+    "invariance_stats": ("skcausal_trust/invariance/_stats.py",
+                         ["tests/test_invariance.py", "tests/test_icp_catalogue.py",
+                          "tests/test_dask_invariance.py", "tests/test_privacy.py",
+                          "tests/test_invariance_mutants.py"]),
+    "anchor": ("skcausal_trust/invariance/_anchor.py",
+               ["tests/test_invariance.py", "tests/test_column_scales.py",
+                "tests/test_invariance_bad_input.py", "tests/test_dask_invariance.py",
+                "tests/test_invariance_mutants.py"]),
 }
 
 

@@ -454,6 +454,10 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         r = times_power_of_two(r, -e)
         total = r @ r
         if A.shape[1]:
+            # The anchors' span in working units: each column divided by a
+            # power of two (exact, the span unchanged), so that anchors of
+            # very different scales all count (pinv's cutoff is relative).
+            A = times_power_of_two(A, -exponents_below(np.abs(A).max(axis=0, initial=0.0)))
             As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
             pr = _project(As, r[:, None])[:, 0]
             total += (self.gamma - 1.0) * (pr @ pr)
