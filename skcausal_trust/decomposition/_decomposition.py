@@ -612,13 +612,8 @@ def causal_fairness_decomposition(
     >>> res.diagnostics["overlap_ok"].tolist()
     [True, True]
     """
-    _check_columns(data, X, Z, W, Y)
-    if y_pred is None:
-        if _as_column("Y", Y) is None:
-            raise ValueError("give the outcome column Y or the values y_pred.")
-        outcomes = [(None, label or "outcome")]
-    else:
-        outcomes = [(y_pred, label or "predictions")]
+    outcomes = [(None, label or "outcome") if y_pred is None
+                else (y_pred, label or "predictions")]
     return _decompose(
         data, X, Z, W, Y, outcomes, x0=x0, x1=x1, outcome_model=outcome_model,
         propensity_model=propensity_model, n_folds=n_folds,
@@ -656,6 +651,8 @@ def _decompose(data, X, Z, W, Y, outcomes, *, x0=None, x1=None, outcome_model=No
     """
     _check_columns(data, X, Z, W, Y)
     X, Z, W, Y = _roles(X, Z, W, Y)
+    if Y is None and any(p is None for p, _ in outcomes):
+        raise ValueError("give the outcome column Y or the values y_pred.")
     columns = [X] + Z + W
     _check_values(data, columns + ([Y] if any(p is None for p, _ in outcomes) else []))
     ys = [(_outcome(data, Y) if p is None else _check_y_pred(p, len(data)), name)
