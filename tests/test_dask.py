@@ -22,6 +22,10 @@ from skcausal_trust.invariance import (
 
 distributed = pytest.importorskip("dask.distributed")
 
+#: The point is the cluster (joblib's "dask" backend runs nowhere else):
+#: slow, with the other tests on a LocalCluster (``python -m pytest -m slow``).
+pytestmark = pytest.mark.slow
+
 GAMMAS = [0.0, 1.0, 5.0, 50.0]
 
 

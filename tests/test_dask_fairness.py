@@ -1,16 +1,19 @@
 """Larger than memory: the linear SCM and the counterfactual estimators fit
 on dask collections, partition by partition, with the in-memory result.
 
-The equality tests run on a two-worker LocalCluster on loopback (the
-session fixture ``dask_client``): the partition statistics are computed in
-other processes and only they come back. Weights, paths and refusals run on
-dask's synchronous scheduler (``dask_sync``).
+The equality tests run twice (the fixture ``dask_scheduler``): on dask's
+synchronous scheduler, and, marked slow, on a two-worker LocalCluster on
+loopback, where the partition statistics are computed in other processes and
+only they come back. Weights, paths and refusals run on the synchronous
+scheduler (``dask_sync``).
 """
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+
+from conftest import ran_on_the_workers, task_stream
 
 from skcausal_trust.causal import LinearSCM
 
@@ -58,7 +61,7 @@ def _assert_same_scm(dask_scm, scm):
             assert_allclose(dask_scm.roots_[v][key], value, rtol=RTOL)
 
 
-def test_scm_fit_on_a_dask_dataframe_equals_the_in_memory_fit(dask_client, scm_data):
+def test_scm_fit_on_a_dask_dataframe_equals_the_in_memory_fit(dask_scheduler, scm_data):
     frame, weights = scm_data
     ddf = _unequal(frame, [400, 1700, 1750, 2600])
     assert ddf.npartitions == 5
@@ -160,7 +163,7 @@ def _eliminated_newton(est, frame, y, weights=None, features=FEATURES):
 
 
 @pytest.mark.parametrize("route", ["columns", "routed"])
-def test_classifier_on_dask_equals_the_in_memory_fit(dask_client, cf_data, route):
+def test_classifier_on_dask_equals_the_in_memory_fit(dask_scheduler, cf_data, route):
     frame, label, _ = cf_data
     weights = np.random.default_rng(4).uniform(0.5, 2.0, len(frame))
     ddf, dy, dw = _partitioned(frame, label, weights)
@@ -173,11 +176,10 @@ def test_classifier_on_dask_equals_the_in_memory_fit(dask_client, cf_data, route
         mem_args, dask_args = (frame[FEATURES], label), (ddf[FEATURES], dy)
         mem_kw = {"sensitive_features": frame[["a", "r"]]}
         dask_kw = {"sensitive_features": ddf[["a", "r"]]}
-    with distributed_stream(dask_client) as stream:
+    with task_stream(dask_scheduler) as stream:
         est = CounterfactuallyFairClassifier(CF_GRAPH, **make).fit(
             *dask_args, sample_weight=dw, **dask_kw)
-    assert {t["worker"] for t in stream.data} <= set(dask_client.scheduler_info()["workers"])
-    assert stream.data
+    assert ran_on_the_workers(dask_scheduler, stream)
     mem = CounterfactuallyFairClassifier(CF_GRAPH, tol=1e-12, max_iter=10_000, **make).fit(
         *mem_args, sample_weight=weights, **mem_kw)
     # The worlds (two attributes: 5 directions) from the partition statistics.
@@ -202,12 +204,6 @@ def test_classifier_on_dask_equals_the_in_memory_fit(dask_client, cf_data, route
     labels = est.predict(X_dask)
     assert isinstance(labels, dd.Series)
     assert_array_equal(labels.compute().to_numpy(), est.predict(X_mem))
-
-
-def distributed_stream(client):
-    from dask.distributed import get_task_stream
-
-    return get_task_stream(client)
 
 
 def test_classifier_integer_weights_on_dask_equal_repeated_rows(dask_sync, cf_data):
@@ -260,7 +256,7 @@ def test_relaxed_classifier_on_dask_runs_the_in_memory_solver(dask_sync, cf_data
 
 
 @pytest.mark.parametrize("epsilon", [0.0, 0.2])
-def test_regressor_on_dask_equals_the_in_memory_fit(dask_client, cf_data, epsilon):
+def test_regressor_on_dask_equals_the_in_memory_fit(dask_scheduler, cf_data, epsilon):
     frame, _, target = cf_data
     weights = np.random.default_rng(6).uniform(0.5, 2.0, len(frame))
     ddf, dy, dw = _partitioned(frame, target, weights)
@@ -293,7 +289,7 @@ def test_regressor_on_dask_equals_the_in_memory_fit(dask_client, cf_data, epsilo
     assert_allclose(out.compute(), on_array.predict(frame[FEATURES].to_numpy()), rtol=1e-12)
 
 
-def test_residualizer_on_dask_transforms_lazily(dask_client, cf_data):
+def test_residualizer_on_dask_transforms_lazily(dask_scheduler, cf_data):
     frame, _, _ = cf_data
     ddf = _unequal(frame, [500, 1400, 1450, 2300])
     kw = dict(sensitive_feature_ids=["a", "r"])
@@ -341,7 +337,7 @@ def test_the_dask_route_refuses_what_it_cannot_do(dask_sync, cf_data):
         CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, misaligned)
 
 
-def test_counterfactual_unfairness_on_dask_equals_the_in_memory_value(dask_client, cf_data):
+def test_counterfactual_unfairness_on_dask_equals_the_in_memory_value(dask_scheduler, cf_data):
     from skcausal_trust.fairness import counterfactual_unfairness
 
     frame, label, _ = cf_data
@@ -554,7 +550,7 @@ def test_fairlearn_metrics_on_the_contingency_table_equal_them_on_the_rows():
             assert_allclose(by_table.to_numpy(), by_rows.to_numpy(), rtol=1e-14)
 
 
-def test_group_contingency_and_scorer_on_dask_equal_memory(dask_client, cf_data):
+def test_group_contingency_and_scorer_on_dask_equal_memory(dask_scheduler, cf_data):
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
     from skcausal_trust.fairness import group_contingency, make_group_fairness_scorer

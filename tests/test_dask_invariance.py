@@ -4,11 +4,11 @@ in-memory code; the results equal the in-memory fit.
 
 The partitions have unequal sizes (an empty one, a one-row one) and most
 hold rows of only some environments (the rows come sorted by environment).
-Each round trip to the two-process cluster costs a tenth of a second or
-more, so the fits whose point is arithmetic rather than distribution (the
-sweep over anchor regression's settings, most of the errors found in a pass)
-use the synchronous scheduler; the others run on the cluster, where errors
-raised on a worker come back as the same exception.
+The sweep over anchor regression's settings and most of the errors found in
+a pass use the synchronous scheduler; the other tests run twice (the fixture
+``dask_scheduler``): on the synchronous scheduler, and, marked slow, on a
+two-process LocalCluster, where errors raised on a worker come back as the
+same exception.
 """
 
 import warnings
@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from conftest import ran_on_the_workers, task_stream
+
 from skcausal_trust.datasets import make_invariant_regression
 from skcausal_trust.exceptions import NoEnvironmentsWarning
 from skcausal_trust.invariance import AnchorRegression, InvariantCausalPrediction
@@ -24,7 +26,6 @@ from skcausal_trust.invariance import AnchorRegression, InvariantCausalPredictio
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("dask.distributed")
 
 RTOL = 1e-10
 CHUNKS = (700, 1100, 0, 900, 300)  # rows per partition: unequal, one empty
@@ -57,11 +58,6 @@ def _synchronous():
     return dask.config.set(scheduler="sync")
 
 
-def _on_workers(client, stream):
-    workers = {task["worker"] for task in stream.data}
-    return bool(workers) and workers <= set(client.scheduler_info()["workers"])
-
-
 def _assert_icp_equal(remote, local):
     assert remote.accepted_subsets_ == local.accepted_subsets_
     assert list(remote.subset_pvalues_) == list(local.subset_pvalues_)
@@ -76,15 +72,15 @@ def _assert_icp_equal(remote, local):
 
 
 # -- InvariantCausalPrediction ---------------------------------------------
-def test_icp_on_a_dask_dataframe_with_the_environment_column(dask_client, data):
+def test_icp_on_a_dask_dataframe_with_the_environment_column(dask_scheduler, data):
     frame, names, parents = data
     Xf = frame[names + ["env"]]
     local = InvariantCausalPrediction(environment_column="env").fit(Xf, frame["y"])
     ddf = _ddf(frame)
-    with distributed.get_task_stream(dask_client) as stream:
+    with task_stream(dask_scheduler) as stream:
         remote = InvariantCausalPrediction(environment_column="env").fit(
             ddf[names + ["env"]], ddf["y"])
-    assert _on_workers(dask_client, stream)
+    assert ran_on_the_workers(dask_scheduler, stream)
     _assert_icp_equal(remote, local)
     assert list(remote.feature_names_in_) == names + ["env"]
     assert list(remote.get_feature_names_out()) == parents  # a non-trivial result
@@ -99,7 +95,7 @@ def test_icp_on_a_dask_dataframe_with_the_environment_column(dask_client, data):
     assert_array_equal(computed.index, frame.index)
 
 
-def test_icp_on_dask_arrays_with_routed_environments(dask_client, data):
+def test_icp_on_dask_arrays_with_routed_environments(dask_scheduler, data):
     frame, names, _ = data
     # Shuffled rows, and a scale far from 1 (exact powers of two inside).
     order = np.random.default_rng(1).permutation(len(frame))
@@ -113,7 +109,7 @@ def test_icp_on_dask_arrays_with_routed_environments(dask_client, data):
     assert_array_equal(out.compute(), local.transform(X))
 
 
-def test_icp_exact_test_routed_dask_series_and_an_integer_target(dask_client, data):
+def test_icp_exact_test_routed_dask_series_and_an_integer_target(dask_scheduler, data):
     frame, names, _ = data
     frame = frame.assign(y=np.round(4 * frame["y"]).astype(int))
     params = dict(test="exact", target_type="continuous", max_subset_size=2)
@@ -154,7 +150,7 @@ def test_icp_refuses_what_needs_the_rows(data):
         InvariantCausalPrediction().fit(ddf[names + ["env"]], ddf["y"], environments=env)
 
 
-def test_icp_on_dask_raises_for_bad_rows_naming_the_argument(dask_client, data):
+def test_icp_on_dask_raises_for_bad_rows_naming_the_argument(dask_scheduler, data):
     frame, names, _ = data
     X, y, env = frame[names].to_numpy(), frame["y"].to_numpy(), frame["env"].to_numpy()
     # Raised on a worker, and back in this process as the same error.
@@ -214,7 +210,7 @@ def _assert_anchor_equal(remote, local):
     assert_array_equal(remote.environments_, local.environments_)
 
 
-def test_anchor_on_a_dask_dataframe_with_anchor_columns(dask_client, data):
+def test_anchor_on_a_dask_dataframe_with_anchor_columns(dask_scheduler, data):
     frame, names, _ = data
     columns = names + ["env", "a"]
     ddf = _ddf(frame)
@@ -222,10 +218,10 @@ def test_anchor_on_a_dask_dataframe_with_anchor_columns(dask_client, data):
         params = dict(environment_column="env", anchor_columns=["a"], **setting)
         local = AnchorRegression(**params).fit(frame[columns], frame["y"],
                                                sample_weight=frame["w"])
-        with distributed.get_task_stream(dask_client) as stream:
+        with task_stream(dask_scheduler) as stream:
             remote = AnchorRegression(**params).fit(ddf[columns], ddf["y"],
                                                     sample_weight=ddf["w"])
-        assert i or _on_workers(dask_client, stream)
+        assert i or ran_on_the_workers(dask_scheduler, stream)
         _assert_anchor_equal(remote, local)
     assert remote.n_anchors_ == 4  # three environments and one continuous anchor
     prediction = remote.predict(ddf[columns])
@@ -235,7 +231,7 @@ def test_anchor_on_a_dask_dataframe_with_anchor_columns(dask_client, data):
 
 
 def test_anchor_on_dask_arrays_with_routed_environments_anchors_and_weights(
-        dask_client, data):
+        dask_scheduler, data):
     frame, names, _ = data
     X, y = frame[names].to_numpy(), frame["y"].to_numpy()
     env, anchors, w = frame["env"].to_numpy(), frame[["a"]].to_numpy(), frame["w"].to_numpy()
@@ -298,7 +294,7 @@ def test_anchor_on_dask_without_anchors_is_least_squares(data):
     assert remote.environments_ is None and remote.n_anchors_ == 0
 
 
-def test_anchor_on_dask_refuses_and_raises_clearly(dask_client, data):
+def test_anchor_on_dask_refuses_and_raises_clearly(dask_scheduler, data):
     frame, names, _ = data
     ddf = _ddf(frame)
     X, y, env = ddf[names], ddf["y"], ddf["env"]

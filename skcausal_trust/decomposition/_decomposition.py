@@ -598,8 +598,14 @@ def causal_fairness_decomposition(
     >>> w = x + 0.5 * z + rng.normal(size=n)
     >>> y = 1.0 * x + 2.0 * w + z + rng.normal(size=n)
     >>> data = pd.DataFrame({"x": x, "z": z, "w": w, "y": y})
-    >>> res = causal_fairness_decomposition(data, "x", "z", "w", "y",
-    ...                                     random_state=0)
+
+    The mechanisms are linear here, so linear nuisance models are correctly
+    specified (the default, gradient boosting, needs no such knowledge):
+
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> res = causal_fairness_decomposition(
+    ...     data, "x", "z", "w", "y", outcome_model=LinearRegression(),
+    ...     propensity_model=LogisticRegression(), random_state=0)
     >>> res.x0, res.x1
     (0, 1)
     >>> est = res.estimates
