@@ -98,10 +98,12 @@ def test_default_graph_for_a_csv_is_attribute_causes_everything(csv_task, tmp_pa
     assert sorted(meta["decomposition"]["mediators"]) == [f"x{i}" for i in range(6)]
 
 
+@pytest.mark.slow
 def test_audit_on_bundled_adult_defaults(tmp_path):
     """The bundled route without options but a subsample: Adult, income,
     sex and the documented graph; the fair model removes nearly all of the
-    baseline's counterfactual unfairness (every section: the slow tests)."""
+    baseline's counterfactual unfairness (every section: the other slow
+    tests; a CSV's route runs in the default set)."""
     status = main(["audit", "--max-rows", "1500", "--epsilons", "0", "--cv", "2",
                    "--no-decomposition", "--quiet", "--output", str(tmp_path)])
     assert status == 0

@@ -308,12 +308,21 @@ def test_nuisance_fits_run_single_threaded():
     assert all(set(seen.values()) == {1} for seen in _THREADS_SEEN), _THREADS_SEEN
 
 
-def test_parallel_folds_give_identical_results():
-    """Default gradient boosting nuisances, folds in 1 and in 2 processes."""
+@pytest.mark.parametrize("backend", [
+    "threading",
+    # Two processes: slow (the pool's start and imports are most of the test).
+    pytest.param("loky", marks=pytest.mark.slow),
+])
+def test_parallel_folds_give_identical_results(backend):
+    """Default gradient boosting nuisances, folds one after another and two
+    at a time (in two threads, or in two processes)."""
+    from joblib import parallel_config
+
     data = _sfm(300, 10)
-    one, two = (causal_fairness_decomposition(data, "x", ["z"], ["w"], "y", n_folds=2,
-                                              n_jobs=n_jobs, random_state=0)
-                for n_jobs in (1, 2))
+    with parallel_config(backend=backend):
+        one, two = (causal_fairness_decomposition(data, "x", ["z"], ["w"], "y", n_folds=2,
+                                                  n_jobs=n_jobs, random_state=0)
+                    for n_jobs in (1, 2))
     assert one.estimates == two.estimates
     assert one.standard_errors == two.standard_errors
     pd.testing.assert_frame_equal(one.influence, two.influence, check_exact=True)
