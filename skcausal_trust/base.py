@@ -331,6 +331,17 @@ def resolve_row_attribute(X, Xv, routed, column_ids, spec, *, names=None):
     return RowAttribute(values[:, None], [name], argument), keep
 
 
+def check_columns_left(keep, column_ids, spec):
+    """Raise a ValueError naming the column parameter (``spec.ids``) when its
+    columns are all of ``X`` (``keep``: the other columns' positions), so
+    that the model would have no input."""
+    if column_ids is not None and len(keep) == 0:
+        raise ValueError(
+            f"{spec.ids}={column_ids!r} names every column of X: the model needs at "
+            "least one other column as input."
+        )
+
+
 def validate_with_attribute(estimator, X, y=None, *, routed=None, column_ids=None,
                             spec, reset=True, y_numeric=False, require_y=False):
     """``validate_data`` and :func:`resolve_row_attribute` in one step.
@@ -357,6 +368,7 @@ def validate_with_attribute(estimator, X, y=None, *, routed=None, column_ids=Non
     names = getattr(estimator, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
     attribute, keep = resolve_row_attribute(X, Xv, routed, column_ids, spec, names=names)
+    check_columns_left(keep, column_ids, spec)
     # A DataFrame keeps its columns' dtypes (categories, strings), even when
     # its column names are not strings (then the positions name them).
     features = X.iloc[:, keep] if isinstance(X, pd.DataFrame) else Xv[:, keep]

@@ -652,3 +652,29 @@ def test_tasks_do_not_carry_the_first_partition():
     shipped = pickle.loads(pickle.dumps(rows))
     assert shipped.first is None and rows.first is not None
     assert len(pickle.dumps(rows)) < 10_000
+
+
+@pytest.mark.parametrize("make, column", [
+    ("regressor", "a"), ("icp", "env"), ("private", "env"),
+])
+def test_a_column_parameter_naming_every_column_of_dask_x_is_refused(dask_sync, make,
+                                                                      column):
+    """With nothing left to fit on, the dask routes name the parameter, as in
+    memory (the plugin's checks), before reading a partition."""
+    from skcausal_trust.invariance import InvariantCausalPrediction
+    from skcausal_trust.privacy import DPCausalRegressor
+
+    estimator = {
+        "regressor": lambda: CounterfactuallyFairRegressor(sensitive_feature_ids="a"),
+        "icp": lambda: InvariantCausalPrediction(environment_column="env"),
+        "private": lambda: DPCausalRegressor(
+            environment_column="env", environment_levels=[0, 1, 2], gamma=2.0,
+            feature_bound=1.0, target_bound=1.0),
+    }[make]()
+    frame = pd.DataFrame({column: np.arange(30) % (2 if column == "a" else 3)})
+    X = dd.from_pandas(frame, npartitions=2)
+    y = dd.from_pandas(pd.Series(np.linspace(0, 1, 30)), npartitions=2)
+    parameter = "sensitive_feature_ids" if column == "a" else "environment_column"
+    with pytest.raises(ValueError, match=rf"^{parameter}='{column}' names every column of X"):
+        estimator.fit(X, y)
+    assert not [k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")]

@@ -24,6 +24,7 @@ from ..base import (
     _as_labels,
     attribute_column_blocks,
     attribute_levels,
+    check_columns_left,
 )
 from ..utils._dask import _add, _row_blocks, is_dask_collection, reduce_partitions
 from ..utils._scaling import exponents_below, times_power_of_two
@@ -273,6 +274,7 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target,
     n_columns = estimator.n_features_in_
     used = set(attribute.columns) if attribute is not None else set()
     keep = [j for j in range(n_columns) if j not in used]
+    check_columns_left(keep, estimator.sensitive_feature_ids, SENSITIVE)
     if isinstance(X, dd.DataFrame):
         features = X.iloc[:, keep] if used else X
         raw_categorical = [c for c in features.columns

@@ -20,8 +20,10 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..exceptions import ModelRejectedWarning, NoEnvironmentsWarning
 from ..base import (
+    ENVIRONMENTS,
     EnvironmentsMixin,
     attribute_levels,
+    check_columns_left,
     environment_codes,
     numeric_features,
 )
@@ -473,6 +475,7 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         env_column, env_argument = dask_environment(
             self.environment_column, environments, all_names, n_columns)
         predictors = [j for j in range(n_columns) if j != env_column]
+        check_columns_left(predictors, self.environment_column, ENVIRONMENTS)
         names = [all_names[j] if all_names else f"x{j}" for j in predictors]
         bad = [n for n, j in zip(names, predictors) if not is_numeric_dtype(dtypes[j])]
         if bad:

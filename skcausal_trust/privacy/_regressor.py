@@ -14,8 +14,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import (
+    ENVIRONMENTS,
     EnvironmentsMixin,
     check_column_labels,
+    check_columns_left,
     column_positions,
     environment_codes,
     numeric_features,
@@ -914,6 +916,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         elif environments is not None:
             env_argument = "environments"
         keep = [j for j in range(n_columns) if j != env_position]
+        check_columns_left(keep, self.environment_column, ENVIRONMENTS)
         names = [names_in[j] for j in keep] if names_in is not None else list(keep)
         names = [c if isinstance(c, str) else f"x{c}" for c in names]
 

@@ -264,6 +264,8 @@ def _bad_inputs(estimator):
                                        (_with_column(X, single), y), {},
                                        rf"^X\['{attribute.name}'\] \({spec.ids}\) has a "
                                        "single"),
+        "no other column": ({spec.ids: attribute.name}, (attribute.to_frame(), y), {},
+                            rf"^{spec.ids}='{attribute.name}' names every column of X"),
     }
 
 
