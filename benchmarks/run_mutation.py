@@ -50,7 +50,8 @@ MODULES = {
                  "tests/test_weights_and_intervals.py"]),
     "fairness_base": ("skcausal_trust/fairness/_base.py",
                       ["tests/test_raw_columns.py", "tests/test_counterfactual_fairness.py",
-                       "tests/test_bad_input.py", "tests/test_weights_and_intervals.py"]),
+                       "tests/test_bad_input.py", "tests/test_weights_and_intervals.py",
+                       "tests/test_fairness_base_mutants.py"]),
     "classifier": ("skcausal_trust/fairness/_counterfactual.py",
                    ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py",
                     "tests/test_classifier_mutants.py"]),
@@ -58,7 +59,8 @@ MODULES = {
                   ["tests/test_raw_columns.py", "tests/test_weights_and_intervals.py",
                    "tests/test_regressor_mutants.py", "tests/test_column_scales.py"]),
     "metrics": ("skcausal_trust/fairness/_metrics.py",
-                ["tests/test_raw_columns.py", "tests/test_routing.py"]),
+                ["tests/test_raw_columns.py", "tests/test_routing.py",
+                 "tests/test_metrics_mutants.py", "tests/test_dask_fairness.py"]),
     "mechanisms": ("skcausal_trust/privacy/_mechanisms.py",
                    ["tests/test_privacy.py", "tests/test_privacy_enforced.py"]),
     "private_regressor": ("skcausal_trust/privacy/_regressor.py",
@@ -72,7 +74,8 @@ MODULES = {
     "accounting": ("skcausal_trust/privacy/_accounting.py",
                    ["tests/test_privacy_accounting.py"]),
     "privacy_audit": ("skcausal_trust/privacy/audit.py",
-                      ["tests/test_privacy_audit_parametric.py", "tests/test_privacy.py"]),
+                      ["tests/test_privacy_audit_parametric.py", "tests/test_privacy.py",
+                       "tests/test_privacy_audit_mutants.py"]),
     "conflicts": ("skcausal_trust/tradeoffs/_conflicts.py",
                   ["tests/test_invariance_conflicts.py"]),
     "decomposition": ("skcausal_trust/decomposition/_decomposition.py",
@@ -130,16 +133,22 @@ def _copy_repository(destination):
 def _configure(copy, module, tests):
     pyproject = copy / "pyproject.toml"
     text = pyproject.read_text()
-    text = re.sub(r"\n\[tool\.mutmut\][^\[]*", "\n", text)
+    # Drop an earlier [tool.mutmut] table: its lines up to the next table
+    # header (a line starting with "["; its values' lists do not).
+    text = re.sub(r"\n\[tool\.mutmut\]\n(?:(?!\[).*(?:\n|$))*", "\n", text)
     text += (
         "\n[tool.mutmut]\n"
         'source_paths = ["skcausal_trust"]\n'
         f"only_mutate = [{json.dumps(module)}]\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         # One process, stop at the first failure, no doctests: a mutant is
-        # killed by the first test that notices it.
+        # killed by the first test that notices it. The tests marked slow are
+        # left out (addopts is replaced): the statistical experiments take
+        # seconds each, and a mutant that hangs a LocalCluster would time out
+        # and count as killed; each dask test's twin on the synchronous
+        # scheduler runs instead.
         'pytest_add_cli_args = ["-p", "no:xdist", "-x", "-q", "-p", "no:cacheprovider", '
-        '"-o", "addopts="]\n'
+        '"-o", "addopts=", "-m", "not slow"]\n'
     )
     pyproject.write_text(text)
     shutil.rmtree(copy / "mutants", ignore_errors=True)

@@ -306,3 +306,217 @@ def test_eigenvalue_floor_of_many_predictors_is_the_semicircle_edge():
     noise[0, :] = noise[:, 0] = 0.0  # exact count and sums
     floor = eigenvalue_floor(grams, noise, fit_intercept=False)
     assert floor == pytest.approx(2.0 * sigma * np.sqrt(k), rel=0.06)
+
+
+# --------------------------------------------------------------------------
+# Bounds taken from the data (_bounds 5, 9): the largest row norm and |y|
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [0.4, 3.0])
+def test_bounds_taken_from_the_data_are_the_largest_norms(scale):
+    rng = np.random.default_rng(24)
+    X = scale * rng.uniform(-0.5, 0.5, size=(40, 2))
+    y = scale * rng.uniform(-0.5, 0.5, size=40)
+    reg = _fit_seeded(X, y)
+    assert reg.feature_bound_ == pytest.approx(np.sqrt((X**2).sum(axis=1)).max(),
+                                               rel=1e-12)
+    assert reg.target_bound_ == pytest.approx(np.abs(y).max(), rel=1e-12)
+    assert reg.epsilon_ == np.inf and not reg.is_private_
+    assert any(leak.startswith("the bounds were taken from the data")
+               for leak in reg.privacy_leaks_)
+
+
+def test_bounds_taken_from_all_zero_data_are_one():
+    reg = _fit_seeded(np.zeros((10, 2)), np.zeros(10))
+    assert (reg.feature_bound_, reg.target_bound_) == (1.0, 1.0)
+
+
+# --------------------------------------------------------------------------
+# The seed named in the leak record (_release_and_solve 42-45)
+# --------------------------------------------------------------------------
+def test_the_leak_record_names_the_seed():
+    X, y = _clipping_data()
+    for seed, name in ((3, "random_state=3"),
+                       (np.random.default_rng(0), "random_state=Generator")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrivacyLeakWarning)
+            reg = DPCausalRegressor(feature_bound=5.0, target_bound=2.0,
+                                    random_state=seed).fit(X, y)
+        assert any(name + ")" in leak for leak in reg.privacy_leaks_), reg.privacy_leaks_
+        assert reg.epsilon_ == np.inf
+
+
+# --------------------------------------------------------------------------
+# No causal feature, the noise off (_release_and_solve 68, 69; _solve 28):
+# the model is the mean of y over the records, nothing is floored
+# --------------------------------------------------------------------------
+def test_without_causal_features_the_noiseless_fit_is_the_mean_of_two_records():
+    from unittest import mock
+
+    from skcausal_trust.privacy import _regressor
+
+    X = np.array([[0.1, 0.2], [0.3, -0.1]])
+    y = np.array([0.5, 0.25])  # on the release's grid
+    with mock.patch.object(_regressor, "release_gaussian", lambda v, *a, **k: v):
+        reg = DPCausalRegressor(epsilon=1.0, feature_bound=1.0, target_bound=1.0,
+                                causal_features=[]).fit(X, y)
+    assert reg.intercept_ == pytest.approx(y.mean(), rel=1e-12)
+    assert_allclose(reg.coef_, 0.0)
+    assert reg.selected_features_ == [] and reg.icp_subset_pvalues_ is None
+    assert reg.eigenvalue_floor_ == 0.0
+
+
+# --------------------------------------------------------------------------
+# Eigenvalue floor without intercept (_solve 37): uncentred, the scatter's
+# change is the noise of its one entry, sd sigma * sqrt(2)
+# --------------------------------------------------------------------------
+def test_eigenvalue_floor_without_intercept_is_the_quantile_of_one_entrys_noise():
+    """One predictor, pooled, fit_intercept=False: A = G_xx uncentred, its
+    noise N(0, 2 sigma^2) (diagonal weight 1/sqrt(2)): the floor is the 95%
+    quantile of |N|, 1.96 sigma sqrt(2), to Monte-Carlo error (200 draws,
+    about 7%). With centring, the noisy sums of records near the bound would
+    make it about four times larger."""
+    from scipy import stats
+
+    rng = np.random.default_rng(23)
+    X = rng.uniform(0.85, 0.95, size=(200, 1))
+    y = 0.5 * X[:, 0] + 0.1 * rng.normal(size=200)
+    reg = _fit_seeded(X, y, feature_bound=1.0, target_bound=1.0, fit_intercept=False)
+    expected = stats.norm.ppf(0.975) * np.sqrt(2.0) * reg.noise_scale_
+    assert reg.eigenvalue_floor_ == pytest.approx(expected, rel=0.2)
+
+
+# --------------------------------------------------------------------------
+# ICP tests every subset of at most 12 predictors (_released_predictors 7)
+# --------------------------------------------------------------------------
+def test_private_icp_takes_twelve_predictors_and_refuses_thirteen():
+    """The subset tests replaced by a stub accepting the empty set (4,096
+    real tests are too slow here): 12 predictors fit, 13 raise."""
+    from unittest import mock
+
+    from skcausal_trust.privacy import _regressor
+
+    rng = np.random.default_rng(25)
+    env = np.repeat([0, 1], 30)
+    with mock.patch.object(_regressor, "linear_subset_pvalues",
+                           lambda statistics, max_size: {(): 0.5}):
+        for p, ok in ((12, True), (13, False)):
+            X, y = rng.uniform(-0.2, 0.2, size=(60, p)), rng.uniform(-1, 1, 60)
+            reg = DPCausalRegressor(feature_bound=1.0, target_bound=1.0,
+                                    causal_features="icp", environment_levels=[0, 1],
+                                    random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PrivacyLeakWarning)
+                if ok:
+                    reg.fit(X, y, environments=env)
+                    assert reg.released_statistics_.shape == (2, p + 2, p + 2)
+                    assert reg.selected_features_ == []
+                else:
+                    with pytest.raises(ValueError, match="more than 12"):
+                        reg.fit(X, y, environments=env)
+
+
+# --------------------------------------------------------------------------
+# Environment levels (_environment_codes 5-10, 22): declared levels are kept
+# by a pooled fit; levels from the data are a recorded leak
+# --------------------------------------------------------------------------
+def test_environment_levels_of_a_pooled_fit_and_levels_from_the_data():
+    X, y = _clipping_data()
+    env = np.repeat([0, 1], 30)
+    pooled = _fit_seeded(X, y, feature_bound=5.0, target_bound=2.0,
+                         environment_levels=[1, 0])
+    assert pooled.released_statistics_.shape[0] == 1
+    assert pooled.environments_.dtype == object and list(pooled.environments_) == [1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrivacyLeakWarning)
+        observed = DPCausalRegressor(feature_bound=5.0, target_bound=2.0, gamma=2.0,
+                                     random_state=0).fit(X, y, environments=env)
+    assert list(observed.environments_) == [0, 1]
+    assert any(leak.startswith("the environment levels were taken from the data")
+               for leak in observed.privacy_leaks_)
+    assert observed.epsilon_ == np.inf
+
+
+def test_declared_environment_levels_keep_their_types():
+    """Levels of mixed types (an integer and a string) are reported as
+    declared, in a pooled fit and in one per environment (an array of
+    strings would turn 0 into '0')."""
+    X, y = _clipping_data()
+    env = np.array([0] * 30 + ["b"] * 30, dtype=object)
+    pooled = _fit_seeded(X, y, feature_bound=5.0, target_bound=2.0,
+                         environment_levels=[0, "b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrivacyLeakWarning)
+        compared = DPCausalRegressor(feature_bound=5.0, target_bound=2.0, gamma=2.0,
+                                     environment_levels=[0, "b"],
+                                     random_state=0).fit(X, y, environments=env)
+    for reg in (pooled, compared):
+        assert list(reg.environments_) == [0, "b"]
+        assert type(reg.environments_[0]) is int
+
+
+# --------------------------------------------------------------------------
+# centred_scatter's defaults (1, 2): least squares, centred, from the rows
+# --------------------------------------------------------------------------
+def test_centred_scatter_defaults_are_the_centred_least_squares_scatter():
+    from skcausal_trust.privacy._regressor import centred_scatter
+
+    rng = np.random.default_rng(26)
+    x = rng.normal(1.0, 1.0, size=(50, 2))
+    y = x @ [0.5, -1.0] + rng.normal(size=50)
+    env = np.repeat([0, 1], 25)
+    x[env == 1] += 2.0  # the environments' means differ
+    z = np.column_stack([np.ones(50), x, y])
+    grams = np.stack([z[env == e].T @ z[env == e] for e in (0, 1)])
+    A, b, mean = centred_scatter(grams)
+    xc, yc = x - x.mean(axis=0), y - y.mean()
+    assert_allclose(A, xc.T @ xc, rtol=1e-10)
+    assert_allclose(b, xc.T @ yc, rtol=1e-10)
+    assert_allclose(mean, np.append(x.mean(axis=0), y.mean()), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# release_weights' matrix is the documented symmetric layout (43-45: the
+# lower triangle of the cross-products), centred_scatter batches (56)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [1, 3])
+def test_release_weights_matrix_is_the_documented_symmetric_layout(p):
+    from skcausal_trust.privacy._regressor import release_weights
+
+    blocks = dict(count=0.25, sums=0.4, cross=0.7, yy=0.3)
+    W, _ = release_weights(p, **blocks)
+    assert_allclose(W, _weights(p, **blocks), rtol=0, atol=0)
+    assert_allclose(W, W.T, rtol=0, atol=0)
+
+
+def test_centred_scatter_over_two_batch_dimensions_is_per_batch():
+    from skcausal_trust.privacy._regressor import centred_scatter
+
+    rng = np.random.default_rng(27)
+    z = np.concatenate([np.ones((2, 4, 2, 20, 1)), rng.normal(size=(2, 4, 2, 20, 3))],
+                       axis=-1)
+    grams = np.einsum("...ni,...nj->...ij", z, z)  # (2, 4, E=2, 4, 4)
+    A, b, mean = centred_scatter(grams, 2.0)
+    for i in range(2):
+        for j in range(4):
+            rows = z[i, j].reshape(40, 4)[:, 1:]
+            env_mean = z[i, j, :, :, 1:].mean(axis=1)  # (E, 3)
+            within = sum((z[i, j, e, :, 1:] - env_mean[e]).T
+                         @ (z[i, j, e, :, 1:] - env_mean[e]) for e in range(2))
+            centred = env_mean - rows.mean(axis=0)
+            M = within + 2.0 * 20 * centred.T @ centred
+            assert_allclose(A[i, j], M[:2, :2], rtol=1e-10)
+            assert_allclose(b[i, j], M[:2, 2], rtol=1e-10)
+            assert_allclose(mean[i, j], rows.mean(axis=0), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# Bad causal features and categories on an array (_resolve_causal_features
+# 38, 39; _check_categories_parameter 11)
+# --------------------------------------------------------------------------
+def test_a_position_equal_to_the_number_of_predictors_is_out_of_range():
+    X, y = _clipping_data()
+    with pytest.raises(ValueError, match="position 2 is out of range"):
+        _fit_seeded(X, y, feature_bound=5.0, target_bound=2.0, causal_features=[0, 2])
+    with pytest.raises(ValueError, match="needs X as a DataFrame"):
+        _fit_seeded(X, y, feature_bound=5.0, target_bound=2.0,
+                    categories={"x0": ["a"]})

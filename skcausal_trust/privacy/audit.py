@@ -567,7 +567,8 @@ def membership_inference_advantage(estimator, X_in, y_in, X_out, y_out):
     ----------
     estimator : fitted estimator
         Trained on ``(X_in, y_in)``. Classifiers with ``predict_proba`` get
-        the log loss, others the squared error.
+        the log loss (a label outside ``classes_`` has probability 0, its
+        loss ``-log(1e-15)``), others the squared error.
     X_in, y_in : array-like
         Training records.
     X_out, y_out : array-like
@@ -609,7 +610,9 @@ def _losses(estimator, X, y):
     y = np.asarray(y)
     if is_classifier(estimator) and hasattr(estimator, "predict_proba"):
         proba = np.asarray(estimator.predict_proba(X))
-        index = np.searchsorted(estimator.classes_, y)
-        picked = proba[np.arange(len(y)), np.clip(index, 0, proba.shape[1] - 1)]
+        classes = np.asarray(estimator.classes_)
+        index = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+        # A label the model never saw has probability 0.
+        picked = np.where(classes[index] == y, proba[np.arange(len(y)), index], 0.0)
         return -np.log(np.clip(picked, 1e-15, 1.0))
     return (y - np.asarray(estimator.predict(X), dtype=float)) ** 2
