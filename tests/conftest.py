@@ -65,11 +65,9 @@ def dask_scheduler(request):
     processes that import the package afresh, and their results pickled back.
     Yields the cluster's client, or None on the synchronous scheduler."""
     if request.param == "cluster":
-        yield request.getfixturevalue("dask_client")
-        return
-    dask = pytest.importorskip("dask")
-    with dask.config.set(scheduler="sync"):
-        yield None
+        return request.getfixturevalue("dask_client")
+    request.getfixturevalue("dask_sync")
+    return None
 
 
 def task_stream(client):

@@ -541,24 +541,11 @@ def test_two_categorical_descendants_sharing_columns_add_up():
         X.assign(a=pd.Categorical(a), c1=pd.Categorical(c1), c2=pd.Categorical(c2)))
     pipe = make_pipeline(_Shared(), LogisticRegression()).fit(X, y)
 
-    def shares(c):
-        return np.array([[np.mean(c[a == lv] == v) for v in ["u", "v"]] for lv in LEVELS])
-
-    delta = shares(c1) + shares(c2)
-    encoded = pipe[0].transform(X)
-    final = pipe[-1]
-    p = final.predict_proba(encoded)[:, 1]
-    code = np.searchsorted(LEVELS, a)
-    total = mass = 0.0
-    for k in range(3):
-        rows = np.flatnonzero(code != k)
-        twin = encoded[rows].copy()
-        twin[:, 1:] += delta[k] - delta[code[rows]]
-        total += np.dot(w[rows], np.abs(final.predict_proba(twin)[:, 1] - p[rows]))
-        mass += w[rows].sum()
+    delta = _level_shares(c1, a, ["u", "v"]) + _level_shares(c2, a, ["u", "v"])
+    expected = _pair_reference(pipe, X, a, delta, weights=w)
     got = counterfactual_unfairness(pipe, X, scm=scm, sensitive_features=a,
                                     sample_weight=w)
-    assert got == pytest.approx(total / mass, rel=1e-10)
+    assert got == pytest.approx(expected, rel=1e-10)
     # A product of the indicators: on probe rows that share c1 and c2 each
     # node alone moves the columns the same way in every row, but together
     # they do not add up.
@@ -692,20 +679,22 @@ def _pair_data(levels1, levels2, n=90, seed=20):
     return X, a, y, scm
 
 
-def _pair_reference(pipe, X, a, shift_of_level):
+def _pair_reference(pipe, X, a, shift_of_level, weights=None):
     """Total variation with the encoded columns moved by
-    shift_of_level[k] - shift_of_level[level of the row]."""
+    shift_of_level[k] - shift_of_level[level of the row], averaged over every
+    row and other level with the row's weight (1 by default)."""
     encoded = pipe[0].transform(X)
     final = pipe[-1]
     p = final.predict_proba(encoded)[:, 1]
     code = np.searchsorted(LEVELS, a)
+    w = np.ones(len(code)) if weights is None else np.asarray(weights, dtype=float)
     total = mass = 0.0
     for k in range(3):
         rows = np.flatnonzero(code != k)
         twin = encoded[rows].copy()
         twin[:, 1:] += shift_of_level[k] - shift_of_level[code[rows]]
-        total += np.abs(final.predict_proba(twin)[:, 1] - p[rows]).sum()
-        mass += len(rows)
+        total += np.dot(w[rows], np.abs(final.predict_proba(twin)[:, 1] - p[rows]))
+        mass += w[rows].sum()
     return total / mass
 
 
