@@ -288,15 +288,31 @@ def test_sachs_all_nine_conditions_reject_the_linear_model():
     assert max(icp.subset_pvalues_.values()) < 1e-10
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def gram_route(request, monkeypatch):
+    """environment_grams' two routes for interleaved labels: numpy's gather
+    (numba made unavailable) and the compiled counting sort at any number of
+    rows (skipped without numba)."""
+    from skcausal_trust.invariance import _stats
+
+    if request.param == "numpy":
+        monkeypatch.setattr(_stats, "row_sorter", lambda: None)
+    else:
+        pytest.importorskip("numba")
+        assert _stats.row_sorter() is not None
+        monkeypatch.setattr(_stats, "COMPILED_MIN_ROWS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("labels", ["interleaved", "sorted"])
 @pytest.mark.parametrize("n", [0, 1, 16_384, 40_001])
 @pytest.mark.parametrize("order", ["C", "F", "strided", "int", "float32"])
-def test_environment_grams_equal_each_environments_own_product(n, order, labels):
+def test_environment_grams_equal_each_environments_own_product(n, order, labels, gram_route):
     """Block by block (blocks of 16384 rows), any memory order (C rows are
-    gathered directly, other layouts through the transpose), rows
-    interleaved or stored by environment (runs multiplied in place, across
-    block boundaries), an environment without rows: each environment's Gram
-    matrix."""
+    gathered or sorted directly, other layouts through a copy of the
+    block), rows interleaved or stored by environment (runs multiplied in
+    place, across block boundaries), an environment without rows, with and
+    without numba: each environment's Gram matrix."""
     from skcausal_trust.invariance._stats import environment_grams
 
     rng = np.random.default_rng(n)
@@ -317,10 +333,12 @@ def test_environment_grams_equal_each_environments_own_product(n, order, labels)
 
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("extra", [0, 1])
-def test_environment_grams_multiply_few_runs_in_place(monkeypatch, order, extra):
+def test_environment_grams_multiply_few_runs_in_place(monkeypatch, order, extra, gram_route):
     """A block whose labels change at most MAX_GRAM_RUNS times is multiplied
-    run by run, without gathering (np.take is never called); one change
-    more and the rows are gathered. Both give each environment's product."""
+    run by run, without gathering or sorting (neither np.take nor the
+    compiled sort is called); one change more and the rows are gathered
+    (numpy) or sorted (numba), never both. Each gives each environment's
+    product."""
     from skcausal_trust.invariance import _stats
 
     rng = np.random.default_rng(5)
@@ -331,17 +349,51 @@ def test_environment_grams_multiply_few_runs_in_place(monkeypatch, order, extra)
     cuts = np.sort(rng.choice(np.arange(1, n), changes, replace=False))
     codes = np.repeat(np.arange(changes + 1) % 3, np.diff([0, *cuts, n]))
     assert np.count_nonzero(np.diff(codes)) == changes
-    calls = []
-    real_take = np.take
+    calls = {"take": 0, "sort": 0}
+    real_take, real_sorter = np.take, _stats.row_sorter()
 
-    def spy(*args, **kwargs):
-        calls.append(1)
+    def spy_take(*args, **kwargs):
+        calls["take"] += 1
         return real_take(*args, **kwargs)
 
-    monkeypatch.setattr(_stats.np, "take", spy)
+    def spy_sort(*args):
+        calls["sort"] += 1
+        return real_sorter(*args)
+
+    monkeypatch.setattr(_stats.np, "take", spy_take)
+    if real_sorter is not None:
+        monkeypatch.setattr(_stats, "row_sorter", lambda: spy_sort)
     grams = _stats.environment_grams(Z, codes, 3)
     monkeypatch.undo()
-    assert bool(calls) == bool(extra)
+    gathered = "take" if gram_route == "numpy" else "sort"
+    assert bool(calls[gathered]) == bool(extra)
+    assert calls["take" if gathered == "sort" else "sort"] == 0
     for e in range(3):
         rows = Z[codes == e]
         np.testing.assert_allclose(grams[e], rows.T @ rows, rtol=1e-13)
+
+
+@pytest.mark.parametrize("threshold, sorted_", [(1000, True), (1001, False)])
+def test_environment_grams_sort_from_compiled_min_rows(monkeypatch, threshold, sorted_):
+    """The compiled sort is used from COMPILED_MIN_ROWS rows on (below,
+    numba is not even imported): 1000 interleaved rows are sorted at a
+    threshold of 1000 and gathered at 1001; the same Gram matrices."""
+    from skcausal_trust.invariance import _stats
+
+    calls = []
+    monkeypatch.setattr(_stats, "row_sorter", lambda: calls.append(1) or _sort_by_numpy)
+    monkeypatch.setattr(_stats, "COMPILED_MIN_ROWS", threshold)
+    rng = np.random.default_rng(1)
+    Z, codes = rng.standard_normal((1000, 3)), rng.integers(0, 2, 1000)
+    grams = _stats.environment_grams(Z, codes, 2)
+    assert bool(calls) == sorted_
+    for e in range(2):
+        np.testing.assert_allclose(grams[e], Z[codes == e].T @ Z[codes == e], rtol=1e-13)
+
+
+def _sort_by_numpy(Z, codes, out, starts):
+    """The compiled sort's contract written with numpy (a stand-in that needs
+    no numba)."""
+    order = np.argsort(codes, kind="stable")
+    out[:] = Z[order]
+    starts[:] = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=starts.size - 1))])
