@@ -1,6 +1,8 @@
 """The compiled kernels (numba, optional) against numpy."""
 
+import importlib.util
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -49,12 +51,29 @@ def test_row_sorter_refuses_a_code_out_of_range_before_writing(sorter, bad):
 
 
 def test_row_sorter_is_none_without_numba(monkeypatch):
-    """Without numba the kernel is None (callers use numpy)."""
-    monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "skcausal_trust.utils._numba_kernels", raising=False)
+    """Without numba the kernel is None (callers use numpy), silently."""
+    monkeypatch.setattr(_compiled.importlib.util, "find_spec",
+                        lambda name: None if name == "numba" else importlib.util.find_spec(name))
     _compiled.row_sorter.cache_clear()
     try:
-        assert _compiled.row_sorter() is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _compiled.row_sorter() is None
+    finally:
+        _compiled.row_sorter.cache_clear()
+
+
+def test_row_sorter_warns_when_numba_is_broken(monkeypatch):
+    """numba installed but failing to import or to compile (an unsupported
+    numpy, an unwritable cache): a RuntimeWarning naming the error, and
+    None (numpy is used)."""
+    pytest.importorskip("numba")
+    # The kernels' module fails to import (ImportError), numba being found.
+    monkeypatch.setitem(sys.modules, "skcausal_trust.utils._numba_kernels", None)
+    _compiled.row_sorter.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="numba is installed but .*ModuleNotFoundError"):
+            assert _compiled.row_sorter() is None
     finally:
         _compiled.row_sorter.cache_clear()
 

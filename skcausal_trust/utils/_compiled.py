@@ -3,11 +3,14 @@
 numba is optional (``pip install "skcausal-trust[fast]"``). A kernel is
 compiled for one signature the first time any process imports it, and
 cached on disk next to its module (numba's ``cache=True``); :func:`row_sorter` returns ``None`` when
-numba cannot be imported, and callers fall back to numpy: the results are
-the same up to the order of the additions.
+numba is not installed (and warns when it is installed but the kernel
+cannot be loaded), and callers fall back to numpy: the results are the same
+up to the order of the additions.
 """
 
 import functools
+import importlib.util
+import warnings
 
 __all__ = ["row_sorter"]
 
@@ -28,8 +31,14 @@ def row_sorter():
         Raises ``ValueError`` for a code outside ``[0, E)`` and
         ``TypeError`` for another dtype or layout.
     """
+    if importlib.util.find_spec("numba") is None:
+        return None
     try:
         from ._numba_kernels import sort_rows_by_code
-    except ImportError:
+    except Exception as exc:  # numba broken here: numpy gives the same sums
+        warnings.warn(
+            f"numba is installed but skcausal_trust's compiled kernel could not be "
+            f"loaded ({type(exc).__name__}: {exc}); numpy is used instead (the same "
+            "results, slower on large inputs).", RuntimeWarning, stacklevel=2)
         return None
     return sort_rows_by_code
