@@ -29,7 +29,7 @@ class OneClusterScheduling(LoadFileScheduling):
         return "dask cluster" if scope in CLUSTER_FILES else scope
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadfile":
         return None
