@@ -274,6 +274,48 @@ def test_anchor_on_dask_collinear_predictors_give_the_minimum_norm_solution(data
             _assert_anchor_equal(remote, local)
 
 
+@pytest.mark.parametrize("exponent", [0, 20, 30])
+def test_penalised_anchor_on_dask_with_predictors_of_different_scales(exponent):
+    """A ridge-penalised fit stays in the data's units, where one predictor
+    may be 2**30 times another. Its coefficients equal the ridge solution of
+    the anchor-transformed rows (normal equations written out with numpy,
+    columns brought to unit scale) and the in-memory fit, to the problem's
+    rounding, in units of each column's spread. (The dask route once factored the Gram matrix unscaled: the
+    small predictors' directions fell under its rounding floor, and x0's
+    coefficient came out 1e-20 instead of 1.53 at 2**30.)"""
+    rng = np.random.default_rng(12)
+    env = np.repeat([0.0, 1.0], 60)
+    noise, hidden = rng.normal(size=(120, 3)), rng.normal(size=120)
+    X = np.column_stack([1.5 * env + noise[:, 0] + hidden + rng.normal(size=120),
+                         -env + 0.5 * noise[:, 1] + rng.normal(size=120),
+                         rng.normal(size=120) + noise[:, 2]])
+    y = 2 + X @ [1.0, -0.5, 0.25] + 2 * hidden + rng.normal(size=120)
+    X[:, 2] *= 2.0**exponent / np.abs(X[:, 2]).max()
+    gamma, alpha, n = 2.0, 0.3, 120
+    # (I - s P) on centred rows, P the projection on the centred environment.
+    a = env - env.mean()
+    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    shrink = 1 - np.sqrt(gamma)
+    Xs = Xc - shrink * np.outer(a, a @ Xc) / (a @ a)
+    ys = yc - shrink * a * (a @ yc) / (a @ a)
+    scale = np.sqrt((Xs**2).sum(axis=0))
+    lhs = (Xs.T @ Xs + alpha * n * np.eye(3)) / np.outer(scale, scale)
+    expected = np.linalg.solve(lhs, Xs.T @ ys / scale) / scale
+    local = AnchorRegression(gamma=gamma, alpha=alpha).fit(X, y, environments=env)
+    with _synchronous():
+        remote = AnchorRegression(gamma=gamma, alpha=alpha).fit(
+            da.from_array(X, chunks=(50, 3)), da.from_array(y, chunks=50),
+            environments=da.from_array(env, chunks=50))
+    # Compared in units of each column's spread. This reference agrees with
+    # a 60-digit one to 3e-14. Both routes solve in the data's units, which
+    # is backward stable there: their error grows with the scales' ratio
+    # (measured: 4e-7 of x2's coefficient on both routes at 2**20 and 2**30,
+    # 1e-8 of the largest coefficient at 2**30).
+    tolerance = (1e-12 + 2.0**exponent * 1e-14) * np.abs(expected * scale).max()
+    for fitted in (local, remote):
+        assert_allclose(fitted.coef_ * scale, expected * scale, rtol=0, atol=tolerance)
+
+
 def test_icp_on_dask_without_environments_keeps_every_feature(data):
     frame, names, _ = data
     ddf = _ddf(frame)

@@ -604,7 +604,11 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         objective is ``v' T v / (2 n_eff)`` plus the penalty, with
         ``v = (-coef, 1)``.
 
-        Eigenvalues of ``T`` at the level of its rounding (a sum of
+        ``T`` is factored with its columns brought to unit scale by powers
+        of two (exact): a penalised fit stays in the data's units, where one
+        predictor may be 2**30 times another, and the small one's direction
+        would otherwise fall below the eigenvalues' rounding level of the
+        large one. Eigenvalues at the level of their rounding (a sum of
         ``n_rows`` products) are set to 0, so that exactly collinear
         predictors give lstsq's minimum-norm solution, as on the rows."""
         d = p + 1
@@ -614,10 +618,13 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             inverse = np.linalg.pinv(anchors, rcond=1e-10, hermitian=True)
             T = T - (1.0 - self.gamma) * (cross.T @ inverse @ cross)
         T = (T + T.T) / 2
-        values, vectors = np.linalg.eigh(T)
+        # 2**e near each column's root mean square (e = 0 for a zero column).
+        _, e = np.frexp(np.sqrt(np.maximum(np.diag(T), 0.0)))
+        unit = np.ldexp(T, -e[:, None] - e[None, :])
+        values, vectors = np.linalg.eigh(unit)
         floor = values.max() * np.finfo(float).eps * (d + np.sqrt(n_rows))
         values = np.where(values > floor, values, 0.0)
-        R = np.sqrt(values)[:, None] * vectors.T
+        R = np.ldexp(np.sqrt(values)[:, None] * vectors.T, e[None, :])
         coef, intercept, solver, status, n_iter = self._solve_transformed(
             R[:, :p], R[:, p], n_eff, x_mean, y_mean)
         v = np.append(-coef, 1.0)
