@@ -373,7 +373,8 @@ GRAM_BLOCK_ROWS = 16_384
 MAX_GRAM_RUNS = 64
 
 #: Fewest rows for which :func:`environment_grams` uses the compiled sort:
-#: below, gathering costs less than importing numba (0.7 s, once per process).
+#: below, gathering costs less than importing numba and loading the sort
+#: from numba's cache (1.3 to 1.5 s, once per process).
 COMPILED_MIN_ROWS = 2**17
 
 
@@ -389,8 +390,9 @@ def environment_grams(Z, codes, n_environments):
       sort (:func:`skcausal_trust.utils._compiled.row_sorter`) copies the
       block's rows grouped by environment, in one pass, into a buffer that
       stays in cache, and each group is multiplied there. On 10^6 x 21 rows
-      in five environments interleaved at random this is about 1.5 times
-      faster than gathering (``benchmarks/bench_dask.py`` measures it);
+      in five environments interleaved at random this is 1.2 to 1.3 times
+      faster than gathering in one process, and 1.5 times in dask's
+      workers (``benchmarks/bench_dask.py`` measures it);
     - without numba, each environment's rows are gathered into a buffer
       allocated once, while the block is in cache. A C-ordered ``Z`` (as
       ``np.column_stack`` gives it) is gathered row by row straight from
