@@ -390,9 +390,9 @@ def environment_grams(Z, codes, n_environments):
       sort (:func:`skcausal_trust.utils._compiled.row_sorter`) copies the
       block's rows grouped by environment, in one pass, into a buffer that
       stays in cache, and each group is multiplied there. On 10^6 x 21 rows
-      in five environments interleaved at random this is 1.2 to 1.3 times
-      faster than gathering in one process, and 1.5 times in dask's
-      workers (``benchmarks/bench_dask.py`` measures it);
+      in five environments interleaved at random this took 0.5 to 0.67
+      times as long as gathering in one process (on a loaded machine), and
+      0.66 times in dask's workers (``benchmarks/bench_dask.py``);
     - without numba, each environment's rows are gathered into a buffer
       allocated once, while the block is in cache. A C-ordered ``Z`` (as
       ``np.column_stack`` gives it) is gathered row by row straight from
