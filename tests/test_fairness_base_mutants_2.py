@@ -24,26 +24,13 @@ from skcausal_trust.causal import CausalGraph, LinearSCM
 from skcausal_trust.fairness import CounterfactuallyFairRegressor
 from skcausal_trust.fairness import _dask as fairness_dask
 from skcausal_trust.fairness._base import MAX_SENSITIVE_LEVELS
+from test_fairness_base_mutants import CHAIN, LEVELS, _chain
 
 dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 
-CHAIN = CausalGraph([("a", "m"), ("m", "x"), ("a", "x")], nodes=["z"])
-LEVELS = np.array(["f", "g", "h"])
 #: Two unequal partitions.
 CUTS = (0, 40)
-
-
-def _chain(n=90, seed=0):
-    rng = np.random.default_rng(seed)
-    code = np.arange(n) % 3
-    a = LEVELS[code]
-    m = np.array([0.0, 1.5, -1.0])[code] + rng.normal(size=n)
-    x = 0.7 * m + np.array([0.0, -0.8, 2.0])[code] + rng.normal(size=n)
-    z = rng.normal(size=n)
-    y = z + m + x + rng.normal(size=n)
-    w = rng.integers(1, 4, size=n).astype(float)
-    return pd.DataFrame({"z": z, "m": m, "x": x, "a": a}), y, w
 
 
 def _reference(X, w):
