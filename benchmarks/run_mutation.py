@@ -21,6 +21,13 @@ Run from the repository root::
     python benchmarks/run_mutation.py --modules mechanisms     # one module
     python benchmarks/run_mutation.py                           # every module
     python benchmarks/run_mutation.py --list                    # the modules
+    python benchmarks/run_mutation.py --modules private_regressor \
+        --only "*_dask_statistics__mutmut_*"                     # some functions
+
+``--only`` takes mutmut's mutant names with ``*`` wildcards (a mutant of
+method ``m`` of class ``C`` in module ``pkg.mod`` is named
+``pkg.mod.xǁCǁm__mutmut_<k>``, of function ``f`` ``pkg.mod.x_f__mutmut_<k>``);
+the other mutants are generated, not run, and left out of the counts.
 """
 
 import os
@@ -29,6 +36,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import fnmatch  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -56,6 +64,10 @@ MODULES = {
     "classifier": ("skcausal_trust/fairness/_counterfactual.py",
                    ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py",
                     "tests/test_classifier_mutants.py"]),
+    "fairness_dask": ("skcausal_trust/fairness/_dask.py",
+                      ["tests/test_dask_fairness.py", "tests/test_fairness_base_mutants_2.py",
+                       "tests/test_classifier_mutants.py", "tests/test_regressor_mutants.py",
+                       "tests/test_column_scales.py", "tests/test_fairness_dask_mutants.py"]),
     "regressor": ("skcausal_trust/fairness/_regressor.py",
                   ["tests/test_raw_columns.py", "tests/test_weights_and_intervals.py",
                    "tests/test_regressor_mutants.py", "tests/test_column_scales.py"]),
@@ -71,6 +83,7 @@ MODULES = {
                            "tests/test_privacy_accounting.py",
                            "tests/test_private_regressor_mutants.py",
                            "tests/test_private_regressor_mutants_2.py",
+                           "tests/test_private_regressor_mutants_3.py",
                            "tests/test_dask_privacy.py"]),
     "private_statistics": ("skcausal_trust/privacy/_statistics.py",
                            ["tests/test_privacy_periphery.py",
@@ -118,6 +131,9 @@ def parse_args(argv=None):
                         help="surviving mutants' diffs to print per module")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary copy (its path is printed)")
+    parser.add_argument("--only", nargs="+", default=(), metavar="PATTERN",
+                        help="run only the mutants whose names match these patterns "
+                             "(fnmatch, as mutmut run takes them)")
     parser.add_argument("--list", action="store_true", help="list the modules")
     return parser.parse_args(argv)
 
@@ -177,10 +193,13 @@ def run_module(name, args, workdir):
     _configure(workdir, module, tests)
     start = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children",
-                          str(args.max_children)], cwd=workdir, capture_output=True,
-                         text=True)
+                          str(args.max_children), *args.only], cwd=workdir,
+                         capture_output=True, text=True)
     seconds = time.perf_counter() - start
     status = _results(workdir)
+    if args.only:
+        status = {m: s for m, s in status.items()
+                  if any(fnmatch.fnmatch(m, pattern) for pattern in args.only)}
     counts = {}
     for state in status.values():
         counts[state] = counts.get(state, 0) + 1
