@@ -94,7 +94,10 @@ def _assert_same_fit(remote, local):
     for name in FITTED:
         a, b = getattr(remote, name), getattr(local, name)
         if isinstance(b, np.ndarray):
+            assert isinstance(a, np.ndarray) and a.dtype == b.dtype, name
             assert_array_equal(a, b, err_msg=name)
+        elif b is None:
+            assert a is None, name
         else:
             assert a == b, name
     assert (hasattr(remote, "feature_names_in_") == hasattr(local, "feature_names_in_"))
@@ -303,11 +306,14 @@ def test_dask_and_in_memory_arguments_do_not_mix(data):
     X, y, codes, _ = data
     Xd, yd, ed = _dask_arrays(X, y, codes)
     reg = DPCausalRegressor(**BOUNDS)
-    with pytest.raises(ValueError, match="^y is a ndarray in memory"):
+    with pytest.raises(ValueError, match="^y is a ndarray in memory while X is a dask "
+                                         "collection: pass X, y"):
         reg.fit(Xd, y)
-    with pytest.raises(ValueError, match="^X is a ndarray in memory"):
+    with pytest.raises(ValueError, match="^X is a ndarray in memory while y is a dask "
+                                         "collection: pass X, y"):
         reg.fit(X, yd)
-    with pytest.raises(ValueError, match="^environments is a ndarray in memory"):
+    with pytest.raises(ValueError, match="^environments is a ndarray in memory while X "
+                                         "and y are dask collections: pass X, y"):
         reg.fit(Xd, yd, environments=codes)
     with pytest.raises(ValueError, match="^y is a dask"):
         reg.fit(Xd, da.from_array(y[:, None], chunks=(CHUNKS, 1)))

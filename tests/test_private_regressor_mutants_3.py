@@ -84,13 +84,21 @@ SAME_REFUSAL = {
     "icp without environments": (
         {"causal_features": "icp", "environment_levels": LEVELS}, ["a", "b"], False,
         False),
+    "one declared level": (
+        {"gamma": 2.0, "environment_levels": [0]}, ["a", "b"], True, False),
+    "icp over more than 12 predictors": (
+        {"causal_features": "icp", "environment_levels": LEVELS}, [f"x{j}" for j in range(13)],
+        True, False),
 }
 
 
 @pytest.mark.parametrize("case", list(SAME_REFUSAL))
 def test_dask_refuses_bad_arguments_with_the_in_memory_message(dask_sync, frame, case):
     params, columns, with_environments, mixed = SAME_REFUSAL[case]
-    X = frame[columns] if columns else frame[["a", "b"]].set_axis([0, "a"], axis=1)
+    if columns and columns[0] == "x0":  # thirteen predictors
+        X = pd.DataFrame(np.tile(frame[["a", "b"]].to_numpy(), 7)[:, :13], columns=columns)
+    else:
+        X = frame[columns] if columns else frame[["a", "b"]].set_axis([0, "a"], axis=1)
     messages = []
     for route in (lambda v: v, _dask):
         kwargs = {"environments": route(frame["e"])} if with_environments else {}
@@ -106,6 +114,8 @@ def test_dask_refuses_bad_arguments_with_the_in_memory_message(dask_sync, frame,
         "environment given twice": "either as environments or through environment_column",
         "a comparison without environments": "need environments",
         "icp without environments": "need environments",
+        "one declared level": "environment_levels=[0] declares one level",
+        "icp over more than 12 predictors": "tests every subset of the 13 predictors",
     }[case]
     assert expected in messages[1]
 
@@ -196,3 +206,16 @@ def test_dask_environment_column_by_name_is_named_in_errors(dask_sync, frame):
     assert messages[1].startswith("X['e'] (environment_column) has missing values")
     # In memory the count is public to the data holder; on dask it is not read.
     assert messages[0].startswith("X['e'] (environment_column) has 1 missing value(s)")
+
+
+def test_dask_refit_on_other_columns_starts_afresh_as_in_memory(dask_sync, frame):
+    """A second fit reads the new schema (scikit-learn's ``reset=True``): a
+    fit on two columns, then on three, gives the three-column fit."""
+    reg = DPCausalRegressor(**BOUNDS)
+    _released_without_noise(reg, _dask(frame[["a", "b"]]), _dask(frame["t"]))
+    got = _released_without_noise(reg, _dask(frame[["a", "b", "e"]]), _dask(frame["t"]))
+    assert reg.n_features_in_ == 3
+    assert list(reg.feature_names_in_) == ["a", "b", "e"]
+    expected = _released_without_noise(DPCausalRegressor(**BOUNDS), frame[["a", "b", "e"]],
+                                       frame["t"])
+    assert_array_equal(got, expected)
