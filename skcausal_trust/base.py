@@ -485,9 +485,29 @@ def numeric_features(features, names, *, argument="X"):
     features : DataFrame or ndarray of shape (n_samples, n_kept)
     names : list of str
         Their names, for messages.
+
+    Raises
+    ------
+    ValueError
+        Naming the date or duration columns (numpy would read them as
+        nanoseconds), or the columns that are not numbers.
     """
     from sklearn.utils import check_array
 
+    # Dates and durations convert to float silently (nanoseconds, numpy's
+    # unit): refused, named, whatever the other columns are.
+    if isinstance(features, pd.DataFrame):
+        dates = [name for name, column in zip(names, features.columns)
+                 if getattr(features[column].dtype, "kind", "O") in "mM"]
+    else:
+        dates = list(names) if getattr(features, "dtype", None) is not None and (
+            features.dtype.kind in "mM") else []
+    if dates:
+        raise ValueError(
+            f"{argument} has date or duration columns {dates!r}; this estimator needs "
+            "numeric predictors: convert them to numbers in the unit you mean (days "
+            "since a date, say) first."
+        )
     try:
         return check_array(features, dtype=np.float64, input_name=argument,
                            ensure_min_features=0)

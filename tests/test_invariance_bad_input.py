@@ -415,3 +415,32 @@ def test_failed_refit_keeps_the_previous_fit(data, Est, failure):
     assert est.n_features_in_ == X.shape[1]
     assert list(est.feature_names_in_) == list(X.columns)
     np.testing.assert_array_equal(_output(est, X), out)
+
+
+# --------------------------------------------------------------------------
+# Dates and durations are not numbers
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("columns", [["x", "when", "env"], ["when", "env"],
+                                     ["x", "lag", "env"]])
+@pytest.mark.parametrize("name", ["icp", "anchor", "private"])
+def test_date_or_duration_predictors_are_refused_by_name(name, columns):
+    """numpy reads a date or duration column alone as nanoseconds, and beside
+    numbers fails to promote it: either way a clear refusal naming it."""
+    from skcausal_trust.privacy import DPCausalRegressor
+
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame({"x": rng.normal(size=n),
+                          "when": pd.date_range("2020-01-01", periods=n),
+                          "lag": pd.timedelta_range("1D", periods=n),
+                          "env": np.arange(n) % 2})
+    y = frame["x"].to_numpy() + rng.normal(size=n)
+    est = {"icp": InvariantCausalPrediction(environment_column="env"),
+           "anchor": AnchorRegression(environment_column="env"),
+           "private": DPCausalRegressor(environment_column="env", feature_bound=3.0,
+                                        target_bound=4.0)}[name]
+    bad = [c for c in columns if c in ("when", "lag")]
+    with pytest.raises(ValueError) as error:
+        est.fit(frame[columns], y)
+    assert str(error.value).startswith(f"X has date or duration columns {bad!r}")
+    assert not hasattr(est, "coef_")
