@@ -219,3 +219,49 @@ def test_dask_refit_on_other_columns_starts_afresh_as_in_memory(dask_sync, frame
     expected = _released_without_noise(DPCausalRegressor(**BOUNDS), frame[["a", "b", "e"]],
                                        frame["t"])
     assert_array_equal(got, expected)
+
+
+# --------------------------------------------------------------------------
+# _encode_fit in memory
+# --------------------------------------------------------------------------
+def test_an_array_with_a_text_column_is_refused_naming_it(frame):
+    X = np.column_stack([frame["a"].to_numpy(), np.where(frame["e"] > 0, "u", "v")])
+    reg = DPCausalRegressor(**BOUNDS)
+    message = _refusal(lambda: reg.fit(X.astype(object), frame["t"]))
+    assert message.startswith("X has non-numeric (categorical or string) columns ['x1']")
+
+
+def test_undeclared_categorical_levels_come_from_the_dtype_in_its_order(frame):
+    """A categorical column's levels, when not declared, are its dtype's
+    categories, in their order, unused ones included (a leak, said): not
+    the values seen, sorted."""
+    from skcausal_trust.exceptions import PrivacyLeakWarning
+
+    job = pd.Categorical(np.array(["x", "y", "z"])[frame["e"].to_numpy()],
+                         categories=["z", "w", "x", "y"])
+    X = pd.DataFrame({"a": frame["a"], "job": job})
+    reg = DPCausalRegressor(**BOUNDS)
+    with pytest.warns(PrivacyLeakWarning, match="levels of 'job' were taken from the data"):
+        statistics = _released_without_noise(reg, X, frame["t"])
+    assert reg.predictors_ == ["a", "job_z", "job_w", "job_x", "job_y", "job_nan"]
+    assert reg.categories_ == {"job": ["z", "w", "x", "y"]}
+    assert reg.epsilon_ == np.inf
+    assert reg.privacy_leaks_ == ["the levels of 'job' were taken from the data "
+                                  "(declare them in categories)"]
+    # The same release as with those levels declared, in that order.
+    declared = DPCausalRegressor(**BOUNDS, categories={"job": ["z", "w", "x", "y"]})
+    assert_array_equal(statistics, _released_without_noise(declared, X, frame["t"]))
+
+
+def test_undeclared_levels_of_mixed_types_are_sorted_as_text(frame):
+    """An object column's levels, when not declared, are the values seen,
+    sorted by their text (numbers and strings do not compare otherwise)."""
+    from skcausal_trust.exceptions import PrivacyLeakWarning
+
+    values = np.array([10, 2, "x"], dtype=object)[frame["e"].to_numpy()]
+    X = pd.DataFrame({"a": frame["a"], "job": pd.Series(values, dtype=object)})
+    reg = DPCausalRegressor(**BOUNDS)
+    with pytest.warns(PrivacyLeakWarning, match="levels of 'job' were taken from the data"):
+        _released_without_noise(reg, X, frame["t"])
+    assert reg.categories_ == {"job": [10, 2, "x"]}
+    assert reg.predictors_ == ["a", "job_10", "job_2", "job_x", "job_nan"]
