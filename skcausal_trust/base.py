@@ -497,8 +497,8 @@ def numeric_features(features, names, *, argument="X"):
     # Dates and durations convert to float silently (nanoseconds, numpy's
     # unit): refused, named, whatever the other columns are.
     if isinstance(features, pd.DataFrame):
-        dates = [name for name, column in zip(names, features.columns)
-                 if getattr(features[column].dtype, "kind", "O") in "mM"]
+        dates = [name for name, dtype in zip(names, features.dtypes)
+                 if getattr(dtype, "kind", "O") in "mM"]
     else:
         dates = list(names) if getattr(features, "dtype", None) is not None and (
             features.dtype.kind in "mM") else []
