@@ -67,34 +67,32 @@ def _refusal(fit):
 # --------------------------------------------------------------------------
 # Bad arguments both routes can express: the in-memory route's message
 # --------------------------------------------------------------------------
-#: name: (parameters, X's columns, environments given, mixed column labels)
+#: name: (parameters, X's columns (None: labels 0 and 'a'), environments given)
 SAME_REFUSAL = {
-    "column labels neither strings nor positions": ({}, None, False, True),
+    "column labels neither strings nor positions": ({}, None, False),
     "environment column unknown": (
         {"gamma": 2.0, "environment_levels": LEVELS, "environment_column": "zz"},
-        ["a", "e"], False, False),
+        ["a", "e"], False),
     "environment column is every column": (
         {"gamma": 2.0, "environment_levels": LEVELS, "environment_column": "e"},
-        ["e"], False, False),
+        ["e"], False),
     "environment given twice": (
         {"gamma": 2.0, "environment_levels": LEVELS, "environment_column": "e"},
-        ["a", "e"], True, False),
+        ["a", "e"], True),
     "a comparison without environments": (
-        {"gamma": 2.0, "environment_levels": LEVELS}, ["a", "b"], False, False),
+        {"gamma": 2.0, "environment_levels": LEVELS}, ["a", "b"], False),
     "icp without environments": (
-        {"causal_features": "icp", "environment_levels": LEVELS}, ["a", "b"], False,
-        False),
-    "one declared level": (
-        {"gamma": 2.0, "environment_levels": [0]}, ["a", "b"], True, False),
+        {"causal_features": "icp", "environment_levels": LEVELS}, ["a", "b"], False),
+    "one declared level": ({"gamma": 2.0, "environment_levels": [0]}, ["a", "b"], True),
     "icp over more than 12 predictors": (
-        {"causal_features": "icp", "environment_levels": LEVELS}, [f"x{j}" for j in range(13)],
-        True, False),
+        {"causal_features": "icp", "environment_levels": LEVELS},
+        [f"x{j}" for j in range(13)], True),
 }
 
 
 @pytest.mark.parametrize("case", list(SAME_REFUSAL))
 def test_dask_refuses_bad_arguments_with_the_in_memory_message(dask_sync, frame, case):
-    params, columns, with_environments, mixed = SAME_REFUSAL[case]
+    params, columns, with_environments = SAME_REFUSAL[case]
     if columns and columns[0] == "x0":  # thirteen predictors
         X = pd.DataFrame(np.tile(frame[["a", "b"]].to_numpy(), 7)[:, :13], columns=columns)
     else:
@@ -133,7 +131,7 @@ def test_dask_y_must_be_one_column_of_numbers(dask_sync, frame, case):
         "complex": lambda: _dask(frame["t"].to_numpy().astype(complex)),
         "datetime": lambda: _dask(pd.Series(pd.date_range("2020", periods=N))),
     }[case]()
-    if case in ("2-D array",):
+    if case == "2-D array":
         X = _dask(frame[["a", "b"]].to_numpy())
     reg = DPCausalRegressor(**BOUNDS)
     message = _refusal(lambda: reg.fit(X, bad))
