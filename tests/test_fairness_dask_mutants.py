@@ -868,3 +868,409 @@ def test_grouped_gram_overflow_declines_the_statistics_without_warnings(dask_syn
         gram = rows.summary["scm_groups"]["gram"]
         assert np.isinf(np.diag(gram)).all()
         assert _scm(rows) is None
+
+
+# -- the logistic model in the null space's coordinates ----------------------
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_logistic_model_stats_penalty_and_unpacking(n_classes, fit_intercept):
+    """At ``P theta`` (each row's coefficients ``N z`` and its intercept, 0
+    without one): the loss, ``P'`` times the gradient and ``P' H P``, from
+    the definition; the penalty ``share * |z|^2 / (2 C)`` on the ``z`` only;
+    a target given as a column is the same target."""
+    rng = np.random.default_rng(20)
+    n, p, C, share = 14, 3, 0.7, 0.3
+    Z, w = rng.normal(size=(n, p)), rng.uniform(0.5, 2.0, n)
+    classes = ["a", "b", "c"][:n_classes]
+    target = np.array(classes, dtype=object)[np.r_[np.arange(n_classes),
+                                                   rng.integers(0, n_classes, n - n_classes)]]
+    N = null_space(rng.normal(size=(1, p)))
+    model = fd._LogisticModel(classes, N, C, fit_intercept)
+    K = 1 if n_classes == 2 else n_classes
+    q = N.shape[1] + int(fit_intercept)
+    theta = rng.normal(size=K * q)
+    rows = theta.reshape(K, q)
+    coef = rows[:, :N.shape[1]] @ N.T
+    intercept = rows[:, -1] if fit_intercept else np.zeros(K)
+    assert model.K == K and model.P.shape == (K * (p + 1), K * q)
+    assert_allclose(model.P @ theta, np.column_stack([coef, intercept]).ravel(), atol=1e-15)
+    got_coef, got_intercept = model.unpack(theta, p)
+    assert_allclose(got_coef, coef, atol=1e-15)
+    assert_allclose(got_intercept, intercept, atol=1e-15)
+    if K == 1:
+        ref = _logistic_definition(Z, np.where(target == "b", 1.0, -1.0), w, coef[0],
+                                   intercept[0])
+    else:
+        codes = pd.Index(classes).get_indexer(target)
+        ref = _multinomial_definition(Z, codes, w, coef, intercept)
+    full = model.full_stats(Z, target, w, model.P @ theta)
+    column = model.full_stats(Z, target.reshape(-1, 1), w, model.P @ theta)
+    for got in (full, column):
+        assert got[0] == pytest.approx(ref[0], rel=1e-12)
+        assert_allclose(got[1], ref[1], rtol=1e-11, atol=1e-13)
+        assert_allclose(got[2], ref[2], rtol=1e-11, atol=1e-13)
+    loss, grad, hess = model.stats(Z, target, w, theta)
+    assert loss == pytest.approx(ref[0], rel=1e-12)
+    assert_allclose(grad, model.P.T @ ref[1], rtol=1e-11, atol=1e-13)
+    assert_allclose(hess, model.P.T @ ref[2] @ model.P, rtol=1e-11, atol=1e-13)
+    penalised = np.tile(np.r_[np.ones(N.shape[1]), np.zeros(int(fit_intercept))], K) > 0
+    assert_allclose(model.penalty(), np.where(penalised, 1.0 / C, 0.0), rtol=1e-15)
+    assert_allclose(model.penalty(share), np.where(penalised, share / C, 0.0), rtol=1e-15)
+    z = np.where(penalised, theta, 0.0)
+    for args, s in [((), 1.0), ((share,), share)]:
+        value, g, h = model.penalise((loss, grad, hess), theta, *args)
+        assert value == pytest.approx(loss + s * np.sum(z**2) / (2 * C), rel=1e-13)
+        assert_allclose(g, grad + s * z / C, rtol=1e-13, atol=1e-15)
+        assert_allclose(h, hess + np.diag(np.where(penalised, s / C, 0.0)), rtol=1e-13,
+                        atol=1e-15)
+
+
+def test_signs_of_a_target_column():
+    """+1 for the positive class, -1 otherwise, as a vector (also of a
+    column of labels)."""
+    target = np.array([["yes"], ["no"], ["yes"], ["maybe"]], dtype=object)
+    for t in (target, target.ravel()):
+        got = fd._signs(t, "yes")
+        assert got.shape == (4,)
+        assert_allclose(got, [1.0, -1.0, 1.0, -1.0])
+
+
+@pytest.mark.parametrize("p, fit_intercept", [(3, True), (3, False), (2, True)])
+def test_projection_places_the_null_space_and_the_intercept(p, fit_intercept):
+    N = null_space(np.random.default_rng(21).normal(size=(1, p)))
+    P = fd._projection(N, fit_intercept)
+    q = N.shape[1]
+    expected = np.zeros((p + 1, q + int(fit_intercept)))
+    expected[:p, :q] = N
+    if fit_intercept:
+        expected[p, q] = 1.0
+    assert P.shape == expected.shape
+    assert_allclose(P, expected, atol=0)
+
+
+# -- the logistic terms on dask rows -----------------------------------------
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dask_logistic_terms_are_the_in_memory_terms(dask_sync, n_classes):
+    """Loss and gradients in ``theta`` and the intercepts, summed over the
+    partitions: those of ``_LogisticTerms`` on all the rows in memory (also
+    for a target given as a one-column array); each call one pass."""
+    from skcausal_trust.fairness import CounterfactuallyFairClassifier
+    from skcausal_trust.fairness._counterfactual import _LogisticTerms
+
+    frame, y, w = _classification(seed=22, n_classes=n_classes)
+    Z = frame[["x1", "x2", "x3"]].to_numpy(copy=True)
+    Z[:, 2] = np.round(3.0 * Z[:, 2])  # integers: also read from nullable integers
+    classes = np.array(sorted(set(y)), dtype=object)
+    codes = pd.Index(classes).get_indexer(y)
+    K = 1 if n_classes == 2 else n_classes
+    rng = np.random.default_rng(22)
+    M = rng.normal(size=(3, 2))
+    theta, b = rng.normal(size=(K, 2)), rng.normal(size=K)
+    ref = _LogisticTerms(Z, codes, w, K)(M, theta, b)
+    sizes = (CUTS[1], CUTS[2] - CUTS[1], len(y) - CUTS[2])
+    ends = CUTS + (len(y),)
+    integers = pd.DataFrame(Z[:, :2], columns=["x1", "x2"]).assign(
+        x3=pd.array(Z[:, 2].astype(int), dtype="Int64"))
+    X_frame = dd.concat([dd.from_pandas(integers.iloc[s:e], npartitions=1)
+                         for s, e in zip(ends[:-1], ends[1:])])
+    for X, target in [(da.from_array(Z, chunks=(sizes, 3)), y),
+                      (da.from_array(Z, chunks=(sizes, 3)), y.reshape(-1, 1)),
+                      (X_frame, y)]:
+        rows = fd.dask_fit_rows(
+            CounterfactuallyFairClassifier(), X,
+            da.from_array(target, chunks=(sizes,) + target.shape[1:]),
+            sensitive_features=None, sample_weight=da.from_array(w, chunks=(sizes,)),
+            target="classes")
+        terms = fd.DaskLogisticTerms(rows, classes)
+        assert terms.total_weight == pytest.approx(w.sum(), rel=1e-13)
+        assert terms.passes == 0
+        for call in (1, 2):
+            loss, grad, grad_b = terms(M, theta, b)
+            assert terms.passes == call
+            assert loss == pytest.approx(ref[0], rel=1e-12)
+            assert_allclose(grad, ref[1], rtol=1e-11, atol=1e-13)
+            assert_allclose(grad_b, ref[2], rtol=1e-11, atol=1e-13)
+
+
+# -- the rows' validation and first pass, further ------------------------------
+
+def test_fit_rows_refuses_non_dask_targets_and_boolean_or_text_columns(dask_sync):
+    """``y`` and the weights must be dask collections; the kept columns of a
+    dataframe numeric and not boolean (at most five of the others named)."""
+    frame, y, w = _frame(seed=23)
+    X, yd, wd = _partitioned(frame[["x1", "x2"]], y, w)
+    est = CounterfactuallyFairRegressor()
+    with pytest.raises(ValueError, match="y must be a dask Series or array aligned with X "
+                                         "when X is a dask collection"):
+        fd.dask_fit_rows(est, X, y, sensitive_features=None, sample_weight=wd,
+                         target="continuous")
+    with pytest.raises(ValueError, match="sample_weight must be a dask Series or array "
+                                         "aligned with X when X is a dask collection"):
+        fd.dask_fit_rows(est, X, yd, sensitive_features=None, sample_weight=w,
+                         target="continuous")
+    flags = X.assign(flag=X["x1"] > 100.0)
+    with pytest.raises(ValueError, match=r"X has non-numeric columns \['flag'\]"):
+        fd.dask_fit_rows(est, flags, yd, sensitive_features=None, sample_weight=wd,
+                         target="continuous")
+    text = X.assign(**{f"t{k}": "v" for k in range(7)})
+    with pytest.raises(ValueError, match=r"columns \['t0', 't1', 't2', 't3', 't4'\]: on"):
+        fd.dask_fit_rows(est, text, yd, sensitive_features=None, sample_weight=wd,
+                         target="continuous")
+
+
+def test_fit_rows_of_an_array_without_its_sensitive_column(dask_sync):
+    """A 2-D dask array with its sensitive column named by position: the
+    features are the other columns (named by their positions), and the
+    estimator records the attribute's column; without a target, ``y`` is
+    not kept."""
+    frame, y, w = _frame(seed=24)
+    values = np.column_stack([frame["x1"], (frame["a"] == "m").astype(float), frame["x2"]])
+    sizes = (CUTS[1], CUTS[2] - CUTS[1], len(y) - CUTS[2])
+    X = da.from_array(values, chunks=(sizes, 3))
+    est = CounterfactuallyFairRegressor(sensitive_feature_ids=1)
+    rows = fd.dask_fit_rows(est, X, da.from_array(y, chunks=(sizes,)),
+                            sensitive_features=None, sample_weight=None, target=None)
+    assert rows.y is None and rows.names == [0, 2]
+    assert est._sensitive_columns == [1] and est.n_features_in_ == 3
+    assert rows.attribute.rows is rows
+    assert_allclose(rows.features.compute(), values[:, [0, 2]])
+    assert_allclose(rows.summary["sum"], values[:, [0, 2]].sum(axis=0), rtol=1e-13)
+    assert [list(lv) for lv in rows.summary["levels"]] == [[0.0, 1.0]]
+
+
+def test_first_pass_largest_weight_below_one(dask_sync):
+    """The largest weight when every weight is below 1 (not 1)."""
+    frame, y, w = _frame(seed=25)
+    rows = _rows(frame[["x1", "x2"]], y, w / 10.0, None, ids=())
+    assert rows.summary["max_weight"] == pytest.approx(w.max() / 10.0, rel=1e-15)
+
+
+def test_first_pass_statistics_in_blocks_of_rows(dask_sync, monkeypatch):
+    """The further statistics are gathered per block of rows (here 5): each
+    call on consecutive rows of one partition (inputs, labels, weights and
+    attribute of those rows), their sums the statistics of all the rows."""
+    frame, y, w = _frame(seed=26)
+    monkeypatch.setattr(fd, "EXTRA_BLOCK_ROWS", 5)
+    calls, named = [], []
+
+    def record(Z, target, weights, attribute):
+        calls.append((Z.copy(), target.copy(), weights.copy(), attribute.values.copy()))
+        named.append((attribute.names, attribute.argument, attribute.columns))
+        return np.r_[weights @ Z, weights @ target, weights.sum(), len(target)]
+
+    rows = _rows(frame, y, w, lambda rows: {"record": record})
+    Z = frame[["x1", "x2"]].to_numpy()
+    # In the order of the rows (the scheduler picks the partitions' order).
+    calls = sorted(calls, key=lambda c: np.flatnonzero(Z[:, 0] == c[0][0, 0])[0])
+    assert [len(c[1]) for c in calls] == [5, 5, 5, 2] + [5] * 4 + [4] + [5] * 3 + [4]
+    assert_allclose(np.vstack([c[0] for c in calls]), Z)
+    assert_allclose(np.concatenate([c[1] for c in calls]), y)
+    assert_allclose(np.concatenate([c[2] for c in calls]), w)
+    assert (np.vstack([c[3] for c in calls]) == frame[["a", "r"]].to_numpy()).all()
+    attribute = rows.attribute
+    assert named == [(attribute.names, attribute.argument, attribute.columns)] * len(calls)
+    assert attribute.names == ["a", "r"] and attribute.columns == [0, 2]
+    assert_allclose(rows.summary["record"], np.r_[w @ Z, w @ y, w.sum(), len(y)],
+                    rtol=1e-13)
+    # Without a target, each call is given None for it.
+    targets = []
+    X, _, wd = _partitioned(frame, y, w)
+    fd.dask_fit_rows(CounterfactuallyFairRegressor(sensitive_feature_ids=["a", "r"]), X,
+                     None, sensitive_features=None, sample_weight=wd, target=None,
+                     fused=lambda rows: {"t": lambda Z, t, *_: targets.append(t) or 0.0})
+    assert len(targets) == 13 and all(t is None for t in targets)
+
+
+def test_first_pass_of_classes_and_of_an_integer_column(dask_sync):
+    """The classes of ``y`` over the partitions (of a one-column array too),
+    and the statistics of a column of pandas' nullable integers (read as
+    floats)."""
+    from skcausal_trust.fairness import CounterfactuallyFairClassifier
+
+    frame, y, w = _classification(seed=27)
+    X = frame[["x1", "x2", "x3"]].assign(k=pd.array(np.arange(len(y)) % 7, dtype="Int64"))
+    sizes = (CUTS[1], CUTS[2] - CUTS[1], len(y) - CUTS[2])
+    Xd = dd.concat([dd.from_pandas(X.iloc[s:e], npartitions=1)
+                    for s, e in zip((0,) + CUTS[1:], CUTS[1:] + (len(y),))])
+    rows = fd.dask_fit_rows(CounterfactuallyFairClassifier(), Xd,
+                            da.from_array(y.reshape(-1, 1), chunks=(sizes, 1)),
+                            sensitive_features=None,
+                            sample_weight=da.from_array(w, chunks=(sizes,)), target="classes")
+    assert rows.summary["classes"] == {"no", "yes"}
+    Z = X.to_numpy(dtype=float)
+    assert_allclose(rows.summary["sum"], w @ Z, rtol=1e-13)
+    assert_allclose(rows.summary["high"], Z.max(axis=0))
+
+
+def test_first_pass_target_sum_over_an_empty_partition_and_columns(dask_sync):
+    """The weighted sum of a continuous ``y``: a partition without rows adds
+    nothing; a one-column array, or a series of pandas' nullable integers,
+    is the same target."""
+    frame, y, w = _frame(seed=28)
+    X = frame[["x1", "x2"]]
+    rows = _rows(X, y, w, None, ids=(), cuts=(0, 17, 17, 41))
+    assert rows.summary["n"] == len(y)
+    assert rows.summary["y_sum"] == pytest.approx(w @ y, rel=1e-13)
+    Xd, _, wd = _partitioned(X, y, w)
+    sizes = (CUTS[1], CUTS[2] - CUTS[1], len(y) - CUTS[2])
+    integers = np.round(y).astype(int)
+    ends = CUTS + (len(y),)
+    targets = [
+        (da.from_array(y.reshape(-1, 1), chunks=(sizes, 1)), y),
+        (dd.concat([dd.from_pandas(pd.Series(pd.array(integers[s:e], dtype="Int64")),
+                                   npartitions=1) for s, e in zip(ends[:-1], ends[1:])]),
+         integers),
+    ]
+    for yd, values in targets:
+        rows = fd.dask_fit_rows(CounterfactuallyFairRegressor(), Xd, yd,
+                                sensitive_features=None, sample_weight=wd,
+                                target="continuous")
+        assert rows.summary["y_sum"] == pytest.approx(w @ values, rel=1e-13)
+
+
+def test_first_pass_of_no_rows_and_of_one_row(dask_sync):
+    frame, y, w = _frame(seed=29)
+    X = frame[["x1", "x2"]]
+    with pytest.raises(ValueError, match="X has 0 rows; nothing to fit"):
+        _rows(X.iloc[:0], y[:0], w[:0], None, ids=(), cuts=(0,))
+    rows = _rows(X.iloc[:1], y[:1], w[:1], None, ids=(), cuts=(0,))
+    assert rows.summary["n"] == 1
+    assert rows.summary["y_sum"] == pytest.approx(w[0] * y[0], rel=1e-15)
+
+
+def test_first_pass_masses_from_the_combinations_of_two_attributes(dask_sync):
+    """With the SCM's statistics, each level's weight is the sum over the
+    combinations holding it."""
+    frame, y, w = _frame(seed=30)
+    rows = _scm_rows(frame, y, w)
+    for j, v in enumerate(["a", "r"]):
+        assert set(rows.summary["mass"][j]) == set(frame[v])
+        for level, mass in rows.summary["mass"][j].items():
+            assert mass == pytest.approx(w[(frame[v] == level).to_numpy()].sum(), rel=1e-13)
+
+
+# -- the combinations of levels, the SCM's rows and checks on dask -------------
+
+@pytest.mark.parametrize("n", [0, 1, 2, 25])
+def test_combinations_are_each_rows_levels(n):
+    """Each row's index among the distinct combinations of its levels (one
+    attribute, or two); no combination without an attribute or rows."""
+    frame, _, _ = _frame(seed=31, n=max(n, 1))
+    frame = frame.iloc[:n]
+    for names in (["a", "r"], ["r"]):
+        keys, codes = fd._combinations(_attribute(frame[names].to_numpy()), n)
+        assert len(codes) == n and len(set(keys)) == len(keys)
+        assert set(keys) == set(map(tuple, frame[names].to_numpy()))
+        assert [keys[c] for c in codes] == list(map(tuple, frame[names].to_numpy()))
+    keys, codes = fd._combinations(None, 3)
+    assert keys == [] and list(codes) == [0, 0, 0]
+
+
+def _positional_world(calls):
+    """A world whose rows in the SCM's variables are the inputs ``x1``,
+    ``x2`` (read by position); it counts its calls in this process, and
+    requires each part's index to start from 0."""
+
+    class World:
+        def scm_frame(self, inputs, part):
+            calls.append(len(part))
+            assert list(part.index) == list(range(len(part)))
+            Z = np.asarray(part, dtype=float)
+            return pd.DataFrame({"x1": Z[:, 0], "x2": Z[:, 1]})
+
+    return World()
+
+
+def test_dask_scm_frame_is_the_in_memory_frame_partition_by_partition(dask_sync):
+    """The rows in the SCM's variables with the attributes as categoricals of
+    their levels, one partition per partition of X (one of them with one row,
+    one without any), each part given with a fresh index; built lazily (only
+    the schema's made-up row converted until computed)."""
+    frame, y, w = _frame(seed=32)
+    cuts = (0, 1, 17, 17)
+    rows = _scm_rows(frame, y, w, cuts=cuts)
+    levels = rows.summary["levels"]
+    calls = []
+    out = fd.dask_scm_frame(_positional_world(calls), None, rows, ["a", "r"], levels)
+    assert len(calls) == 1 and len(out._meta) == 0
+    assert out.npartitions == 4
+    got = out.compute()
+    expected = frame[["x1", "x2"]].reset_index(drop=True).assign(
+        a=pd.Categorical(frame["a"], categories=levels[0]),
+        r=pd.Categorical(frame["r"], categories=levels[1]))
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
+    assert list(out.dtypes) == list(expected.dtypes)
+
+
+def test_dask_scm_frame_refuses_misaligned_collections(dask_sync):
+    frame, y, w = _frame(seed=33)
+    X, _, _ = _partitioned(frame[["x1", "x2"]], y, w)
+    levels = [np.array(["f", "m"], dtype=object)]
+    world = _positional_world([])
+    for chunks, message in [((30, 30), r"not aligned: X 3, sensitive_features 2 partitions"),
+                            ((16, 25, 19), r"partitions of different lengths \[(16, 17|24, 25)\]")]:
+        attribute = fd.DaskAttribute([da.from_array(frame["a"].to_numpy(), chunks=(chunks,))],
+                                     ["a"], "sensitive_features")
+        rows = fd.DaskRows(X, ["x1", "x2"], None, None, attribute)
+        with pytest.raises(ValueError, match=message):
+            fd.dask_scm_frame(world, None, rows, ["a"], levels).compute()
+
+
+def test_scm_first_pass_is_the_rows_summary_in_the_scms_variables(dask_sync):
+    """The ranges of the graph's numeric nodes in the graph's order (the
+    sensitive ones skipped, wherever they are), the levels, rows and
+    weights; None for a node that is neither."""
+    frame, y, w = _frame(seed=34)
+    rows = _scm_rows(frame, y, w)
+    levels = rows.summary["levels"]
+    variables = {c: c for c in rows.names}
+    for graph in (SCM_GRAPH, CausalGraph([("x1", "x2"), ("a", "x2")], nodes=["r"])):
+        numeric = [v for v in graph.nodes if v not in ("a", "r")]
+        assert min(graph.nodes.index("a"), graph.nodes.index("r")) < graph.nodes.index(
+            numeric[-1])
+        first = fd.scm_first_pass(rows, graph, variables, ["a", "r"], levels)
+        cols = [frame[v].to_numpy() for v in numeric]
+        assert_allclose(first["high"], [c.max() for c in cols])
+        assert_allclose(first["low"], [-c.min() for c in cols])
+        assert first["n"] == len(y) and first["max_weight"] == w.max()
+        assert_allclose(first["weight"], [w.sum()], rtol=1e-13)
+        assert first["levels"] == {"a": {"f", "m"}, "r": {"n", "s", "w"}}
+    assert fd.scm_first_pass(rows, CausalGraph([("a", "u")]), variables, ["a", "r"],
+                             levels) is None
+
+
+def test_dask_check_fitted_scm_checks_each_partition_with_rows(dask_sync):
+    """The check runs on every partition with rows: its inputs with a fresh
+    index, and its attribute's labels."""
+    frame, y, w = _frame(seed=35)
+    rows = _scm_rows(frame, y, w, cuts=(0, 17, 17, 41))
+    seen = []
+
+    def check(part, attribute):
+        seen.append((part.copy(), attribute.values.copy()))
+
+    fd.dask_check_fitted_scm(check, rows)
+    assert len(seen) == 3
+    seen.sort(key=lambda s: np.flatnonzero(frame["x1"].to_numpy() == s[0]["x1"].iloc[0])[0])
+    for part, _ in seen:
+        assert list(part.columns) == ["x1", "x2"]
+        assert list(part.index) == list(range(len(part)))
+    got = pd.concat([s[0] for s in seen], ignore_index=True)
+    pd.testing.assert_frame_equal(got, frame[["x1", "x2"]].reset_index(drop=True))
+    assert (np.vstack([s[1] for s in seen]) == frame[["a", "r"]].to_numpy()).all()
+
+
+def test_fused_scm_terms_of_nullable_integers(dask_sync):
+    """The SCM's statistics from a first partition with a column of pandas'
+    nullable integers: its offsets are the mid-ranges (as floats); without
+    an attribute there are none."""
+    frame, y, w = _frame(seed=36)
+    frame = frame.assign(x1=pd.array(np.round(frame["x1"]).astype(int), dtype="Int64"))
+    rows = _scm_rows(frame, y, w)
+    first = frame[["x1", "x2"]].iloc[:CUTS[1]].to_numpy(dtype=float)
+    assert_allclose(rows.fused["scm_groups"].offset,
+                    first.min(axis=0) / 2 + first.max(axis=0) / 2, rtol=1e-15)
+    terms, part = fd.fused_scm_terms(_rows(frame[["x1", "x2"]], y, w, None, ids=()))
+    assert terms == {} and len(part[0]) == CUTS[1]
