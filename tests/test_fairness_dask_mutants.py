@@ -608,14 +608,8 @@ def test_dask_logistic_newton_is_scikit_learns_fit_on_the_null_space(
     assert info["objective"] == pytest.approx(objective, rel=1e-12)
 
 
-def test_dask_logistic_newton_warm_starts_from_the_first_partition(dask_sync, monkeypatch):
-    """Without a start from the first pass: the iterations over all rows
-    start from the first partition's own solution, its penalty scaled by its
-    share of the weight (scikit-learn with ``C`` divided by that share)."""
-    frame, y, w = _classification(seed=11)
-    rows = _class_rows(frame[["x1", "x2", "x3"]], y, w)
-    N = null_space(np.array([[1.0, 0.5, -0.2]]))
-    C = 0.8
+def _record_newton_starts(monkeypatch):
+    """The points ``_newton`` is started from, recorded as it runs."""
     starts = []
     newton = fd._newton
 
@@ -624,6 +618,18 @@ def test_dask_logistic_newton_warm_starts_from_the_first_partition(dask_sync, mo
         return newton(oracle, theta)
 
     monkeypatch.setattr(fd, "_newton", recording)
+    return starts
+
+
+def test_dask_logistic_newton_warm_starts_from_the_first_partition(dask_sync, monkeypatch):
+    """Without a start from the first pass: the iterations over all rows
+    start from the first partition's own solution, its penalty scaled by its
+    share of the weight (scikit-learn with ``C`` divided by that share)."""
+    frame, y, w = _classification(seed=11)
+    rows = _class_rows(frame[["x1", "x2", "x3"]], y, w)
+    N = null_space(np.array([[1.0, 0.5, -0.2]]))
+    C = 0.8
+    starts = _record_newton_starts(monkeypatch)
     fd.dask_logistic_newton(rows, N, np.array(["no", "yes"], dtype=object), C, True)
     assert len(starts) == 2
     assert_allclose(starts[0], 0.0)
@@ -651,14 +657,7 @@ def test_dask_logistic_newton_first_step_from_the_first_pass(dask_sync, monkeypa
     _, grad, hess = _logistic_definition(Z, np.where(y == "yes", 1.0, -1.0), w,
                                          point[:3], point[3])
     assert_allclose(rows.summary["logistic_start"][1], grad, rtol=1e-10, atol=1e-12)
-    starts = []
-    newton = fd._newton
-
-    def recording(oracle, theta):
-        starts.append(np.array(theta))
-        return newton(oracle, theta)
-
-    monkeypatch.setattr(fd, "_newton", recording)
+    starts = _record_newton_starts(monkeypatch)
     calls = _count_passes(monkeypatch)
     coef, intercept, info = fd.dask_logistic_newton(rows, N, classes, C, True)
     P = np.zeros((4, 3))
