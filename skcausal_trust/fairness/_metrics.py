@@ -455,7 +455,10 @@ def counterfactual_unfairness(
     ------
     ValueError
         If ``scm`` is not fitted; the attribute is missing, given twice, a
-        numeric node of ``scm``, or has a value ``scm`` never saw; ``kind``
+        numeric node of ``scm``, or has a value ``scm`` never saw; routed
+        ``sensitive_features`` are named like a column of ``X`` that is not
+        their node of ``scm`` (the twins would leave that column as it is:
+        name it with ``sensitive_feature_ids``); ``kind``
         does not fit the estimator (``"flip"`` for a regressor, or
         ``"probability"`` without ``predict_proba``); ``X`` is an array while
         ``scm`` names its nodes; or a categorical descendant's counterfactual
@@ -642,6 +645,15 @@ class _Twins:
             )
         holders = ([columns[j] for j in attribute.columns] if attribute.columns
                    else list(nodes))
+        if not attribute.columns:
+            for name, node in zip(attribute.names, nodes):
+                if name is not None and name in set(columns) and name != node:
+                    raise ValueError(
+                        f"sensitive_features is named {name!r} like a column of X, but "
+                        f"scm's node for it is {node!r}: the twins would set {node!r} "
+                        f"and leave X[{name!r}] at its factual value. Pass "
+                        f"sensitive_feature_ids={name!r} to have them set that column."
+                    )
         for j, node in enumerate(nodes):
             if not attribute.columns or holders[j] != node:
                 data[node] = attribute.column(j)
