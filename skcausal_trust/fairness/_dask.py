@@ -69,17 +69,20 @@ class DaskAttribute:
     def n_attributes(self):
         return len(self.dask_columns)
 
-    def argument_of(self, j):
-        if self.n_attributes == 1:
-            return self.argument
-        name = self.names[j]
-        return f"{self.argument}[{name if name is not None else j!r}]"
+    argument_of = RowAttribute.argument_of
+
+    def _labels_argument(self, j):
+        """How the labels' check names attribute ``j``: as in memory, a column
+        of ``X`` by its own name (:func:`~skcausal_trust.base.resolve_row_attribute`)."""
+        if self.columns:
+            return f"X[{self.names[j]!r}] ({SENSITIVE.ids})"
+        return self.argument_of(j)
 
     def local(self, parts):
         """The in-memory attribute of one partition (labels validated as in
         memory)."""
         n = parts[0].shape[0] if parts else 0
-        labels = [_as_labels(p, self.argument_of(j), n) if n
+        labels = [_as_labels(p, self._labels_argument(j), n) if n
                   else np.empty(0, dtype=object)
                   for j, p in enumerate(parts)]
         values = np.column_stack(labels) if labels else np.empty((n, 0), dtype=object)
