@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.utils.validation import validate_data
 
 from .utils._names import columns_of_node
+from .utils._validation import check_no_date_columns
 
 __all__ = [
     "ENVIRONMENTS",
@@ -497,17 +498,9 @@ def numeric_features(features, names, *, argument="X"):
     # Dates and durations convert to float silently (nanoseconds, numpy's
     # unit): refused, named, whatever the other columns are.
     if isinstance(features, pd.DataFrame):
-        dates = [name for name, dtype in zip(names, features.dtypes)
-                 if getattr(dtype, "kind", "O") in "mM"]
-    else:
-        dates = list(names) if getattr(features, "dtype", None) is not None and (
-            features.dtype.kind in "mM") else []
-    if dates:
-        raise ValueError(
-            f"{argument} has date or duration columns {dates!r}; this estimator needs "
-            "numeric predictors: convert them to numbers in the unit you mean (days "
-            "since a date, say) first."
-        )
+        check_no_date_columns(features.set_axis(list(names), axis=1), argument)
+    elif getattr(features, "dtype", None) is not None and features.dtype.kind in "mM":
+        check_no_date_columns(pd.DataFrame(features, columns=list(names)), argument)
     try:
         return check_array(features, dtype=np.float64, input_name=argument,
                            ensure_min_features=0)

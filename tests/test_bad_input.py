@@ -416,3 +416,27 @@ def test_failed_cvxpy_refit_keeps_the_previous_fit(data, monkeypatch):
         k: v for k, v in state.items() if k != "solver"}
     np.testing.assert_array_equal(est.coef_, coef)
     assert est.solver_path_ == "fast"
+
+
+@pytest.mark.parametrize("kind", ["date", "date with a time zone", "duration"])
+def test_linear_scm_refuses_a_date_or_duration_node_by_name(kind):
+    """numpy reads dates and durations as nanoseconds: an equation in that
+    unit (a coefficient of 1e-13 per nanosecond) is refused, on dask too; a
+    date column that is not a node is left alone."""
+    rng = np.random.default_rng(0)
+    n = 40
+    when = pd.Series(pd.date_range("2020-01-01", periods=n, freq="D",
+                                   tz="UTC" if "zone" in kind else None))
+    if kind == "duration":
+        when = when - when[0]
+    data = pd.DataFrame({"a": pd.Categorical(rng.choice(["f", "m"], n)),
+                         "x": rng.normal(size=n), "when": when})
+    graph = CausalGraph([("a", "x"), ("when", "x")])
+    message = r"^data has date or duration columns \['when'\], which numpy would read"
+    with pytest.raises(ValueError, match=message):
+        LinearSCM(graph).fit(data)
+    dd = pytest.importorskip("dask.dataframe")
+    with pytest.raises(ValueError, match=message):
+        LinearSCM(graph).fit(dd.from_pandas(data, npartitions=2))
+    scm = LinearSCM(CausalGraph([("a", "x")])).fit(data)
+    assert scm.variables_ == ["a", "x"]

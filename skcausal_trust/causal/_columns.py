@@ -25,6 +25,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from ..exceptions import UnknownCategoryWarning
 from ..utils._names import describe_rule, match_columns
+from ..utils._validation import check_no_date_columns
 
 __all__ = [
     "RawColumnEncoder",
@@ -69,6 +70,7 @@ class RawColumnEncoder:
     """
 
     def fit(self, frame, argument="X"):
+        check_no_date_columns(frame, argument)
         self.columns_ = list(frame.columns)
         self.categorical_ = [c for c in self.columns_ if is_categorical_column(frame[c])]
         for c in self.categorical_:

@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from ..exceptions import RoundedCounterfactualWarning
 from ..utils._dask import is_dask_collection, reduce_partitions
 from ..utils._scaling import exponents_below, times_power_of_two
-from ..utils._validation import keep_state_on_failure
+from ..utils._validation import check_no_date_columns, keep_state_on_failure
 from ._graph import CausalGraph
 
 __all__ = ["LinearSCM"]
@@ -272,7 +272,9 @@ class LinearSCM:
         ------
         ValueError
             If ``data`` is not a DataFrame, lacks a node's column or has it
-            twice, has missing or infinite values in a node's column, or has
+            twice, has missing or infinite values in a node's column, a node
+            of date or duration dtype (numpy would read it as nanoseconds:
+            convert it to numbers in your unit, or to categories), or has
             fewer than two rows; if a structural equation's coefficients
             overflow the float range (columns of wildly different magnitudes,
             such as 1e300 and 1e-300: the message names them).
@@ -679,6 +681,7 @@ class LinearSCM:
             )
         graph.check_nodes_in(data.columns, argument=argument)
         _check_unique_columns(data, graph.nodes, argument)
+        check_no_date_columns(data, argument, graph.nodes)
         for v in graph.nodes:
             col = data[v]
             if col.isna().any():

@@ -15,6 +15,36 @@ __all__ = [
 ]
 
 
+def check_no_date_columns(frame, argument, columns=None):
+    """Refuse date and duration columns, by name, before anything reads them.
+
+    numpy converts both to float silently, in nanoseconds (its unit, not
+    the user's); a model fitted on them is in that unit.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    argument : str
+        The argument's name, for the message.
+    columns : list, default=None
+        The columns to check (``None``: every column).
+
+    Raises
+    ------
+    ValueError
+        Naming the date (``datetime64``, also with a time zone) and duration
+        (``timedelta64``) columns.
+    """
+    columns = list(frame.columns) if columns is None else list(columns)
+    dates = [c for c in columns if getattr(frame[c].dtype, "kind", "O") in "mM"]
+    if dates:
+        raise ValueError(
+            f"{argument} has date or duration columns {dates!r}, which numpy would read "
+            "as nanoseconds: convert them to numbers in the unit you mean (days since "
+            "a date, say) or to categories first."
+        )
+
+
 def check_weights(sample_weight, X):
     """Validate ``sample_weight``: non-negative, finite, not all zero.
 

@@ -244,6 +244,7 @@ def _bad_inputs(estimator):
     column_missing = Xa.copy()
     column_missing[attribute.name] = missing
     single = pd.Series(np.zeros(len(y), dtype=int), name=attribute.name)
+    dates = pd.Series(pd.date_range("2020-01-01", periods=len(y), freq="D"), index=X.index)
     return {
         "missing": ({}, (X, y), {spec.values: missing},
                     rf"^{spec.values} has 2 missing value"),
@@ -266,6 +267,12 @@ def _bad_inputs(estimator):
                                        "single"),
         "no other column": ({spec.ids: attribute.name}, (attribute.to_frame(), y), {},
                             rf"^{spec.ids}='{attribute.name}' names every column of X"),
+        # numpy reads dates and durations as nanoseconds: refused by name.
+        "a date column": ({}, (X.assign(when=dates), y), {spec.values: attribute},
+                          r"^X has date or duration columns \['when'\]"),
+        "a duration column": ({}, (X.assign(when=dates - dates[0]), y),
+                              {spec.values: attribute},
+                              r"^X has date or duration columns \['when'\]"),
     }
 
 
