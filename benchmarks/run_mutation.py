@@ -34,6 +34,12 @@ import os
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
+# mutmut forks each mutant's process from one that has already run the
+# tests: a thread pool it made there (dask's default scheduler) has no
+# threads in the fork, and a computation on it waits forever, until
+# mutmut's timeout counts the mutant as killed. Dask's synchronous
+# scheduler makes no threads.
+os.environ["DASK_SCHEDULER"] = "synchronous"
 
 import argparse  # noqa: E402
 import fnmatch  # noqa: E402

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from skcausal_trust.causal import CausalGraph
 from skcausal_trust.fairness import CounterfactuallyFairRegressor
 from test_fairness_dask_mutants import _frame, _partitioned, _rows
 
@@ -25,6 +26,9 @@ dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 
 SIZES = (17, 24, 19)
+# A dask Series of strings to a dask array: dask says it makes objects of them.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Dask currently has limited support for converting pandas extension")
 
 
 def _regressor(**params):
@@ -71,7 +75,7 @@ def _in_memory_message(X, y, **kwargs):
 
 
 @pytest.mark.parametrize("route", ["columns", "one column", "routed frame",
-                                   "routed array"])
+                                   "routed array", "routed series"])
 def test_missing_labels_are_refused_on_dask_with_the_in_memory_message(dask_sync, route):
     frame, y, _ = _frame()
     frame = frame.astype({"r": object})
@@ -90,6 +94,11 @@ def test_missing_labels_are_refused_on_dask_with_the_in_memory_message(dask_sync
         lazy = {"sensitive_features": Xd[["a", "r"]]}
         X_memory, X_lazy = _inputs(frame), Xd[["x1", "x2"]]
         expected = "sensitive_features['r'] has 1 missing value"
+    elif route == "routed series":
+        memory = {"sensitive_features": frame["r"]}
+        lazy = {"sensitive_features": Xd["r"]}
+        X_memory, X_lazy = _inputs(frame), Xd[["x1", "x2"]]
+        expected = "sensitive_features has 1 missing value"
     else:
         values = frame[["a", "r"]].to_numpy()
         memory = {"sensitive_features": values}
@@ -169,3 +178,46 @@ def test_first_pass_masses_over_an_empty_partition(dask_sync):
         assert sorted(masses) == sorted(expected.index)
         for level, weight in expected.items():
             assert masses[level] == pytest.approx(weight, rel=1e-13)
+
+
+def _refusal(fit):
+    with pytest.raises(ValueError) as error:
+        fit()
+    return str(error.value)
+
+
+def test_a_routed_series_name_picks_the_node_on_dask_as_in_memory(dask_sync):
+    """A Series named ``A`` is the node ``A``: the other unobserved node
+    ``B`` is then the refusal's subject (unnamed, the attribute could be
+    either node: another refusal)."""
+    frame, y, _ = _frame(seed=32)
+    graph = CausalGraph([("A", "x1"), ("B", "x2")])
+    X = _inputs(frame)
+    full, yd, _ = _partitioned(frame, y, None)
+    Xd = full[["x1", "x2"]]
+    for name in ("A", None):
+        memory = _refusal(lambda: _regressor(causal_model=graph).fit(
+            X, y, sensitive_features=frame["a"].rename(name)))
+        lazy = _refusal(lambda: _regressor(causal_model=graph).fit(
+            Xd, yd, sensitive_features=full["a"].rename(name)))
+        assert lazy == memory
+        assert ("nodes ['B'] that are neither columns of X" in lazy) == (name == "A")
+    # A dask array has no name (its .name is a key of dask's graph).
+    memory = _refusal(lambda: _regressor(causal_model=graph).fit(
+        X, y, sensitive_features=frame["a"].to_numpy()))
+    routed = full["a"].to_dask_array(lengths=True)
+    assert isinstance(routed.name, str)
+    lazy = _refusal(lambda: _regressor(causal_model=graph).fit(
+        Xd, yd, sensitive_features=routed))
+    assert lazy == memory
+    assert "the attribute names are []" in lazy
+
+
+def test_a_single_level_among_two_sensitive_columns_is_refused_as_in_memory(dask_sync):
+    frame, y, _ = _frame(seed=33)
+    frame = frame.assign(r="n")
+    Xd, yd, _ = _partitioned(frame, y, None)
+    memory = _refusal(lambda: _regressor(sensitive_feature_ids=["a", "r"]).fit(frame, y))
+    assert memory.startswith(
+        "X[['a', 'r']] (sensitive_feature_ids)['r'] has a single level 'n'")
+    assert _refusal(lambda: _regressor(sensitive_feature_ids=["a", "r"]).fit(Xd, yd)) == memory
