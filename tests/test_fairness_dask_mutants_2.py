@@ -221,3 +221,15 @@ def test_a_single_level_among_two_sensitive_columns_is_refused_as_in_memory(dask
     assert memory.startswith(
         "X[['a', 'r']] (sensitive_feature_ids)['r'] has a single level 'n'")
     assert _refusal(lambda: _regressor(sensitive_feature_ids=["a", "r"]).fit(Xd, yd)) == memory
+
+
+def test_a_routed_dask_frame_without_columns_or_with_a_repeated_name_is_refused(dask_sync):
+    frame, y, _ = _frame(seed=34)
+    full, yd, _ = _partitioned(frame, y, None)
+    Xd = full[["x1", "x2"]]
+    with pytest.raises(ValueError, match=r"^sensitive_features has no column\.$"):
+        _regressor().fit(Xd, yd, sensitive_features=full[[]])
+    twice = dd.concat([full[["a"]], full[["r"]].rename(columns={"r": "a"})], axis=1)
+    with pytest.raises(ValueError,
+                       match=r"^sensitive_features repeats a column name: \['a', 'a'\]\.$"):
+        _regressor().fit(Xd, yd, sensitive_features=twice)
