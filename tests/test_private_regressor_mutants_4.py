@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
 
 from skcausal_trust.privacy import DPCausalRegressor
 
@@ -147,3 +148,166 @@ def test_the_floor_is_that_of_the_selected_block_of_the_release(fit_intercept):
     other = eigenvalue_floor(grams[:, cols][:, :, cols], scale[np.ix_(cols, cols)],
                              2.0, not fit_intercept)
     assert abs(other - expected) > 1e-6 * expected
+
+
+# --------------------------------------------------------------------------
+# eigenvalue_floor: the draws come in chunks of at most 4e6 matrix entries
+# (memory stays bounded), n_draws matrices in all; gamma defaults to 1.
+# --------------------------------------------------------------------------
+class _RecordingGenerator:
+    """A numpy Generator that records the size of each normal draw."""
+
+    def __init__(self, seed):
+        self.generator = np.random.Generator(np.random.PCG64(seed))
+        self.sizes = []
+
+    def normal(self, loc, scale, size):
+        self.sizes.append(size)
+        return self.generator.normal(loc, scale, size)
+
+
+def test_eigenvalue_floor_draws_in_chunks_of_at_most_four_million_entries(monkeypatch):
+    from skcausal_trust.privacy import _regressor as module
+
+    k, n_draws = 148, 200
+    m = k + 2
+    grams = np.zeros((1, m, m))
+    grams[0, 0, 0] = 1e6
+    grams[0, 1:, 1:] = np.eye(k + 1) * 1e6
+    noise = np.full((m, m), 0.01)
+    made = []
+
+    def default_rng(seed):
+        made.append(_RecordingGenerator(seed))
+        return made[-1]
+
+    monkeypatch.setattr(module.np.random, "default_rng", default_rng)
+    module.eigenvalue_floor(grams, noise, fit_intercept=False, n_draws=n_draws)
+    (rng,) = made
+    per_chunk = 4_000_000 // (m * m)  # 177 matrices of 150 x 150
+    assert [size[0] for size in rng.sizes] == [per_chunk, n_draws - per_chunk]
+    assert all(size[1:] == (1, m * (m + 1) // 2) for size in rng.sizes)
+
+
+def test_eigenvalue_floor_defaults_to_gamma_one_with_an_intercept():
+    from skcausal_trust.privacy._regressor import eigenvalue_floor
+
+    rng = np.random.default_rng(3)
+    Z = rng.uniform(-1, 1, (60, 4))
+    codes = np.repeat([0, 1], 30)
+    grams = np.stack([Z[codes == e].T @ Z[codes == e] for e in (0, 1)])
+    grams[:, 0, 0] = 30.0  # the count
+    scale = np.full((4, 4), 0.5)
+    default = eigenvalue_floor(grams, scale)
+    assert default == eigenvalue_floor(grams, scale, 1.0, True)
+    assert default != eigenvalue_floor(grams, scale, 2.0, True)
+
+
+class _KeepingGenerator(_RecordingGenerator):
+    """A numpy Generator that also keeps each normal draw."""
+
+    def __init__(self, seed):
+        super().__init__(seed)
+        self.draws = []
+
+    def normal(self, loc, scale, size):
+        self.draws.append(super().normal(loc, scale, size))
+        return self.draws[-1]
+
+
+def _anchor_block(G, gamma):
+    """Anchor regression's predictors' block from per-environment Gram
+    matrices of [1, x, y], from its definition: within-environment scatter
+    plus gamma times the between-environment scatter of the means."""
+    k = G.shape[-1] - 2
+    n, s, S = G[:, 0, 0], G[:, 0, 1:], G[:, 1:, 1:]
+    within = sum(S[e] - np.outer(s[e], s[e]) / n[e] for e in range(len(n)))
+    pooled = s.sum(axis=0) / n.sum()
+    between = sum(n[e] * np.outer(s[e] / n[e] - pooled, s[e] / n[e] - pooled)
+                  for e in range(len(n)))
+    M = within + gamma * between
+    return M[:k, :k]
+
+
+def test_eigenvalue_floor_is_the_quantile_of_the_noisy_blocks_spectral_change(monkeypatch):
+    """Each draw: symmetric noise of the given scale added to the released
+    Gram matrices, the noisy count raised to 2 (as the fit does), and the
+    spectral norm of the change of the anchor block; the floor is their
+    (1 - failure_probability) quantile. Small counts and a large count noise:
+    the raise to 2 happens in many draws."""
+    from skcausal_trust.privacy import _regressor as module
+
+    rng = np.random.default_rng(4)
+    E, k, gamma = 2, 2, 3.0
+    m = k + 2
+    grams = np.empty((E, m, m))
+    for e in range(E):
+        Z = np.column_stack([np.ones(5), rng.uniform(-1, 1, (5, k + 1))])
+        grams[e] = Z.T @ Z
+    scale = np.full((m, m), 0.3)
+    scale[0, 0] = 2.5
+    kept = []
+
+    def default_rng(seed):
+        kept.append(_KeepingGenerator(seed))
+        return kept[-1]
+
+    monkeypatch.setattr(module.np.random, "default_rng", default_rng)
+    floor = module.eigenvalue_floor(grams, scale, gamma, True, n_draws=60,
+                                    failure_probability=0.1)
+    draws = np.concatenate(kept[0].draws)
+    assert draws.shape == (60, E, m * (m + 1) // 2)
+    iu = np.triu_indices(m)
+    norms, raised = [], 0
+    for d in draws:
+        noisy = grams.copy()
+        for e in range(E):
+            N = np.zeros((m, m))
+            N[iu] = d[e]
+            noisy[e] += N + np.triu(N, 1).T
+        raised += int((noisy[:, 0, 0] < 2.0).any())
+        noisy[:, 0, 0] = np.maximum(noisy[:, 0, 0], 2.0)
+        change = _anchor_block(noisy, gamma) - _anchor_block(grams, gamma)
+        norms.append(np.abs(np.linalg.eigvalsh((change + change.T) / 2)).max())
+    assert raised >= 5
+    assert floor == pytest.approx(np.quantile(norms, 0.9), rel=1e-10)
+
+
+def test_centred_scatter_returns_the_symmetric_part_of_the_block():
+    """A Gram matrix that rounding left slightly asymmetric: the block is
+    symmetrised, (A + A') / 2."""
+    from skcausal_trust.privacy._regressor import centred_scatter
+
+    rng = np.random.default_rng(6)
+    Z = np.column_stack([np.ones(9), rng.uniform(-1, 1, (9, 3))])
+    G = (Z.T @ Z)[None]
+    G[0, 1, 2] += 1e-3
+    A, b, _ = centred_scatter(G, 1.0, True)
+    assert np.array_equal(A, A.T)
+    block = _anchor_block(G, 1.0)
+    assert_allclose(A, (block + block.T) / 2, rtol=1e-12)
+
+
+def test_fit_requires_y():
+    X, _ = _bool_data()
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+        DPCausalRegressor(feature_bound=2.0, target_bound=2.0).fit(X, None)
+
+
+@pytest.mark.parametrize("kind", [bool, int])
+def test_a_boolean_or_integer_target_is_released_as_numbers(kind):
+    """The same seed, the same release: y read as 0/1 (or integers) is y as
+    floats."""
+    rng = np.random.default_rng(9)
+    X = rng.uniform(-1, 1, (50, 2))
+    y = (X[:, 0] + 0.3 * rng.normal(size=50) > 0).astype(kind) * (1 if kind is bool else 3)
+
+    def release(target):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return DPCausalRegressor(epsilon=1.0, feature_bound=np.sqrt(2),
+                                     target_bound=2.5, random_state=3).fit(X, target)
+
+    given, floats = release(y), release(np.asarray(y, dtype=float))
+    assert np.array_equal(given.released_statistics_, floats.released_statistics_)
+    assert np.array_equal(given.coef_, floats.coef_)
