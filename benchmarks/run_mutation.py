@@ -122,6 +122,7 @@ MODULES = {
                           "tests/test_invariance_mutants.py", "tests/test_compiled.py",
                           "tests/test_invariance_stats_mutants.py",
                           "tests/test_invariance_stats_mutants_2.py",
+                          "tests/test_invariance_stats_mutants_3.py",
                           "tests/test_dask_invariance_mutants.py"]),
     "anchor": ("skcausal_trust/invariance/_anchor.py",
                ["tests/test_invariance.py", "tests/test_column_scales.py",

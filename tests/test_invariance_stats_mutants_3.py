@@ -200,7 +200,7 @@ def _components_by_hand(grams, columns):
     """Differences of each environment's residual mean and variance from
     the others' and their variances under invariance, from uncentred Gram
     matrices (residual moments do not depend on the centring)."""
-    idx = np.r_[0, 1 + np.asarray(columns)]
+    idx = np.r_[0, 1 + np.asarray(columns, dtype=int)]
     y = grams.shape[1] - 1
     total = grams.sum(axis=0)
     beta = np.linalg.solve(total[np.ix_(idx, idx)], total[idx, y])
@@ -313,3 +313,29 @@ def test_an_environment_fitted_exactly_by_the_others_rejects_without_warning():
     F = (quad / 8) / (np.sum((y[:8] - y[:8].mean()) ** 2) / 7)
     assert chow[0, 0] == 0.0
     assert chow[1, 0] == pytest.approx(stats.f.sf(F, 8, 7), rel=1e-10)
+
+
+def test_noise_aware_tests_with_a_zero_standard_error_reject_without_warning():
+    """A release of dyadic (exact) sums whose y'y in environment 1 is 16
+    too small, with noise only on x'x: the pooled residual variance is
+    negative (taken as 0) and no draw of the noise moves the intercept-only
+    fit, so both standard errors are exactly 0 while the residual means
+    differ by 2 (-1 against 1): z = -2 / 0, p-value 0, silently."""
+    X = np.tile(np.arange(4.0), 2)[:, None]
+    y = np.repeat([0.0, 2.0], 4)
+    codes = np.repeat([0, 1], 4)
+    grams = _grams(np.column_stack([np.ones(8), X, y]), codes, 2)
+    grams[1, 2, 2] -= 16.0
+    scale = np.zeros((3, 3))
+    scale[1, 1] = 1.0
+    statistics = EnvironmentStatistics.from_grams(grams, noise_scale=scale)
+    subsets = np.zeros((1, 0), dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        beta, _, _ = statistics.pooled_fit(subsets)
+        mean_p, var_p = statistics.approximate_pvalues(subsets, beta)
+    d_mean, _, var_mean, _ = _components_by_hand(grams, [])
+    assert_array_equal(d_mean, [-2.0, 2.0])
+    assert_array_equal(var_mean, [0.0, 0.0])
+    assert_array_equal(mean_p, [[0.0], [0.0]])
+    assert_array_equal(var_p, [[0.0], [0.0]])

@@ -282,6 +282,8 @@ class EnvironmentStatistics:
         -------
         mean_p, var_p : ndarrays of shape (E, m)
         """
+        if np.any(self.noise_scale > 0):
+            return self._noisy_pvalues(subsets)
         s1, s2 = self.residual_moments(subsets, beta)
         n_e = self.counts[:, None]
         n_o = self.n - n_e
@@ -290,9 +292,6 @@ class EnvironmentStatistics:
         var_e = np.maximum((s2 - n_e * mean_e**2) / (n_e - 1), 0.0)
         var_o = np.maximum((o2 - n_o * mean_o**2) / (n_o - 1), 0.0)
         se2_e, se2_o = var_e / n_e, var_o / n_o
-        if np.any(self.noise_scale > 0):
-            return self._noisy_pvalues(subsets, beta, n_e, n_o, mean_e, mean_o,
-                                       var_e, var_o, se2_e, se2_o)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (mean_e - mean_o) / np.sqrt(se2_e + se2_o)
             df = (se2_e + se2_o) ** 2 / (se2_e**2 / (n_e - 1) + se2_o**2 / (n_o - 1))
@@ -305,13 +304,13 @@ class EnvironmentStatistics:
         var_p = np.where(np.isfinite(var_p), var_p, 1.0)
         return mean_p, var_p
 
-    def _noisy_pvalues(self, subsets, beta, n_e, n_o, mean_e, mean_o, var_e, var_o,
-                       se2_e, se2_o):
+    def _noisy_pvalues(self, subsets):
         """Large-sample versions of the two tests with the release noise's
         variance added (estimated by a parametric bootstrap of the noise,
         which also covers its effect through the pooled coefficients): a
         z-test of the difference of means and one of the difference of
-        variances."""
+        variances, from the released statistics alone (the pooled
+        coefficients are refitted for each bootstrap draw)."""
         d_mean, d_var, var_mean, var_var = self._components(subsets)
         noise_mean, noise_var = self._noise_variance_by_simulation(subsets)
         with np.errstate(divide="ignore", invalid="ignore"):
