@@ -311,3 +311,35 @@ def test_a_boolean_or_integer_target_is_released_as_numbers(kind):
     given, floats = release(y), release(np.asarray(y, dtype=float))
     assert np.array_equal(given.released_statistics_, floats.released_statistics_)
     assert np.array_equal(given.coef_, floats.coef_)
+
+
+# --------------------------------------------------------------------------
+# Refusals on the way in: a complex column on dask, a 1-D dask array at
+# predict, one environment level read from the data for ICP.
+# --------------------------------------------------------------------------
+def test_a_complex_column_on_dask_is_refused_by_name(dask_sync):
+    dd = pytest.importorskip("dask.dataframe")
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(10)
+    X = pd.DataFrame({"a": rng.normal(size=40), "c": rng.normal(size=40) + 1j})
+    with pytest.raises(ValueError, match=r"^X has non-numeric columns \['c'\] of dtypes "
+                                         r"\['complex128'\]"):
+        DPCausalRegressor(feature_bound=2.0, target_bound=3.0).fit(
+            dd.from_pandas(X, npartitions=2), da.from_array(rng.normal(size=40), chunks=20))
+
+
+def test_predict_refuses_a_one_dimensional_dask_array(dask_sync):
+    da = pytest.importorskip("dask.array")
+    X, y = _bool_data()
+    reg = _fit(X.to_numpy(dtype=float), y)
+    with pytest.raises(ValueError, match=r"^X is a dask Array of shape \(120,\); expected a "
+                                         "2-D dask array"):
+        reg.predict(da.from_array(np.ones(N), chunks=60))
+
+
+def test_icp_refuses_a_single_environment_read_from_the_data():
+    X, y = _bool_data()
+    with pytest.raises(ValueError, match="has a single environment 0; comparing "
+                                         "environments needs data from at least two"):
+        DPCausalRegressor(feature_bound=2.0, target_bound=3.0, causal_features="icp").fit(
+            X.to_numpy(dtype=float), y, environments=np.zeros(N, dtype=int))

@@ -828,9 +828,9 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                 "predictors or a list of causal features."
             )
         # Only the predictors the model may use enter the release: a list or
-        # a graph restricts it to them, and feature_bound bounds their norm.
-        return (list(range(len(predictors))) if icp or self.causal_features is None
-                else selected_idx)
+        # a graph restricts it to them (ICP and None: every predictor), and
+        # feature_bound bounds their norm.
+        return selected_idx
 
     def _memory_statistics(self, X, y, environments):
         """Rows to sufficient statistics, in memory."""
