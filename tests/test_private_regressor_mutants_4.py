@@ -343,3 +343,17 @@ def test_icp_refuses_a_single_environment_read_from_the_data():
                                          "environments needs data from at least two"):
         DPCausalRegressor(feature_bound=2.0, target_bound=3.0, causal_features="icp").fit(
             X.to_numpy(dtype=float), y, environments=np.zeros(N, dtype=int))
+
+
+def test_tags_refuse_nan_and_declare_the_release_random():
+    """scikit-learn's checks read the tags: NaN is refused (it has no
+    bound), and two fits of the same data differ (the noise)."""
+    from sklearn.utils import get_tags
+
+    tags = get_tags(DPCausalRegressor())
+    assert tags.input_tags.allow_nan is False
+    assert tags.non_deterministic is True
+    X, y = _bool_data()
+    first, second = (DPCausalRegressor(feature_bound=2.0, target_bound=3.0).fit(
+        X.to_numpy(dtype=float), y) for _ in range(2))
+    assert not np.array_equal(first.released_statistics_, second.released_statistics_)
