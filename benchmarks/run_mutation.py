@@ -82,7 +82,7 @@ MODULES = {
                 ["tests/test_raw_columns.py", "tests/test_routing.py",
                  "tests/test_metrics_mutants.py", "tests/test_dask_fairness.py",
                  "tests/test_metrics_mutants_2.py", "tests/test_metrics_mutants_3.py",
-                 "tests/test_metrics_mutants_4.py"]),
+                 "tests/test_metrics_mutants_4.py", "tests/test_metrics_mutants_5.py"]),
     "mechanisms": ("skcausal_trust/privacy/_mechanisms.py",
                    ["tests/test_privacy.py", "tests/test_privacy_enforced.py"]),
     "private_regressor": ("skcausal_trust/privacy/_regressor.py",

@@ -1,5 +1,5 @@
-"""Validation helpers: sample weights, predict-time columns, transactional
-fits. Per-row attributes (sensitive features, environments) are resolved in
+"""Validation helpers: sample weights, predict-time columns, date columns,
+transactional fits. Per-row attributes (sensitive features, environments) are resolved in
 :mod:`skcausal_trust.base`."""
 
 import functools
@@ -9,6 +9,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
+    "check_no_date_columns",
     "check_weights",
     "keep_state_on_failure",
     "kept_columns",
