@@ -34,6 +34,7 @@ from skcausal_trust.base import RowAttribute
 from skcausal_trust.causal import CausalGraph
 from skcausal_trust.fairness import CounterfactuallyFairRegressor
 from skcausal_trust.fairness import _dask as fd
+from test_dask_fairness import _count_passes
 
 dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
@@ -557,19 +558,6 @@ def _sklearn(Z, y, w, C, fit_intercept=True):
     lr = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-15, max_iter=200,
                             fit_intercept=fit_intercept)
     return lr.fit(Z, y, sample_weight=w)
-
-
-def _count_passes(monkeypatch):
-    """Count the passes over the partitions (calls of ``reduce_partitions``)."""
-    calls = []
-    original = fd.reduce_partitions
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(fd, "reduce_partitions", counting)
-    return calls
 
 
 @pytest.mark.parametrize("n_classes, fit_intercept", [(2, True), (2, False), (3, True)])

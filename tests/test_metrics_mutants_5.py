@@ -36,8 +36,8 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from skcausal_trust.causal import CausalGraph, LinearSCM
 from skcausal_trust.fairness import (
@@ -285,19 +285,11 @@ def test_soft_twins_reach_the_model_as_floats(sparse_output):
     assert got == pytest.approx(expected, rel=1e-10)
 
 
-class _ArrayOneHot(BaseEstimator):
+def _array_one_hot(X):
     """Arrays only: the indicators of c (column 1) and z (column 0)."""
-
-    def fit(self, X, y=None):
-        return self
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    def transform(self, X):
-        assert isinstance(X, np.ndarray), type(X)
-        return np.column_stack([(X[:, 1] == v).astype(float) for v in CS]
-                               + [X[:, 0].astype(float)])
+    assert isinstance(X, np.ndarray), type(X)
+    return np.column_stack([(X[:, 1] == v).astype(float) for v in CS]
+                           + [X[:, 0].astype(float)])
 
 
 def test_an_array_reaches_a_pipeline_step_as_an_array():
@@ -305,33 +297,26 @@ def test_an_array_reaches_a_pipeline_step_as_an_array():
     Z = X.to_numpy(dtype=object)
     scm = LinearSCM(CausalGraph([("a", 1)], nodes=[0])).fit(
         pd.DataFrame({0: X["z"], 1: pd.Categorical(X["c"]), "a": pd.Categorical(a)}))
-    pipe = make_pipeline(_ArrayOneHot(), LogisticRegression()).fit(Z, y)
+    pipe = make_pipeline(FunctionTransformer(_array_one_hot), LogisticRegression()).fit(Z, y)
     expected = _soft_reference(pipe[0].transform(Z), [0, 1, 2], a, X["c"].to_numpy(),
                                lambda E: pipe[-1].predict_proba(E)[:, 1])
     got = counterfactual_unfairness(pipe, Z, scm=scm, sensitive_features=a)
     assert got == pytest.approx(expected, rel=1e-10)
 
 
-class _MixOnly(BaseEstimator):
+def _mix_only(X):
     """Raw rows in; the indicators of c scaled by 1 + |z|, and z, out."""
-
-    def fit(self, X, y=None):
-        return self
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    def transform(self, X):
-        scale = 1.0 + X["z"].abs().to_numpy()
-        return np.column_stack([(X["c"] == v).to_numpy() * scale for v in CS]
-                               + [X["z"].to_numpy()])
+    scale = 1.0 + X["z"].abs().to_numpy()
+    return np.column_stack([(X["c"] == v).to_numpy() * scale for v in CS]
+                           + [X["z"].to_numpy()])
 
 
 def test_a_refusal_names_the_pipeline_step_probed():
     X, a, y, scm = _categorical(seed=13)
-    pipe = make_pipeline(_MixOnly(), LogisticRegression()).fit(X, y)
+    pipe = Pipeline([("mix", FunctionTransformer(_mix_only)),
+                     ("model", LogisticRegression())]).fit(X, y)
     with pytest.raises(ValueError, match=r"^at the output of pipeline step 0 "
-                                         r"\('_mixonly'\), the encoding of 'c' depends "
+                                         r"\('mix'\), the encoding of 'c' depends "
                                          r"on the other columns of the row"):
         counterfactual_unfairness(pipe, X, scm=scm, sensitive_features=a)
 
@@ -446,20 +431,9 @@ def test_group_scorer_on_a_dask_dataframe_with_one_column_named(dask_sync):
 # The one-hot encoding inside an estimator of this package, as the last
 # step of a pipeline (_candidate_spaces): its prefix is every step before it
 # --------------------------------------------------------------------------
-class _DropColumn(BaseEstimator):
-    """Drops one column of a DataFrame."""
-
-    def __init__(self, column="noise"):
-        self.column = column
-
-    def fit(self, X, y=None):
-        return self
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    def transform(self, X):
-        return X.drop(columns=self.column)
+def _drop_noise(X):
+    """Drops the column ``noise`` of a DataFrame."""
+    return X.drop(columns="noise")
 
 
 @pytest.fixture(scope="module")
@@ -476,20 +450,15 @@ def exactly_fair():
 
 
 def test_a_pipeline_of_one_estimator_of_this_package_is_exactly_fair(exactly_fair):
-    from sklearn.pipeline import Pipeline
-
     X, y, a, scm, _, cfc = exactly_fair
     pipe = Pipeline([("clf", cfc(scm))]).fit(X, y, clf__sensitive_features=a)
     assert counterfactual_unfairness(pipe, X, scm=scm, sensitive_features=a) < 1e-6
 
 
 def test_the_prefix_before_the_package_estimator_is_every_step(exactly_fair):
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
     X, y, a, scm, noise, cfc = exactly_fair
     Xn = X.assign(noise=noise)
-    pipe = Pipeline([("same", FunctionTransformer()), ("drop", _DropColumn()),
+    pipe = Pipeline([("same", FunctionTransformer()), ("drop", FunctionTransformer(_drop_noise)),
                      ("clf", cfc(scm))]).fit(Xn, y, clf__sensitive_features=a)
     assert counterfactual_unfairness(pipe, Xn, scm=scm, sensitive_features=a) < 1e-6
 
