@@ -23,14 +23,20 @@ COEFFICIENTS = {"education": {"sex": 0.5}, "income": {"sex": 1.0, "education": 2
                 "savings": {"income": 0.5, "age": 0.3}}
 
 
-@pytest.fixture(scope="module")
-def setting():
+def recourse_setting():
+    """The SCM of COEFFICIENTS, 2,000 of its rows, a logistic model and 40
+    rows it denies."""
     scm = LinearSCM.from_coefficients(EDGES, COEFFICIENTS,
                                       noise_scales={"income": 0.5, "savings": 2.0})
     X = scm.sample(2000, random_state=0)[["sex", "age", "education", "income", "savings"]]
     clf = LogisticRegression().fit(X, (X["savings"] + 0.5 * X["income"] > 1.0).astype(int))
     denied = X[clf.predict(X) == 0].head(40)
     return scm, X, clf, denied
+
+
+@pytest.fixture(scope="module")
+def setting():
+    return recourse_setting()
 
 
 def test_every_action_found_is_valid_under_the_scm(setting):

@@ -198,7 +198,9 @@ class PrivacyAccountant:
         Parameters
         ----------
         fitted : DPCausalRegressor or GridSearchCV / RandomizedSearchCV
-            Fitted. A search is charged for every fit it ran: each
+            Fitted. Any other fitted estimator (one without ``epsilon_``)
+            has no guarantee: it makes the total infinite and is listed in
+            ``uncovered_``. A search is charged for every fit it ran: each
             candidate on each split, and the refit. Its splitter sets the
             group size: :class:`HashKFold` 1 (and ``n_splits - 1`` fits per
             candidate see a given record), ``KFold(shuffle=False)`` 3 (2
@@ -218,9 +220,23 @@ class PrivacyAccountant:
         Returns
         -------
         self : PrivacyAccountant
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            ``fitted`` is not fitted.
+        ValueError
+            A single estimator calibrated for another ``neighbouring`` than
+            the accountant's.
         """
         if isinstance(fitted, BaseSearchCV):
             return self._charge_search(fitted)
+        from ._regressor import DPCausalRegressor
+
+        if not isinstance(fitted, DPCausalRegressor) and not hasattr(fitted, "epsilon_"):
+            check_is_fitted(fitted)
+            self.uncovered_.append(f"{type(fitted).__name__} is not a private estimator")
+            return self.charge_gaussian(epsilon=np.inf, delta=0.5)
         check_is_fitted(fitted, "epsilon_")
         self._check_relation(fitted)
         epsilon = fitted.epsilon_ if getattr(fitted, "is_private_", True) else np.inf

@@ -110,21 +110,28 @@ def clip_records(X, y, feature_bound, target_bound):
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n, p = X.shape
+    p = X.shape[1]
     scale = 2.0**QUANTUM_BITS
     norms = row_norms(X)
     factor = np.where(norms > feature_bound, feature_bound / np.where(norms > 0, norms, 1.0),
                       1.0)
     shrink = 1.0 - np.sqrt(p + 1.0) / scale
-    exact = X * factor[:, None] / feature_bound * (shrink * scale)
+    kx = _round_inside_ball(X * factor[:, None] / feature_bound * (shrink * scale))
+    ky = np.rint(np.clip(y, -target_bound, target_bound) / target_bound * scale)
+    return kx, ky
+
+
+def _round_inside_ball(exact):
+    """Round each row of ``exact`` (grid units, norm at most ``2**QUANTUM_BITS``
+    up to rounding) to integers, to nearest; a row whose rounded norm exceeds
+    ``2**QUANTUM_BITS``, checked exactly in integers (``k^2 < 2^41``), is
+    rounded toward zero instead, which cannot increase its norm."""
     kx = np.rint(exact)
-    # Exact check of ||k||^2 <= 2^(2 QUANTUM_BITS) in integers (k^2 < 2^41).
-    squares = (kx.astype(np.int64) ** 2).sum(axis=1) if p else np.zeros(n, np.int64)
+    squares = (kx.astype(np.int64) ** 2).sum(axis=1)
     over = squares > 2 ** (2 * QUANTUM_BITS)
     if over.any():
         kx[over] = np.trunc(exact[over])
-    ky = np.rint(np.clip(y, -target_bound, target_bound) / target_bound * scale)
-    return kx, ky
+    return kx
 
 
 def exact_integer_sums(kx, ky, codes=None, n_groups=1):

@@ -769,7 +769,7 @@ def recourse_disparity(estimator, X, scm, actionable, sensitive, **kwargs):
     if sensitive in acted:
         raise ValueError(f"sensitive={sensitive!r} is actionable; a sensitive attribute "
                          "is not something a person acts on.")
-    levels = sorted(pd.unique(X[sensitive]))
+    levels = sorted(pd.unique(X[sensitive]).tolist())
     if len(levels) < 2:
         raise ValueError(f"sensitive={sensitive!r} has one level {levels!r} in X.")
     result = causal_recourse(estimator, X, scm, actionable, **kwargs)
