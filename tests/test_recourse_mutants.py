@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC
 from test_recourse import COEFFICIENTS, EDGES, _binary_sex_data, recourse_setting
 
 from skcausal_trust.causal import LinearSCM
@@ -139,6 +140,39 @@ def test_integer_actions_match_a_brute_force_with_cvxpy(cost):
     assert checked >= 20
 
 
+@pytest.mark.parametrize("cost", ["l1", "l2"])
+def test_unbounded_integer_features_are_enumerated_within_a_rounded_actions_cost(cost):
+    """No bounds and only integer features, of gains below 1 in absolute
+    value and of both signs: the relaxed action rounded in the direction of
+    each gain is feasible, its cost bounds the enumeration, and the result is
+    the cheapest of a wide window of integer changes (vectorised here)."""
+    a, costs = np.array([0.3, -0.4]), np.array([1.0, 1.5])
+    current = np.array([0.25, -1.6])
+    low, high = np.full(2, -np.inf), np.full(2, np.inf)
+    is_int = np.ones(2, bool)
+    for r in (0.05, 1.0, 2.7):
+        delta, value = _solve_integer(a, r, costs, low, high, cost, is_int, current)
+        grid = np.arange(-40, 41)
+        d0 = np.ceil(current[0]) + grid[:, None] - current[0]
+        d1 = np.floor(current[1]) + grid[None, :] - current[1]
+        valid = a[0] * d0 + a[1] * d1 >= r * (1 - 1e-12)
+        parts = (np.abs(costs[0] * d0) + np.abs(costs[1] * d1) if cost == "l1"
+                 else np.hypot(costs[0] * d0, costs[1] * d1))
+        assert value == pytest.approx(parts[valid].min(), rel=1e-12)
+        assert a @ delta >= r * (1 - 1e-12)
+
+
+def test_too_many_integer_combinations_are_refused_by_count():
+    """Rounding the relaxed action up leaves the bounds (0.5 + 0.3 -> 1 >
+    0.8), so nothing bounds the enumeration but the box: new values -399 to 0,
+    400 x 400 changes."""
+    a, costs = np.array([1.0, 1.0]), np.array([1.0, 1.0])
+    low, high = np.full(2, -400.0), np.full(2, 0.3)
+    with pytest.raises(ValueError, match=r"160000 integer changes to enumerate \(more than "
+                                         r"100000\); give bounds"):
+        _solve_integer(a, 0.5, costs, low, high, "l2", np.ones(2, bool), np.full(2, 0.5))
+
+
 def test_without_integer_coordinates_the_program_is_solve_action():
     a, costs = np.array([1.0, 2.0]), np.array([1.0, 0.5])
     low, high = np.array([-1.0, -np.inf]), np.array([1.0, np.inf])
@@ -161,6 +195,9 @@ def test_rounding_of_searched_integer_changes_is_away_from_the_current_value():
     new = current[is_int] + out[..., is_int]
     np.testing.assert_allclose(new, [[[3.0, -2.0], [2.0, 0.0]],
                                      [[3.0, -1.0], [4.0, -4.0]]], atol=1e-12)
+    # On an integer, a whole change stays whole.
+    whole = _round_integer(np.array([[[-2.0], [2.0]]]), np.array([True]), np.array([5.0]))
+    np.testing.assert_array_equal(whole, [[[-2.0], [2.0]]])
     assert np.shares_memory(_round_integer(deltas, np.zeros(3, bool), current), deltas)
     assert not np.shares_memory(out, deltas)
 
@@ -212,15 +249,43 @@ def test_one_direction_in_one_feature_is_the_exact_action(cost, sign):
         bound = abs(delta[0])
         for factor, feasible in ((0.9, False), (1.1, True)):
             box = np.array([sign * bound * factor])
-            low2, high2 = (np.array([0.0]), box) if sign > 0 else (box, np.array([0.0]))
+            low2, high2 = (np.array([-5.0]), box) if sign > 0 else (box, np.array([5.0]))
             got, got_value = _search_action(_threshold(w, r), np.zeros(1), effect, costs,
                                             low2, high2, cost, np.zeros(1, bool),
-                                            np.zeros(1), 4, 10.0, rng)
+                                            np.zeros(1), 16, 10.0, rng)
             if feasible:
                 assert got[0] == pytest.approx(delta[0], rel=1e-7)
                 assert sign * got[0] <= bound * factor
             else:
                 assert got is None and np.isinf(got_value)
+
+
+def test_directions_are_scanned_in_the_costs_own_norm():
+    """Gains (1, 0.5) at unit costs, need 1: the L1 optimum acts on the first
+    feature alone (cost 1), the L2 optimum along (0.8, 0.4) (L2 cost 0.894,
+    L1 cost 1.2). A max_cost between the two optima of each norm separates
+    a scan in the right norm from one in the other."""
+    w, costs = np.array([1.0, 0.5]), np.array([1.0, 1.0])
+    free = np.full(2, -np.inf), np.full(2, np.inf)
+    for cost, max_cost, best in (("l1", 1.1, 1.0), ("l2", 0.95, 1 / np.hypot(1, 0.5))):
+        delta, value = _search_action(_threshold(w, 1.0), np.zeros(2), np.eye(2), costs,
+                                      *free, cost, np.zeros(2, bool), np.zeros(2), 256,
+                                      max_cost, np.random.default_rng(0))
+        assert delta is not None, cost
+        assert best * (1 - 1e-9) <= value <= min(max_cost, best * 1.05), cost
+
+
+def test_directions_that_never_reach_the_goal_are_not_chosen():
+    """The second feature may move by 0.1 at most: the directions mostly
+    along it stop early without reaching the goal, and must not win over
+    the valid ones because they stop early."""
+    w, costs = np.array([1.0, 1.0]), np.array([1.0, 1.0])
+    delta, value = _search_action(_threshold(w, 1.0), np.zeros(2), np.eye(2), costs,
+                                  np.full(2, -np.inf), np.array([np.inf, 0.1]), "l2",
+                                  np.zeros(2, bool), np.zeros(2), 64, 10.0,
+                                  np.random.default_rng(0))
+    assert delta is not None and delta[1] <= 0.1
+    assert np.hypot(0.9, 0.1) * (1 - 1e-9) <= value <= np.hypot(0.9, 0.1) * 1.05
 
 
 def test_a_first_grid_point_that_is_valid_is_refined_down():
@@ -348,7 +413,10 @@ def test_recourse_disparity_of_groups_with_nobody_denied_or_nobody_helped():
     # Helped, within loose bounds: shares of 1 and finite costs.
     helped = recourse_disparity(clf, X, scm, ["education"], "sex")
     assert helped.groups.loc[0.0, "share_with_recourse"] == 1.0
-    assert helped.groups.loc[0.0, "mean_cost"] > 0
+    costs = causal_recourse(clf, X[X["sex"] == 0.0], scm, ["education"]).table["cost"]
+    for column, value in (("mean_cost", costs.mean()), ("median_cost", costs.median()),
+                          ("q90_cost", np.quantile(costs, 0.9))):
+        assert helped.groups.loc[0.0, column] == pytest.approx(value, rel=1e-12), column
     assert np.isnan(helped.gap)  # one group with costs
     # Some denied rows without recourse: the share is the fraction found.
     some = recourse_disparity(clf, X, scm, ["education"], "sex",
@@ -406,3 +474,380 @@ def test_the_reference_program_returns_its_minimiser():
         assert ref.dtype == np.float64 and ref.shape == (k,)
         np.testing.assert_allclose(ref, fast, atol=1e-4)
 
+
+
+# -- constraints, classes and the linear score -----------------------------------------
+
+@pytest.mark.parametrize("value,monotone,bounds,low,high", [
+    (1.0, {}, {}, -np.inf, np.inf),
+    (1.0, {"e": "increase"}, {}, 0.0, np.inf),
+    (1.0, {"e": "decrease"}, {}, -np.inf, 0.0),
+    (1.0, {"x": "increase"}, {}, -np.inf, np.inf),           # another feature's
+    (1.0, {}, {"e": (-2.0, 4.0)}, -3.0, 3.0),
+    (1.0, {"e": "increase"}, {"e": (-2.0, 4.0)}, 0.0, 3.0),
+    (1.0, {"e": "decrease"}, {"e": (-2.0, 4.0)}, -3.0, 0.0),
+    (-2.0, {}, {"e": (-2.0, 4.0)}, 0.0, 6.0),                # on the lower bound
+    (4.0, {}, {"e": (-2.0, 4.0)}, -6.0, 0.0),                # on the upper bound
+    (5.0, {}, {"e": (-2.0, 4.0)}, 0.0, 0.0),                 # outside: not acted on
+    (-3.0, {"e": "increase"}, {"e": (-2.0, 4.0)}, 0.0, 0.0),
+    (1.0, {}, {"x": (5.0, 6.0)}, -np.inf, np.inf),           # another feature's
+])
+def test_the_box_of_a_change_from_monotonicity_and_bounds(value, monotone, bounds, low,
+                                                          high):
+    from skcausal_trust.recourse._linear import _high, _low
+
+    assert _low("e", value, monotone, bounds) == low
+    assert _high("e", value, monotone, bounds) == high
+
+
+def test_bounds_hold_on_the_counterfactual_and_rows_on_a_bound_act(setting):
+    """Denied rows, education bounded below at one row's value (that row is
+    inside: it may raise education) and above (rows beyond are not acted on
+    in education): every new education lies in the bounds, and the row on
+    the bound pays what the bounded program says, less than income alone."""
+    scm, _, clf, denied = setting
+    rows = denied.head(8)
+    edge = rows.index[int(np.argmin(rows["education"].to_numpy()))]
+    low_bound = float(rows.loc[edge, "education"])
+    high_bound = float(rows["education"].median())
+    bounds = {"education": (low_bound, high_bound)}
+    result = causal_recourse(clf, rows, scm, ["education", "income"], bounds=bounds)
+    for (label, row), action in zip(rows.iterrows(), result.interventions):
+        new = action.get("education", row["education"])
+        if low_bound <= row["education"] <= high_bound:
+            assert low_bound - 1e-9 <= new <= high_bound + 1e-9
+        else:
+            assert new == row["education"]
+    income_only = causal_recourse(clf, rows.loc[[edge]], scm, ["income"])
+    assert result.table.loc[edge, "cost"] < income_only.table.loc[edge, "cost"]
+    assert result.interventions[list(rows.index).index(edge)]["education"] > low_bound
+
+
+def test_monotone_constraints_forbid_the_helpful_direction(setting):
+    """Education only helps upwards for a denied row (its total effect on the
+    score is positive) and downwards for an accepted one (desired 0):
+    forbidding that direction leaves no recourse; allowing it, the action
+    moves that way."""
+    scm, X, clf, denied = setting
+    approved = X[clf.predict(X) == 1].head(4)
+    for data, desired, forbidden, allowed in ((denied.head(4), 1, "decrease", "increase"),
+                                              (approved, 0, "increase", "decrease")):
+        stuck = causal_recourse(clf, data, scm, ["education"], desired=desired,
+                                monotone={"education": forbidden})
+        assert (stuck.table["status"] == "infeasible").all()
+        moved = causal_recourse(clf, data, scm, ["education"], desired=desired,
+                                monotone={"education": allowed})
+        free = causal_recourse(clf, data, scm, ["education"], desired=desired)
+        pd.testing.assert_frame_equal(moved.table, free.table)
+        change = moved.counterfactuals["education"] - data["education"]
+        assert ((change > 0) if allowed == "increase" else (change < 0)).all()
+
+
+def test_the_margin_is_in_the_decision_functions_units_towards_either_class(setting):
+    """With margin 1, the counterfactual's decision value is exactly +1
+    (desired 1) or -1 (desired 0): the score's sign is +-1, not rescaled."""
+    scm, X, clf, denied = setting
+    approved = X[clf.predict(X) == 1].head(4)
+    up = causal_recourse(clf, denied.head(4), scm, ["education", "income"], margin=1.0)
+    np.testing.assert_allclose(clf.decision_function(up.counterfactuals), 1.0, atol=1e-9)
+    down = causal_recourse(clf, approved, scm, ["education", "income"], desired=0,
+                           margin=1.0)
+    np.testing.assert_allclose(clf.decision_function(down.counterfactuals), -1.0,
+                               atol=1e-9)
+
+
+def test_the_model_is_probed_with_its_feature_names(setting):
+    scm, _, clf, denied = setting
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        causal_recourse(clf, denied.head(2), scm, ["education"])
+
+
+def test_models_that_are_not_binary_classifiers_are_named(setting):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    scm, X, _, denied = setting
+    regressor = LinearRegression().fit(X, X["savings"])
+    with pytest.raises(ValueError, match=r"recourse needs a binary classifier; classes_ is "
+                                         r"\[\]"):
+        causal_recourse(regressor, denied.head(2), scm, ["education"])
+    nb = GaussianNB().fit(X, (X["savings"] > 1.0).astype(int))
+    with pytest.raises(ValueError, match="GaussianNB has no decision_function"):
+        causal_recourse(nb, denied.head(2), scm, ["education"], method="exact")
+
+
+# -- causal_recourse: arguments, options and the table -----------------------------------
+
+def test_a_decision_function_off_affine_by_a_millionth_is_not_linear(setting):
+    """The affine check is tight (1e-7 of the decision's scale): a model whose
+    inputs are bent by 1e-6 x^2 is refused by the exact path, and a
+    StandardScaler pipeline (affine up to rounding) is not."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    scm, X, _, _ = setting
+    y = (X["savings"] + 0.5 * X["income"] > 1.0).astype(int)
+    bent = make_pipeline(FunctionTransformer(lambda Z: Z + 1e-6 * Z**2),
+                         LogisticRegression()).fit(X, y)
+    rows = X[bent.predict(X) == 0].head(20)
+    with pytest.raises(ValueError, match="not affine"):
+        causal_recourse(bent, rows, scm, ["education"], method="exact")
+    scaled = make_pipeline(StandardScaler(), LogisticRegression()).fit(X * 1e3, y)
+    wide = X * 1e3
+    causal_recourse(scaled, wide[scaled.predict(wide) == 0].head(20), scm, ["education"],
+                    method="exact")
+
+
+def _categorical_scm(X):
+    """The SCM of EDGES with a categorical root, region, causing savings."""
+    frame = X.assign(region=np.where(X["age"] > 0, "north", "south"))
+    return LinearSCM(EDGES + [("region", "savings")]).fit(frame)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(actionable=[f"x{j}" for j in range(13)]),
+     "13 actionable features: at most 12"),
+    (dict(intervention="do"), "intervention must be 'hard' or 'soft'; got 'do'"),
+    (dict(method="grid"), "method must be 'auto', 'exact' or 'search'; got 'grid'"),
+    (dict(integer=["income"]), r"integer names \['income'\], which are not actionable"),
+    (dict(n_directions=1.5), "n_directions must be an integer >= 1; got 1.5"),
+    (dict(n_directions=0), "n_directions must be an integer >= 1; got 0"),
+    (dict(max_cost=np.inf), "max_cost must be a finite number > 0; got inf"),
+    (dict(max_cost=0.0), "max_cost must be a finite number > 0; got 0.0"),
+    (dict(bounds={"income": (0.0, 1.0)}), r"bounds\['income'\] must name an actionable"),
+    (dict(robustness=0.5, scm="categorical"),
+     "robustness > 0 needs an SCM without categorical nodes"),
+    (dict(robustness=0.5, method="search"), "method='search' was asked"),
+])
+def test_bad_arguments_are_named(setting, kwargs, match):
+    scm, X, clf, denied = setting
+    args = dict(actionable=["education"])
+    args.update(kwargs)
+    if args.get("scm") == "categorical":
+        args["scm"] = _categorical_scm(X)
+    if args["actionable"][0] == "x0":
+        wide = pd.DataFrame(np.zeros((2, 13)), columns=args["actionable"])
+        scm = LinearSCM([(f"x{j}", f"x{j + 1}") for j in range(12)]).fit(
+            pd.DataFrame(np.random.default_rng(0).normal(size=(50, 13)),
+                         columns=args["actionable"]))
+        with pytest.raises(ValueError, match=match):
+            causal_recourse(clf, wide, scm, args.pop("actionable"))
+        return
+    with pytest.raises(ValueError, match=match):
+        causal_recourse(clf, denied.head(2), args.pop("scm", scm), args.pop("actionable"),
+                        **args)
+
+
+def test_categorical_nodes_of_x_are_refused_and_others_allowed(setting):
+    scm, X, clf, denied = setting
+    categorical = _categorical_scm(X)
+    rows = denied.head(2)
+    plain = causal_recourse(clf, rows, scm, ["education"])
+    # region is a node of the SCM but not an input: allowed, robustness 0.
+    with_region = causal_recourse(clf, rows, categorical, ["education"])
+    assert (with_region.table["status"] == "found").all()
+    assert with_region.table["cost"].to_numpy() == pytest.approx(
+        plain.table["cost"].to_numpy(), rel=0.2)
+    with pytest.raises(ValueError, match=r"X's columns \['region'\] are categorical nodes"):
+        causal_recourse(clf, rows.assign(region="north"), categorical, ["education"])
+
+
+def test_strings_name_one_feature_and_limits_are_inclusive(setting):
+    """actionable and integer as strings; 12 actionable features, one
+    direction and equal bounds are accepted."""
+    scm, X, clf, denied = setting
+    rows = denied.head(3)
+    one = causal_recourse(clf, rows, scm, "education", integer="education")
+    listed = causal_recourse(clf, rows, scm, ["education"], integer=["education"])
+    pd.testing.assert_frame_equal(one.table, listed.table)
+    causal_recourse(clf, rows, scm, ["education"], method="search", n_directions=1,
+                    max_cost=0.5, random_state=0)
+    fixed = causal_recourse(clf, rows, scm, ["education", "income"],
+                            bounds={"education": (0.0, 0.0)})
+    assert (fixed.counterfactuals["education"] == rows["education"]).all()
+    names = [f"x{j}" for j in range(12)]
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 12)), columns=names)
+    chain = LinearSCM([(names[j], names[j + 1]) for j in range(11)]).fit(wide)
+    model = LogisticRegression().fit(wide, (wide["x11"] > 0).astype(int))
+    result = causal_recourse(model, wide.head(2), chain, names, max_actions=1)
+    assert (result.table["n_actions"] <= 1).all()
+
+
+def test_max_actions_limits_the_sets_acted_on(setting):
+    """L2 costs spread over several features; with max_actions=1 every
+    action uses one feature, at the cost of the best single feature."""
+    scm, _, clf, denied = setting
+    rows = denied.head(6)
+    actionable = ["education", "income", "savings"]
+    free = causal_recourse(clf, rows, scm, actionable)
+    single = causal_recourse(clf, rows, scm, actionable, max_actions=1)
+    assert (free.table["n_actions"] >= 2).any()
+    assert (single.table["n_actions"] == 1).all()
+    alone = np.min([causal_recourse(clf, rows, scm, [v]).table["cost"] for v in actionable],
+                   axis=0)
+    np.testing.assert_allclose(single.table["cost"], alone, rtol=1e-9)
+
+
+def test_l1_costs_match_a_closed_form():
+    """L1 cost: the single best (set, feature) pair, |gain| x scale, carries
+    the whole action: cost = (margin - f(x)) / max |gain_v^S| scale_v, with
+    the gains of each set written out by hand (intervened nodes cut)."""
+    scm = LinearSCM.from_coefficients(EDGES, COEFFICIENTS,
+                                      noise_scales={"income": 0.5, "savings": 2.0})
+    X = _binary_sex_data(n=400)
+    clf = LogisticRegression().fit(X, (X["savings"] > 1.5).astype(int))
+    w = dict(zip(X.columns, clf.coef_[0]))
+    scale = {"education": 1.0, "income": 0.5, "savings": 2.0}
+    unit = {"education": {"education": 1.0, "income": 2.0, "savings": 1.0},
+            "income": {"income": 1.0, "savings": 0.5}, "savings": {"savings": 1.0}}
+    best = 0.0
+    for k in (1, 2, 3):
+        for subset in itertools.combinations(scale, k):
+            for v in subset:
+                effect = {c: e for c, e in unit[v].items() if c == v or c not in subset}
+                if v == "education" and "income" in subset:
+                    effect = {"education": 1.0}
+                best = max(best, abs(sum(w[c] * e for c, e in effect.items())) * scale[v])
+    denied = X[clf.decision_function(X) < 1e-6]
+    result = causal_recourse(clf, denied, scm, list(scale), cost="l1")
+    np.testing.assert_allclose(result.table["cost"],
+                               (1e-6 - clf.decision_function(denied)) / best, rtol=1e-9)
+    assert (result.table["n_actions"] == 1).all()
+
+
+def test_robust_soft_actions_keep_every_nodes_noise():
+    """A soft intervention cuts no noise: the decision value to reach is the
+    margin plus the radius times the norm of every node's total effect on the
+    score times its noise scale (written out by hand)."""
+    scm = LinearSCM.from_coefficients(EDGES, COEFFICIENTS,
+                                      noise_scales={"income": 0.5, "savings": 2.0})
+    X = _binary_sex_data(n=400)
+    clf = LogisticRegression().fit(X, (X["savings"] > 1.5).astype(int))
+    w = dict(zip(X.columns, clf.coef_[0]))
+    total = {"sex": {"sex": 1, "education": 0.5, "income": 2.0, "savings": 1.0},
+             "age": {"age": 1, "savings": 0.3},
+             "education": {"education": 1, "income": 2.0, "savings": 1.0},
+             "income": {"income": 1, "savings": 0.5}, "savings": {"savings": 1}}
+    scales = {"sex": 1.0, "age": 1.0, "education": 1.0, "income": 0.5, "savings": 2.0}
+    sensitivity = np.linalg.norm([sum(w[c] * e for c, e in total[v].items()) * scales[v]
+                                  for v in total])
+    denied = X[clf.predict(X) == 0].head(5)
+    result = causal_recourse(clf, denied, scm, ["education", "income"], intervention="soft",
+                             robustness=0.5)
+    np.testing.assert_allclose(clf.decision_function(result.counterfactuals),
+                               1e-6 + 0.5 * sensitivity, rtol=1e-7)
+
+
+def test_options_reach_every_chunk_of_a_parallel_run(setting):
+    """Every option changes this call's result; the chunks of a parallel run
+    (threads) give the serial result, on the exact path and on the search
+    (whose directions are seeded per row)."""
+    from joblib import parallel_config
+
+    scm, X, clf, denied = setting
+    approved = X[clf.predict(X) == 1].head(6)
+    calls = [
+        (approved, ["education", "income"],
+         dict(desired=0, cost="l1", scales={"income": 0.25}, margin=0.5,
+              bounds={"income": (-10.0, float(approved["income"].median()))},
+              monotone={"education": "increase"}, integer=["income"])),
+        (denied.head(6), ["education", "income", "savings"],
+         dict(max_actions=1, robustness=0.2, intervention="soft")),
+        (denied.head(6), ["education", "income"],
+         dict(method="search", n_directions=3, max_cost=2.0, random_state=5)),
+    ]
+    for rows, actionable, options in calls:
+        serial = causal_recourse(clf, rows, scm, actionable, **options)
+        with parallel_config(backend="threading"):
+            chunked = causal_recourse(clf, rows, scm, actionable, n_jobs=2, **options)
+        pd.testing.assert_frame_equal(serial.table, chunked.table, rtol=1e-12)
+        pd.testing.assert_frame_equal(serial.counterfactuals, chunked.counterfactuals,
+                                      rtol=1e-12)
+        for a, b in zip(serial.interventions, chunked.interventions, strict=True):
+            assert a.keys() == b.keys()
+            np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-12)
+        plain = causal_recourse(clf, rows, scm, actionable,
+                                desired=options.get("desired"),
+                                method=options.get("method", "auto"), random_state=5)
+        assert not serial.table.equals(plain.table)
+    # The search's max_cost and seed reached the chunks.
+    assert (chunked.table.loc[chunked.table["status"] == "found", "cost"] <= 2.0).all()
+    again = causal_recourse(clf, denied.head(6), scm, ["education", "income"],
+                            method="search", n_directions=3, max_cost=2.0, random_state=5)
+    pd.testing.assert_frame_equal(again.table, serial.table)
+
+
+def test_a_non_linear_search_reaches_either_class_and_knows_who_is_there(setting):
+    scm, X, _, _ = setting
+    target = (X["savings"] > 1.0).astype(int)
+    rbf = SVC().fit(X.head(600), target.head(600))
+    approved = X.head(600)[rbf.predict(X.head(600)) == 1].head(4)
+    down = causal_recourse(rbf, approved, scm, ["education", "income"], desired=0,
+                           method="search", random_state=0)
+    found = (down.table["status"] == "found").to_numpy()
+    assert found.sum() >= 3
+    assert (rbf.predict(down.counterfactuals[found]) == 0).all()
+    already = causal_recourse(rbf, approved, scm, ["education"], method="search",
+                              random_state=0)
+    assert (already.table["status"] == "already").all()
+    assert already.interventions == [{}] * 4
+    assert (already.table["n_actions"] == 0).all()
+
+
+def test_the_search_asks_the_model_with_its_feature_names(setting):
+    scm, _, clf, denied = setting
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        causal_recourse(clf, denied.head(3), scm, ["education", "income"], method="search",
+                        n_directions=4, random_state=0)
+
+
+def test_the_table_of_infeasible_whole_and_soft_actions(setting):
+    scm, _, clf, denied = setting
+    rows = denied.head(4)
+    stuck = causal_recourse(clf, rows, scm, ["education"], monotone={"education": "decrease"})
+    assert (stuck.table["n_actions"] == 0).all() and (stuck.table["actions"] == "").all()
+    # A whole change of an integer feature on an integer value is listed.
+    whole = rows.assign(education=np.round(rows["education"]))
+    result = causal_recourse(clf, whole, scm, ["education"], integer=["education"])
+    changes = result.counterfactuals["education"] - whole["education"]
+    assert (result.table["n_actions"] == 1).all()
+    for text, change in zip(result.table["actions"], changes):
+        assert text == f"increase education by {change:.2f}"
+    assert (changes == 1.0).any() or (changes > 1.0).all()
+    soft = causal_recourse(clf, rows, scm, ["income"], intervention="soft")
+    assert soft.table["actions"].str.match(r"shift income by \d+\.\d\d$").all()
+    hard = causal_recourse(clf, rows, scm, ["income"])
+    assert hard.table["actions"].str.match(r"increase income by \d+\.\d\d$").all()
+
+
+def test_no_rows_give_an_empty_result(setting):
+    scm, _, clf, denied = setting
+    result = causal_recourse(clf, denied.iloc[:0], scm, ["education"])
+    assert result.table.empty and list(result.table.columns) == [
+        "status", "cost", "n_actions", "actions"]
+    assert result.counterfactuals.shape == (0, denied.shape[1])
+    assert list(result.counterfactuals.columns) == list(denied.columns)
+    assert result.interventions == []
+    assert result.table["cost"].dtype == float and result.table["n_actions"].dtype == int
+    assert (result.counterfactuals.dtypes == float).all()
+
+
+def test_the_default_search_scans_costs_up_to_ten(setting):
+    """Costs scaled by 10 (scales a tenth of the noise scales): a row whose
+    exact cost lies between 10 and 11 is infeasible for the default search
+    and found with max_cost=12."""
+    scm, X, clf, _ = setting
+    denied = X[clf.predict(X) == 0]
+    scales = {"education": 0.1, "income": 0.05}
+    exact = causal_recourse(clf, denied.head(200), scm, ["education"], scales=scales)
+    costs = exact.table["cost"]
+    label = costs[(costs > 10.05) & (costs < 10.9)].index[0]
+    row = denied.loc[[label]]
+    default = causal_recourse(clf, row, scm, ["education"], scales=scales, method="search",
+                              random_state=0)
+    assert default.table["status"].iloc[0] == "infeasible"
+    wider = causal_recourse(clf, row, scm, ["education"], scales=scales, method="search",
+                            max_cost=12.0, random_state=0)
+    assert wider.table["cost"].iloc[0] == pytest.approx(costs[label], rel=1e-6)

@@ -56,6 +56,14 @@ class RecourseResult:
     counterfactuals: pd.DataFrame
 
 
+class _RowSeeds:
+    """The seeds of a chunk's rows, passed as ``random_state`` by the parallel
+    path of :func:`causal_recourse`."""
+
+    def __init__(self, seeds):
+        self.seeds = seeds
+
+
 class _NotAffine(ValueError):
     """The model's decision function is not affine in X's columns."""
 
@@ -314,7 +322,8 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         Search: the largest cost scanned (noise units by default); a row
         with no valid action within it is ``"infeasible"``.
     random_state : int, RandomState instance or None, default=None
-        Search: seeds the directions.
+        Search: seeds the directions (one seed drawn per row, so the result
+        does not depend on ``n_jobs``).
     n_jobs : int or None, default=None
         Rows are solved in chunks in parallel with joblib (``None``: one
         job); the result does not depend on it.
@@ -322,6 +331,7 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     Returns
     -------
     result : RecourseResult
+        Empty (no row) for an ``X`` without rows.
 
     Raises
     ------
@@ -426,6 +436,12 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         raise ValueError("robustness > 0 needs an SCM without categorical nodes (their "
                          "noise has no scale).")
 
+    if len(X) == 0:
+        return RecourseResult(
+            pd.DataFrame({"status": pd.Series(dtype=object), "cost": pd.Series(dtype=float),
+                          "n_actions": pd.Series(dtype=int),
+                          "actions": pd.Series(dtype=object)}, index=X.index),
+            [], X.astype(float))
     linear, reason = None, None
     if method != "search":
         try:
@@ -450,19 +466,21 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
                    robustness=robustness, intervention=intervention, integer=integer,
                    method="search" if linear is None else "exact",
                    n_directions=n_directions, max_cost=max_cost)
+    # One seed per row: a row's search draws the same directions whatever
+    # n_jobs (and however the rows are chunked).
+    seeds = (random_state.seeds if isinstance(random_state, _RowSeeds)
+             else check_random_state(random_state).randint(0, 2**31 - 1, len(X)))
     if n_jobs not in (None, 1) and len(X) > 1:
         from joblib import Parallel, delayed, effective_n_jobs
 
         chunks = np.array_split(np.arange(len(X)), min(len(X), 4 * effective_n_jobs(n_jobs)))
-        seeds = check_random_state(random_state).randint(0, 2**31 - 1, len(chunks))
         parts = Parallel(n_jobs=n_jobs)(
             delayed(causal_recourse)(estimator, X.iloc[c], scm, actionable,
-                                     random_state=int(seed), **options)
-            for c, seed in zip(chunks, seeds) if c.size)
+                                     random_state=_RowSeeds(seeds[c]), **options)
+            for c in chunks if c.size)
         return RecourseResult(pd.concat([r.table for r in parts]),
                               [a for r in parts for a in r.interventions],
                               pd.concat([r.counterfactuals for r in parts]))
-    rng = check_random_state(random_state)
     position = {c: i for i, c in enumerate(columns)}
     subsets = [s for k in range(1, max_actions + 1)
                for s in itertools.combinations(actionable, k)]
@@ -504,6 +522,7 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
             counterfactuals.append(x.copy())
             continue
         best = (np.inf, None, None)
+        rng = np.random.RandomState(seeds[i]) if linear is None else None
         for s in subsets:
             low = np.array([_low(v, x[position[v]], monotone, bounds) for v in s])
             high = np.array([_high(v, x[position[v]], monotone, bounds) for v in s])
@@ -536,8 +555,7 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
         counterfactuals.append(new)
     table = pd.DataFrame(rows, columns=["status", "cost", "n_actions", "actions"],
                          index=X.index)
-    cf = pd.DataFrame(np.vstack(counterfactuals) if counterfactuals
-                      else np.empty((0, len(columns))), columns=columns, index=X.index)
+    cf = pd.DataFrame(np.vstack(counterfactuals), columns=columns, index=X.index)
     return RecourseResult(table, interventions, cf)
 
 
