@@ -72,3 +72,24 @@ def test_without_sensitive_features_dask_warns_what_memory_warns(estimator, dask
                          if issubclass(w.category, NoSensitiveFeaturesWarning)])
         assert fitted.n_free_directions_ == 2
     assert len(messages[0]) == 1 and messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("paths,match", [
+    (["x -> a"], r"fair_paths: 'x -> a' must run from a sensitive node \['a'\]"),
+    (["a -> z"], r"fair_paths: 'a -> z' uses edges \[\('a', 'z'\)\] that are not in the "
+                 "causal graph"),
+])
+def test_bad_paths_are_named_with_their_argument(paths, match):
+    X, a, y = _data()
+    with pytest.raises(ValueError, match=match):
+        CounterfactuallyFairRegressor(causal_model=GRAPH, fair_paths=paths).fit(
+            X, y, sensitive_features=a)
+
+
+def test_an_attribute_that_names_no_node_lists_the_candidates():
+    X, a, y = _data()
+    graph = CausalGraph([("a", "x"), ("b", "x")], nodes=["a", "b", "x", "z"])
+    with pytest.raises(ValueError, match=r"the attribute names are \['s'\] and the nodes "
+                                         r"that are not feature columns are \['a', 'b'\]"):
+        CounterfactuallyFairRegressor(causal_model=graph).fit(
+            X, y, sensitive_features=pd.Series(a, name="s"))
