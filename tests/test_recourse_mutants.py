@@ -856,3 +856,23 @@ def test_the_default_search_scans_costs_up_to_ten(setting):
     wider = causal_recourse(clf, row, scm, ["education"], scales=scales, method="search",
                             max_cost=12.0, random_state=0)
     assert wider.table["cost"].iloc[0] == pytest.approx(costs[label], rel=1e-6)
+
+
+def test_zero_and_unit_gains_in_the_fast_path():
+    """A feature the score does not depend on (gain 0, as an L1-penalised
+    model gives) counts for nothing, without a warning; a gain of exactly 1
+    is used like any other."""
+    free = np.full(2, -np.inf), np.full(2, np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for cost in ("l1", "l2"):
+            delta, value = solve_action(np.array([0.0, 1.0]), 0.5, np.ones(2), *free, cost)
+            np.testing.assert_allclose(delta, [0.0, 0.5])
+            assert value == pytest.approx(0.5)
+    # Bounded: a zero gain does not make an unreachable goal reachable.
+    delta, value = solve_action(np.array([0.0, 0.5]), 1.0, np.ones(2), np.full(2, -1.0),
+                                np.full(2, 1.0), "l1")
+    assert delta is None and np.isinf(value)
+    delta, value = solve_action(np.array([1.0]), 1.5, np.ones(1), np.array([-2.0]),
+                                np.array([2.0]), "l1")
+    np.testing.assert_allclose(delta, [1.5])

@@ -161,10 +161,11 @@ def solve_action(a, r, costs, low, high, cost="l2"):
         The cost (``inf`` when infeasible).
     """
     a = np.asarray(a, float)
-    best_gain = np.where(a > 0, a * high, a * low)
-    best_gain = np.where(a == 0, 0.0, best_gain)
+    # The largest gain of each coordinate within its bounds (0 for a zero
+    # gain, whose product with an infinite bound is undefined).
     with np.errstate(invalid="ignore"):
-        reachable = np.nansum(best_gain)
+        best_gain = np.where(a > 0, a * high, a * low)
+    reachable = float(np.where(a == 0, 0.0, best_gain).sum())
     if not reachable >= r * (1 - 1e-12):
         return None, np.inf
     k = a.size
