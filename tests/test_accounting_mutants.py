@@ -17,7 +17,6 @@ from the right answer (found by mutation testing,
 import hashlib
 import warnings
 
-import dp_accounting
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,29 +27,13 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from skcausal_trust.privacy import DPCausalRegressor, HashKFold, PrivacyAccountant
 from skcausal_trust.privacy._accounting import _void_guarantee
+from test_privacy_accounting import DELTA, _composed_epsilon, _search_data, _unit
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::skcausal_trust.exceptions.PrivacyBudgetWarning",
     "ignore::skcausal_trust.exceptions.PrivacyLeakWarning")
 
-DELTA = 1e-6
 BOUNDS = dict(feature_bound=2.0, target_bound=2.0)
-
-
-def _unit(epsilon, delta=DELTA):
-    return dp_accounting.get_sigma_gaussian(epsilon, delta)
-
-
-def _composed_epsilon(multipliers, delta=DELTA):
-    multipliers = np.asarray(multipliers, dtype=float)
-    return dp_accounting.get_epsilon_gaussian(1.0 / np.sqrt(np.sum(multipliers**-2)), delta)
-
-
-def _search_data():
-    rng = np.random.default_rng(1)
-    X = pd.DataFrame(rng.uniform(-1, 1, size=(90, 2)), columns=["a", "b"],
-                     index=[f"person-{i}" for i in range(90)])
-    return X, X["a"].to_numpy() - X["b"].to_numpy() / 2
 
 
 @pytest.mark.parametrize("params,reason", [

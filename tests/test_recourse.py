@@ -99,6 +99,9 @@ def test_the_fast_path_equals_cvxpy():
                 continue
             assert fast is not None
             assert value == pytest.approx(ref_value, rel=1e-5, abs=1e-7)
+            if cost == "l2":  # one minimiser: cvxpy's is the fast path's
+                assert ref.dtype == np.float64 and ref.shape == (k,)
+                np.testing.assert_allclose(ref, fast, atol=1e-4)
             assert a @ fast >= r * (1 - 1e-9)
             assert (fast >= low - 1e-12).all() and (fast <= high + 1e-12).all()
 

@@ -460,22 +460,6 @@ def test_the_scorer_passes_its_options_and_counts_rows_without_recourse(setting)
     assert already(clf, rows) == 0.0
 
 
-def test_the_reference_program_returns_its_minimiser():
-    """L2 has one minimiser: cvxpy's equals the fast path's."""
-    rng = np.random.default_rng(4)
-    for _ in range(10):
-        k = int(rng.integers(1, 4))
-        a = rng.normal(size=k)
-        costs = rng.uniform(0.5, 2.0, size=k)
-        low, high = -rng.uniform(0.5, 5.0, size=k), np.full(k, np.inf)
-        fast, _ = solve_action(a, 1.0, costs, low, high, "l2")
-        ref, _ = solve_action_cvxpy(a, 1.0, costs, low, high, "l2")
-        if ref is None:
-            continue
-        assert ref.dtype == np.float64 and ref.shape == (k,)
-        np.testing.assert_allclose(ref, fast, atol=1e-4)
-
-
 
 # -- constraints, classes and the linear score -----------------------------------------
 
