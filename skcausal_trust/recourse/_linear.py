@@ -56,12 +56,35 @@ class RecourseResult:
     counterfactuals: pd.DataFrame
 
 
-class _RowSeeds:
-    """The seeds of a chunk's rows, passed as ``random_state`` by the parallel
-    path of :func:`causal_recourse`."""
+@dataclass
+class _RecourseSetup:
+    """What every row of :func:`causal_recourse` shares, prepared once from
+    the validated arguments and given to :func:`_solve_rows` for each chunk
+    of rows (serial or in joblib workers)."""
 
-    def __init__(self, seeds):
-        self.seeds = seeds
+    estimator: object
+    columns: list
+    subsets: list
+    #: Per set acted on: the change of every column per unit of each action.
+    effects: dict
+    #: Per set: which of its features take integer values.
+    is_integer: dict
+    #: Per actionable feature: the cost scale.
+    scale: dict
+    monotone: dict
+    bounds: dict
+    cost: str
+    intervention: str
+    desired: object
+    margin: float
+    n_directions: int
+    max_cost: float
+    #: Exact path: the score ``w . x + b`` as ``(w, b)``, per set the score's
+    #: gain per unit action, and per set (and for no action, ``()``) the
+    #: robustness penalty. ``None`` on the search path.
+    linear: tuple = None
+    gains: dict = None
+    penalty: dict = None
 
 
 class _NotAffine(ValueError):
@@ -462,27 +485,6 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
                 f"causal_recourse of {type(estimator).__name__} uses a random search "
                 f"({n_directions} directions per set; the costs are upper bounds of the "
                 f"minimal costs): {reason}", UncertifiedEstimateWarning, stacklevel=2)
-    options = dict(desired=desired, cost=cost, scales=scales, monotone=monotone,
-                   bounds=bounds, margin=margin, max_actions=max_actions,
-                   robustness=robustness, intervention=intervention, integer=integer,
-                   method="search" if linear is None else "exact",
-                   n_directions=n_directions, max_cost=max_cost)
-    # One seed per row: a row's search draws the same directions whatever
-    # n_jobs (and however the rows are chunked).
-    seeds = (random_state.seeds if isinstance(random_state, _RowSeeds)
-             else check_random_state(random_state).randint(0, 2**31 - 1, len(X)))
-    if n_jobs not in (None, 1) and len(X) > 1:
-        from joblib import Parallel, delayed, effective_n_jobs
-
-        chunks = np.array_split(np.arange(len(X)), min(len(X), 4 * effective_n_jobs(n_jobs)))
-        parts = Parallel(n_jobs=n_jobs)(
-            delayed(causal_recourse)(estimator, X.iloc[c], scm, actionable,
-                                     random_state=_RowSeeds(seeds[c]), **options)
-            for c in chunks if c.size)
-        return RecourseResult(pd.concat([r.table for r in parts]),
-                              [a for r in parts for a in r.interventions],
-                              pd.concat([r.counterfactuals for r in parts]))
-    position = {c: i for i, c in enumerate(columns)}
     subsets = [s for k in range(1, max_actions + 1)
                for s in itertools.combinations(actionable, k)]
     # Per subset: the change of every column per unit of each action (the
@@ -492,29 +494,65 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
     else:
         idx = scm.design_index(columns)
         effects = {s: scm.shift_effect(list(s))[:, idx].T for s in subsets}
-    is_integer = {s: np.array([v in integer for v in s]) for s in subsets}
+    setup = _RecourseSetup(
+        estimator=estimator, columns=columns, subsets=subsets, effects=effects,
+        is_integer={s: np.array([v in integer for v in s]) for s in subsets},
+        scale=scale, monotone=monotone, bounds=bounds, cost=cost,
+        intervention=intervention, desired=desired, margin=margin,
+        n_directions=n_directions, max_cost=max_cost)
     if linear is not None:
-        w, b, desired = linear
-        gains = {s: w @ effects[s] for s in subsets}
+        w, b, setup.desired = linear
+        setup.linear = (w, b)
+        setup.gains = {s: w @ effects[s] for s in subsets}
         # Robustness: the worst score loss over the noise ball, per set acted
         # on (a soft intervention cuts no noise).
-        penalty = {s: robustness * _noise_sensitivity(
+        setup.penalty = {s: robustness * _noise_sensitivity(
             scm, columns, w, list(s) if intervention == "hard" else [])
             if robustness > 0 else 0.0 for s in [()] + subsets}
+    # One seed per row: a row's search draws the same directions whatever
+    # n_jobs (and however the rows are chunked).
+    seeds = check_random_state(random_state).randint(0, 2**31 - 1, len(X))
+    if n_jobs not in (None, 1) and len(X) > 1:
+        from joblib import Parallel, delayed, effective_n_jobs
+
+        chunks = np.array_split(np.arange(len(X)), min(len(X), 4 * effective_n_jobs(n_jobs)))
+        parts = Parallel(n_jobs=n_jobs)(
+            delayed(_solve_rows)(setup, X.iloc[c], seeds[c]) for c in chunks if c.size)
+    else:
+        parts = [_solve_rows(setup, X, seeds)]
+    table = pd.DataFrame([row for part in parts for row in part[0]],
+                         columns=["status", "cost", "n_actions", "actions"], index=X.index)
+    cf = pd.DataFrame(np.vstack([x for part in parts for x in part[2]]), columns=columns,
+                      index=X.index)
+    return RecourseResult(table, [a for part in parts for a in part[1]], cf)
+
+
+def _solve_rows(setup, X, seeds):
+    """The cheapest action of each row of ``X`` (a chunk of the rows of
+    :func:`causal_recourse`), row ``i``'s search seeded by ``seeds[i]``.
+
+    Returns the table's rows ``(status, cost, n_actions, actions)``, the
+    interventions and the counterfactual rows, in ``X``'s order.
+    """
+    columns = setup.columns
+    position = {c: i for i, c in enumerate(columns)}
+    values = X.to_numpy(dtype=float)
+    if setup.linear is not None:
+        w, b = setup.linear
         scores = values @ w + b
     else:
-        factual = np.asarray(estimator.predict(X)) == desired
+        factual = np.asarray(setup.estimator.predict(X)) == setup.desired
 
     def is_desired(rows):
-        out = estimator.predict(pd.DataFrame(rows, columns=columns))
-        return np.asarray(out) == desired
+        out = setup.estimator.predict(pd.DataFrame(rows, columns=columns))
+        return np.asarray(out) == setup.desired
 
     rows, interventions, counterfactuals = [], [], []
     for i in range(len(X)):
         x = values[i]
-        if linear is not None:
-            need = margin - scores[i]
-            already = need + penalty[()] <= 0
+        if setup.linear is not None:
+            need = setup.margin - scores[i]
+            already = need + setup.penalty[()] <= 0
         else:
             already = bool(factual[i])
         if already:
@@ -523,19 +561,23 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
             counterfactuals.append(x.copy())
             continue
         best = (np.inf, None, None)
-        rng = np.random.RandomState(seeds[i]) if linear is None else None
-        for s in subsets:
-            low = np.array([_low(v, x[position[v]], monotone, bounds) for v in s])
-            high = np.array([_high(v, x[position[v]], monotone, bounds) for v in s])
-            costs = np.array([1.0 / scale[v] for v in s])
+        rng = np.random.RandomState(seeds[i]) if setup.linear is None else None
+        for s in setup.subsets:
+            low = np.array([_low(v, x[position[v]], setup.monotone, setup.bounds)
+                            for v in s])
+            high = np.array([_high(v, x[position[v]], setup.monotone, setup.bounds)
+                             for v in s])
+            costs = np.array([1.0 / setup.scale[v] for v in s])
             current = np.array([x[position[v]] for v in s])
-            if linear is not None:
-                delta, value = _solve_integer(gains[s], need + penalty[s], costs, low,
-                                              high, cost, is_integer[s], current)
+            if setup.linear is not None:
+                delta, value = _solve_integer(setup.gains[s], need + setup.penalty[s],
+                                              costs, low, high, setup.cost,
+                                              setup.is_integer[s], current)
             else:
-                delta, value = _search_action(is_desired, x, effects[s], costs, low,
-                                              high, cost, is_integer[s], current,
-                                              n_directions, max_cost, rng)
+                delta, value = _search_action(is_desired, x, setup.effects[s], costs, low,
+                                              high, setup.cost, setup.is_integer[s],
+                                              current, setup.n_directions,
+                                              setup.max_cost, rng)
             # Ties (within rounding) keep the smaller set, tried first.
             if delta is not None and (best[1] is None
                                       or value < best[0] - 1e-12 * max(1.0, best[0])):
@@ -547,17 +589,14 @@ def causal_recourse(estimator, X, scm, actionable, *, desired=None, cost="l2",
             counterfactuals.append(x.copy())
             continue
         acted = {v: d for v, d in zip(s, delta) if d != 0.0}
-        new = x + effects[s] @ delta
-        verb = "shift" if intervention == "soft" else None
+        new = x + setup.effects[s] @ delta
+        verb = "shift" if setup.intervention == "soft" else None
         rows.append(("found", value, len(acted), "; ".join(
             f"{verb or ('increase' if d > 0 else 'decrease')} {v} by "
             f"{(d if verb else abs(d)):.2f}" for v, d in acted.items())))
         interventions.append({v: float(new[position[v]]) for v in s})
         counterfactuals.append(new)
-    table = pd.DataFrame(rows, columns=["status", "cost", "n_actions", "actions"],
-                         index=X.index)
-    cf = pd.DataFrame(np.vstack(counterfactuals), columns=columns, index=X.index)
-    return RecourseResult(table, interventions, cf)
+    return rows, interventions, counterfactuals
 
 
 #: Integer changes enumerated at most per set of features acted on.
