@@ -112,6 +112,8 @@ class ModelInputs:
             return check_array(
                 np.asarray(features) if not isinstance(features, pd.DataFrame) else features,
                 dtype=np.float64, input_name="X", ensure_min_features=0,
+                # Checked by the callers, which name the columns.
+                ensure_all_finite=False,
             )
         except ValueError as exc:
             frame = features if isinstance(features, pd.DataFrame) else pd.DataFrame(
@@ -599,6 +601,14 @@ def _check_against_fitted(scm, frame, nodes, attribute, label):
             )
 
 
+def check_finite_inputs(Z, names):
+    """Refuse NaN or infinite model inputs ``Z``, naming their columns."""
+    finite = np.isfinite(Z).all(axis=0)
+    if not finite.all():
+        bad = [n for n, ok in zip(names, finite) if not ok]
+        raise ValueError(f"X has NaN or infinite values in columns {bad!r}.")
+
+
 class CounterfactualModelMixin(SensitiveFeaturesMixin):
     """Fit-time and predict-time input handling of the counterfactual
     estimators (classifier, regressor, residualizer)."""
@@ -611,9 +621,7 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         )
         inputs = ModelInputs(features, names)
         Z = inputs.transform(features)
-        if not np.isfinite(Z).all():
-            bad = [n for n, ok in zip(inputs.names, np.isfinite(Z).all(axis=0)) if not ok]
-            raise ValueError(f"X has NaN or infinite values in columns {bad!r}.")
+        check_finite_inputs(Z, inputs.names)
         self._check_magnitudes(np.abs(Z).max(axis=0, initial=0.0), list(inputs.names))
         sw = check_weights(sample_weight, Z)
         self._inputs = inputs
@@ -657,8 +665,7 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         check_is_fitted(self)
         features = self._drop_sensitive(X)
         Z = self._inputs.transform(features)
-        if not np.isfinite(Z).all():
-            raise ValueError("Input X contains NaN or infinity.")
+        check_finite_inputs(Z, self._inputs.names)
         return Z
 
     def _encoded_input_space(self):

@@ -11,7 +11,7 @@ from ..causal import CausalGraph, LinearSCM
 from ..exceptions import UnknownCategoryWarning
 from ..utils._validation import keep_state_on_failure
 from ..utils._dask import is_dask_collection, map_aligned_rows, map_rows
-from ._base import CounterfactualModelMixin, ModelInputs, fit_worlds
+from ._base import CounterfactualModelMixin, ModelInputs, check_finite_inputs, fit_worlds
 
 __all__ = ["CounterfactualResidualizer"]
 
@@ -228,8 +228,7 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
             X, sensitive_features=sensitive_features, reset=False
         )
         Z = self._inputs.transform(features)
-        if not np.isfinite(Z).all():
-            raise ValueError("Input X contains NaN or infinity.")
+        check_finite_inputs(Z, self._inputs.names)
         if not self.descendants_:
             return Z
         worlds = self._worlds
