@@ -29,7 +29,7 @@ import pandas as pd
 from sklearn.utils.validation import validate_data
 
 from .utils._names import columns_of_node
-from .utils._validation import check_no_date_columns
+from .utils._validation import check_no_date_columns, check_no_date_target
 
 __all__ = [
     "ENVIRONMENTS",
@@ -363,6 +363,8 @@ def validate_with_attribute(estimator, X, y=None, *, routed=None, column_ids=Non
     if y is not None or require_y:
         if y is not None:
             _check_lengths(X, y)
+            if y_numeric:
+                check_no_date_target(y)
         Xv, y = validate_frame(estimator, X, y, y_numeric=y_numeric, **common)
     else:
         Xv = validate_frame(estimator, X, **common)

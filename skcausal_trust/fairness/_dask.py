@@ -28,6 +28,7 @@ from ..base import (
 )
 from ..utils._dask import _add, _row_blocks, is_dask_collection, reduce_partitions
 from ..utils._scaling import exponents_below, times_power_of_two
+from ..utils._validation import check_no_date_target
 
 __all__ = [
     "DaskAttribute",
@@ -268,6 +269,8 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target,
     if target is not None and (y is None or not is_dask_collection(y)):
         raise ValueError("y must be a dask Series or array aligned with X when X is a "
                          "dask collection.")
+    if target == "continuous":
+        check_no_date_target(y)
     if sample_weight is not None and not is_dask_collection(sample_weight):
         raise ValueError("sample_weight must be a dask Series or array aligned with X "
                          "when X is a dask collection.")

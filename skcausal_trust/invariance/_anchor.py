@@ -23,7 +23,8 @@ from ..exceptions import NoEnvironmentsWarning
 from ..utils._convex import solve_problem
 from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
 from ..utils._scaling import SAFE_MAGNITUDES, exponents_below, times_power_of_two
-from ..utils._validation import check_weights, keep_state_on_failure, kept_columns
+from ..utils._validation import (check_no_date_target, check_weights, keep_state_on_failure,
+                                 kept_columns)
 from ._stats import (
     LabelTotals,
     codes_of,
@@ -517,6 +518,8 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
                                 ("sample_weight", sample_weight)):
             if value is None:
                 continue
+            if argument == "y":
+                check_no_date_target(value)
             width, kinds = dask_width(value, argument)
             if argument != "anchors" and width != 1:
                 raise ValueError(f"{argument} must be 1-dimensional; got {width} columns.")

@@ -28,7 +28,7 @@ from ..base import (
     numeric_features,
 )
 from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
-from ..utils._validation import keep_state_on_failure
+from ..utils._validation import check_no_date_target, keep_state_on_failure
 from ._stats import (
     ColumnRanges,
     EnvironmentStatistics,
@@ -303,6 +303,7 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         """
         if any_dask(X, y, environments):
             return self._fit_dask(X, y, environments)
+        check_no_date_target(y)
         features, y, env, names = self._validate_environments(
             X, y, environments=environments, require_y=True)
         names = [n if isinstance(n, str) else f"x{n}" for n in names]
@@ -480,6 +481,7 @@ class InvariantCausalPrediction(EnvironmentsMixin, SelectorMixin, BaseEstimator)
         bad = [n for n, j in zip(names, predictors) if not is_numeric_dtype(dtypes[j])]
         if bad:
             raise non_numeric_error(bad)
+        check_no_date_target(y)
         y_width, y_dtypes = dask_width(y, "y")
         if y_width != 1:
             raise ValueError(f"y must be 1-dimensional; got {y_width} columns.")

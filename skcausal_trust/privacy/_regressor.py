@@ -35,7 +35,7 @@ from ..exceptions import (
 from ..invariance._icp import linear_subset_pvalues
 from ..invariance._stats import EnvironmentStatistics
 from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
-from ..utils._validation import keep_state_on_failure
+from ..utils._validation import check_no_date_target, keep_state_on_failure
 from ._mechanisms import gaussian_noise_scale, release_gaussian
 from ._statistics import (
     clip_records,
@@ -886,6 +886,7 @@ class DPCausalRegressor(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         if not ((_dask_kind(y) == "array" and y.ndim == 1) or _dask_kind(y) == "series"):
             raise ValueError(f"y is a dask {type(y).__name__} of shape {y.shape}; expected "
                              "a 1-D dask array or a dask Series.")
+        check_no_date_target(y)
         if _dtype_kind(y.dtype) not in "biufO":
             raise ValueError(f"y has dtype {y.dtype}; expected numbers.")
         env_kind = None if environments is None else _dask_kind(environments)

@@ -46,6 +46,35 @@ def check_no_date_columns(frame, argument, columns=None):
         )
 
 
+def check_no_date_target(y, argument="y"):
+    """Refuse a date or duration target (in memory or dask), before anything
+    reads it: numpy reads it as float in nanoseconds, and a model fitted on
+    it predicts in that unit.
+
+    Parameters
+    ----------
+    y : array-like, Series, DataFrame or dask collection
+        Its ``dtype`` (or, for a frame, ``dtypes``) is read; values are not.
+    argument : str, default="y"
+        The argument's name, for the message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``argument`` and the dtype, for ``datetime64`` (also with a
+        time zone) and ``timedelta64`` values.
+    """
+    dtypes = list(y.dtypes) if hasattr(y, "dtypes") and not hasattr(y, "dtype") else [
+        getattr(y, "dtype", None)]
+    dates = [d for d in dtypes if getattr(d, "kind", "O") in "mM"]
+    if dates:
+        raise ValueError(
+            f"{argument} has date or duration values (dtype {dates[0]}), which numpy "
+            "would read as nanoseconds: convert them to numbers in the unit you mean "
+            "(days since a date, say) first."
+        )
+
+
 def check_weights(sample_weight, X):
     """Validate ``sample_weight``: non-negative, finite, not all zero.
 

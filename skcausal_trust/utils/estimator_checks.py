@@ -16,9 +16,10 @@ can learn from:
   categories give the same model);
 - without the attribute the documented fallback warns its class;
 - bad attribute values (missing, wrong length, both routes, an unknown or
-  out-of-range column, a single level where levels are compared) raise a
-  ``ValueError`` that names the source, and a failed fit leaves the
-  estimator as it was;
+  out-of-range column, a single level where levels are compared), a date
+  or duration column in ``X`` and, where ``y`` is read as numbers, a date
+  or duration target raise a ``ValueError`` that names the source, and a
+  failed fit leaves the estimator as it was;
 - integer sample weights equal repeated rows, the attribute included;
 - a fitted estimator pickles.
 
@@ -245,7 +246,7 @@ def _bad_inputs(estimator):
     column_missing[attribute.name] = missing
     single = pd.Series(np.zeros(len(y), dtype=int), name=attribute.name)
     dates = pd.Series(pd.date_range("2020-01-01", periods=len(y), freq="D"), index=X.index)
-    return {
+    cases = {
         "missing": ({}, (X, y), {spec.values: missing},
                     rf"^{spec.values} has 2 missing value"),
         "missing in the column": ({spec.ids: attribute.name}, (column_missing, y), {},
@@ -274,6 +275,22 @@ def _bad_inputs(estimator):
                               {spec.values: attribute},
                               r"^X has date or duration columns \['when'\]"),
     }
+    if _reads_target_as_numbers(estimator):
+        # The same for a target read as numbers (a regressor's, ICP's).
+        cases["a date target"] = ({}, (X, dates), {spec.values: attribute},
+                                  r"^y has date or duration values \(dtype datetime64")
+        cases["a duration target"] = ({}, (X, (dates - dates[0]).to_numpy()),
+                                      {spec.values: attribute},
+                                      r"^y has date or duration values \(dtype timedelta64")
+    return cases
+
+
+def _reads_target_as_numbers(estimator):
+    """Whether ``fit`` needs ``y`` and reads it as numbers (not class labels)."""
+    from sklearn.base import is_classifier
+
+    return (not is_classifier(estimator)
+            and estimator.__sklearn_tags__().target_tags.required)
 
 
 def check_bad_attribute_values(name, estimator):
