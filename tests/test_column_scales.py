@@ -61,6 +61,19 @@ def test_a_large_target_scales_coefficients_and_intercept():
     assert fit.objective_ / 1e300 == pytest.approx(unscaled.objective_, rel=1e-10)
 
 
+def test_a_target_near_the_largest_float_is_fitted_exactly():
+    """y near 1e306: its sums over the rows (the projection on the anchors)
+    would overflow in the data's units; in working units (y divided by a
+    power of two) the fit is the unit-scale fit times that power, bit for
+    bit."""
+    X, y, env = _data()
+    unit = AnchorRegression(gamma=GAMMA).fit(X, y, environments=env)
+    huge = AnchorRegression(gamma=GAMMA).fit(X, y * 2.0**1015, environments=env)
+    np.testing.assert_array_equal(huge.coef_, unit.coef_ * 2.0**1015)
+    assert huge.intercept_ == unit.intercept_ * 2.0**1015
+    assert huge.objective_ == np.inf  # 2**2030 times unit.objective_: beyond the range
+
+
 @pytest.mark.parametrize("scale", [1e160, 1e-160])
 def test_penalised_fit_refuses_out_of_range_magnitudes(scale):
     X, y, env = _data()

@@ -542,16 +542,22 @@ def _anchor_objective(X, y, env, anchors, w, gamma, coef, intercept, alpha=0.0,
             + alpha * (l1_ratio * np.abs(coef).sum() + (1 - l1_ratio) / 2 * coef @ coef))
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("gamma", [0.0, 0.3, 4.0])
-def test_anchor_least_squares_solves_the_normal_equations(anchor_data, gamma):
+def test_anchor_least_squares_solves_the_normal_equations(anchor_data, gamma,
+                                                          fit_intercept):
+    # Without an intercept the anchors (environment indicators and a
+    # continuous anchor away from 0) are projected on as given, not centred.
     X, y, env, a, w = anchor_data
-    fit = AnchorRegression(gamma=gamma).fit(X, y, environments=env, anchors=a,
-                                            sample_weight=w)
-    coef, intercept = _anchor_by_normal_equations(X, y, env, a, w, gamma)
+    fit = AnchorRegression(gamma=gamma, fit_intercept=fit_intercept).fit(
+        X, y, environments=env, anchors=a, sample_weight=w)
+    coef, intercept = _anchor_by_normal_equations(X, y, env, a, w, gamma,
+                                                  fit_intercept=fit_intercept)
     assert_allclose(fit.coef_, coef, rtol=1e-9)
-    assert fit.intercept_ == pytest.approx(intercept, rel=1e-9)
+    assert fit.intercept_ == pytest.approx(intercept, rel=1e-9, abs=0.0)
     assert fit.objective_ == pytest.approx(
-        _anchor_objective(X, y, env, a, w, gamma, coef, intercept), rel=1e-9)
+        _anchor_objective(X, y, env, a, w, gamma, coef, intercept,
+                          fit_intercept=fit_intercept), rel=1e-9)
     assert_allclose(fit.predict(X), X @ coef + intercept, rtol=1e-9)
     assert (fit.solver_, fit.solver_status_, fit.n_iter_, fit.n_anchors_) == (
         "lstsq", "optimal", 1, 4)
@@ -680,16 +686,20 @@ def test_anchor_elastic_net_reports_the_iteration_limit(anchor_data):
     assert (fit.n_iter_, fit.solver_status_) == (1, "max_iter reached")
 
 
-@pytest.mark.parametrize("anchored", [True, False])
+@pytest.mark.parametrize("anchored", ["environments", "continuous", False])
 def test_anchor_cvxpy_without_intercept_or_anchors_solves_the_normal_equations(
         anchor_data, anchored):
-    """The reference solver without an intercept (anchors not centred), and
-    without anchors (least squares, with the warning)."""
+    """The reference solver without an intercept (anchors not centred, and
+    the constant not added to their span: a continuous anchor away from 0
+    alone does not span it), and without anchors (least squares, with the
+    warning)."""
     X, y, env, a, w = anchor_data
     gamma, alpha = 2.5, 0.3
     est = AnchorRegression(gamma=gamma, alpha=alpha, fit_intercept=not anchored,
                            solver="cvxpy")
     if anchored:
+        env = env if anchored == "environments" else None
+        a = a if anchored == "environments" else a + 2.0
         fit = est.fit(X, y, environments=env, anchors=a, sample_weight=w)
         coef, intercept = _anchor_by_normal_equations(X, y, env, a, w, gamma, ridge=alpha,
                                                       fit_intercept=False)

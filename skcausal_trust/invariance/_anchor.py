@@ -313,6 +313,8 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
 
     # -- solvers ------------------------------------------------------------
     def _center(self, M, sw):
+        """``M`` less its weighted column means, and the means (with an
+        intercept); else ``M`` as it is, and zero means."""
         if not self.fit_intercept:
             return M, np.zeros(M.shape[1:]) if M.ndim > 1 else 0.0
         mean = np.average(M, axis=0, weights=sw)
@@ -325,8 +327,7 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
         root = np.sqrt(sw)
         Xs, ys = root[:, None] * Xc, root * yc
         if A.shape[1]:
-            Ac, _ = self._center(A, sw) if self.fit_intercept else (A, None)
-            As = root[:, None] * Ac
+            As = root[:, None] * self._center(A, sw)[0]
             projected = _project(As, np.column_stack([Xs, ys]))
             shrink = 1.0 - np.sqrt(self.gamma)
             Xs = Xs - shrink * projected[:, :-1]
@@ -459,7 +460,7 @@ class AnchorRegression(EnvironmentsMixin, RegressorMixin, BaseEstimator):
             # power of two (exact, the span unchanged), so that anchors of
             # very different scales all count (pinv's cutoff is relative).
             A = times_power_of_two(A, -exponents_below(np.abs(A).max(axis=0, initial=0.0)))
-            As = root[:, None] * (self._center(A, sw)[0] if self.fit_intercept else A)
+            As = root[:, None] * self._center(A, sw)[0]
             pr = _project(As, r[:, None])[:, 0]
             total += (self.gamma - 1.0) * (pr @ pr)
         with np.errstate(over="ignore"):  # inf: beyond the float range (y near 1e154)
