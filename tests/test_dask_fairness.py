@@ -17,6 +17,7 @@ from conftest import ran_on_the_workers, task_stream
 
 from skcausal_trust.causal import LinearSCM
 
+dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 
@@ -335,6 +336,37 @@ def test_the_dask_route_refuses_what_it_cannot_do(dask_sync, cf_data):
     misaligned = dd.from_pandas(pd.Series(target), npartitions=2)
     with pytest.raises(ValueError, match="not aligned"):
         CounterfactuallyFairRegressor(CF_GRAPH, **kw).fit(ddf, misaligned)
+
+
+@pytest.mark.parametrize("Est, argument", [
+    (Est, argument)
+    for Est in [CounterfactuallyFairClassifier, CounterfactuallyFairRegressor,
+                CounterfactualResidualizer]
+    for argument in ["y", "sensitive_features", "sample_weight"]
+    # The residualizer never reads y.
+    if (Est, argument) != (CounterfactualResidualizer, "y")])
+def test_in_memory_x_with_a_dask_partner_is_a_type_error(cf_data, Est, argument):
+    """X in memory with a dask y, attribute or weights: refused before any
+    computation, as ICP and anchor regression refuse it (it used to be
+    computed whole and fitted in memory)."""
+    frame, label, target = cf_data
+    y = label if Est is CounterfactuallyFairClassifier else target
+    given = {"y": y, "sensitive_features": frame[["a", "r"]],
+             "sample_weight": np.ones(len(frame))}
+    as_dask = {"y": dd.from_pandas(pd.Series(y), npartitions=3),
+               "sensitive_features": dd.from_pandas(frame[["a", "r"]], npartitions=3),
+               "sample_weight": da.ones(len(frame), chunks=1000)}
+    given[argument] = as_dask[argument]
+    est = Est(CF_GRAPH)
+    with dask.config.set(scheduler=_never_computed):
+        with pytest.raises(TypeError, match=rf"^{argument} is a dask collection but X is "
+                                            "not: pass X as a dask array or dataframe"):
+            est.fit(frame[FEATURES], given.pop("y"), **given)
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("_")]
+
+
+def _never_computed(*args, **kwargs):
+    raise AssertionError("a dask collection was computed")
 
 
 def test_counterfactual_unfairness_on_dask_equals_the_in_memory_value(dask_scheduler, cf_data):

@@ -34,6 +34,7 @@ from ..causal._columns import (
 from ..causal._graph import as_paths
 from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
+from ..utils._dask import any_dask, dask_partners
 from ..utils._names import match_columns, node_of_name
 from ..utils._scaling import refuse_extreme_magnitudes
 from ..utils._validation import check_weights
@@ -615,6 +616,12 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
 
     def _fit_inputs(self, X, y=None, *, sensitive_features=None, sample_weight=None,
                     y_numeric=False, require_y=False):
+        # In memory (X is not a dask collection): a dask y, attribute or
+        # weights would be computed whole; refused, as by ICP and anchor.
+        others = {"y": y, "sensitive_features": sensitive_features,
+                  "sample_weight": sample_weight}
+        if any_dask(*others.values()):
+            dask_partners(X, others)
         features, y, attribute, names = self._validate_sensitive(
             X, y, sensitive_features=sensitive_features, reset=True, y_numeric=y_numeric,
             require_y=require_y,

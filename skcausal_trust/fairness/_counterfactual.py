@@ -439,6 +439,10 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             stated in the data's units, where products of such values
             overflow or lose their digits (scikit-learn's
             ``LogisticRegression`` returns zero coefficients there).
+        TypeError
+            When ``X`` is in memory and ``y``, ``sensitive_features`` or
+            ``sample_weight`` is a dask collection (pass them all as dask
+            collections with the same row partitions, or all in memory).
         """
         self._check_path_parameters()
         if is_dask_collection(X):

@@ -259,6 +259,10 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             finite scale is fitted in memory. Also when the weighted sums of
             squares overflow (on dask, where they are formed in the data's
             units).
+        TypeError
+            When ``X`` is in memory and ``y``, ``sensitive_features`` or
+            ``sample_weight`` is a dask collection (pass them all as dask
+            collections with the same row partitions, or all in memory).
         """
         self._check_path_parameters()
         if is_dask_collection(X):

@@ -150,6 +150,10 @@ class CounterfactualResidualizer(CounterfactualModelMixin, TransformerMixin, Bas
         ------
         ValueError
             As :class:`CounterfactuallyFairClassifier` for bad input.
+        TypeError
+            When ``X`` is in memory and ``y``, ``sensitive_features`` or
+            ``sample_weight`` is a dask collection (pass them all as dask
+            collections with the same row partitions, or all in memory).
         """
         if is_dask_collection(X):
             from ._dask import dask_fit_rows, fused_scm_terms

@@ -227,6 +227,10 @@ class CausallyRobustFairClassifier(LinearScoreClassifierMixin, CounterfactualMod
             stated in the data's units, where products of such values
             overflow or lose their digits (scikit-learn's
             ``LogisticRegression`` returns zero coefficients there).
+        TypeError
+            When ``X`` is in memory and ``y``, ``sensitive_features`` or
+            ``sample_weight`` is a dask collection (pass them all as dask
+            collections with the same row partitions, or all in memory).
         """
         features, y, attribute, raw, sw, inputs = self._fit_inputs(
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,

@@ -21,7 +21,8 @@ from ..base import (
 )
 from ..exceptions import NoEnvironmentsWarning
 from ..utils._convex import solve_problem
-from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
+from ..utils._dask import (any_dask, dask_partners, is_dask_collection, map_rows,
+                            reduce_partitions)
 from ..utils._scaling import SAFE_MAGNITUDES, exponents_below, times_power_of_two
 from ..utils._validation import (check_no_date_target, check_weights, keep_state_on_failure,
                                  kept_columns)
@@ -30,7 +31,6 @@ from ._stats import (
     codes_of,
     dask_columns,
     dask_environment,
-    dask_partners,
     dask_width,
     is_numeric_dtype,
     non_numeric_error,

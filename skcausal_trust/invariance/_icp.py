@@ -27,7 +27,8 @@ from ..base import (
     environment_codes,
     numeric_features,
 )
-from ..utils._dask import any_dask, is_dask_collection, map_rows, reduce_partitions
+from ..utils._dask import (any_dask, dask_partners, is_dask_collection, map_rows,
+                            reduce_partitions)
 from ..utils._validation import check_no_date_target, keep_state_on_failure
 from ._stats import (
     ColumnRanges,
@@ -37,7 +38,6 @@ from ._stats import (
     codes_of,
     dask_columns,
     dask_environment,
-    dask_partners,
     dask_width,
     environment_grams,
     is_numeric_dtype,

@@ -46,6 +46,27 @@ def any_dask(*values):
     return any(is_dask_collection(v) for v in values)
 
 
+def dask_partners(X, others):
+    """Refuse a mix of dask and in-memory row arguments: ``others`` is
+    ``{argument: value}``; each given one must be a dask collection when
+    ``X`` is, and ``X`` must be one when any of them is."""
+    if not is_dask_collection(X):
+        dask_ones = [a for a, v in others.items() if is_dask_collection(v)]
+        raise TypeError(
+            f"{', '.join(dask_ones)} is a dask collection but X is not: pass X as "
+            "a dask array or dataframe with the same row partitions, or every "
+            "argument in memory."
+        )
+    for argument, value in others.items():
+        if value is not None and not is_dask_collection(value):
+            raise TypeError(
+                f"X is a dask collection but {argument} is a "
+                f"{type(value).__name__}: pass {argument} as a dask array or "
+                "series with X's row partitions (for example a column of the "
+                "same dask dataframe)."
+            )
+
+
 def _row_blocks(value, argument):
     """One delayed object per row partition of a dask collection (a 2-D dask
     array is first made one block wide)."""
