@@ -816,6 +816,26 @@ def test_centred_gram_overflow_is_left_to_the_solve_without_warnings(dask_sync):
     assert np.isfinite(yy)
 
 
+def test_partition_sums_of_opposite_infinities_are_nan_without_warnings(dask_sync):
+    """Across partitions (one statistic inf in one partition, -inf in
+    another; finite sums that overflow), the combined statistics are NaN
+    and inf for the callers to refuse, with no RuntimeWarning (as errors)."""
+    import warnings
+
+    import dask.array as da
+
+    from skcausal_trust.utils._dask import reduce_partitions
+
+    values = np.array([1e308, 1e308, -np.inf, np.inf, 1.0])
+    column = da.from_array(values, chunks=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = reduce_partitions(
+            lambda part: {"overflow": part[:1].clip(0.0).sum(), "signed": part.sum()},
+            {"x": column})
+    assert out["overflow"] == np.inf and np.isnan(out["signed"])
+
+
 def test_scm_from_groups_range_check_reads_the_spread_not_the_magnitude(dask_sync):
     """A column near 2**251 spread over 1% of that (its spread, the largest
     distance from the offset, within the safe range) is fitted from the

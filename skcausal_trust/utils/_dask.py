@@ -127,14 +127,17 @@ def _union(a, b, rule):
 def _add(a, b):
     """Sum of two partitions' statistics (arrays, numbers, or tuples, lists
     and dicts of them; a dict's key missing from one partition counts as
-    absent, not as an error); sets are united."""
+    absent, not as an error); sets are united. Sums that overflow, and
+    ``inf + -inf``, give inf and NaN without a RuntimeWarning: the callers
+    check the combined statistics and refuse them by name."""
     if isinstance(a, (set, frozenset)):
         return a | b
     if isinstance(a, dict):
         return _union(a, b, _add)
     if isinstance(a, (tuple, list)):
         return type(a)(_add(x, y) for x, y in zip(a, b))
-    return operator.add(a, b)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return operator.add(a, b)
 
 
 def _max(a, b):
