@@ -295,6 +295,27 @@ def test_icp_lasso_screening_keeps_the_most_correlated_predictor_first():
         assert_allclose(icp.confidence_intervals_[first], expected[first], rtol=1e-9)
 
 
+@pytest.mark.parametrize("max_predictors", [1, 3, 5])
+def test_icp_lasso_screening_keeps_the_first_predictors_to_enter_the_path(max_predictors):
+    """Orthogonal (centred) predictors on very different scales: the lasso
+    path enters them in the order of |x_j' y| on the standardised columns,
+    here the order of |coefficient| (1, 3, 5, 2, 0, 4), not their index
+    order. The first ``max_predictors`` to enter are screened."""
+    rng = np.random.default_rng(21)
+    n = 400
+    M = rng.normal(size=(n, 6))
+    Q, _ = np.linalg.qr(M - M.mean(axis=0))  # orthonormal columns, each orthogonal to 1
+    y = Q @ np.array([0.1, 3.0, 0.5, 2.0, 0.05, 1.0])
+    X = Q * np.array([1e3, 1.0, 1e-2, 7.0, 1e5, 0.3])
+    entering = [1, 3, 5, 2, 0, 4]
+    assert np.allclose(Q.sum(axis=0), 0.0) and np.allclose(Q.T @ Q, np.eye(6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelRejectedWarning)
+        icp = InvariantCausalPrediction(screening="lasso", max_predictors=max_predictors).fit(
+            X, y, environments=np.repeat(["a", "b"], n // 2))
+    assert icp.screened_features_ == [f"x{j}" for j in sorted(entering[:max_predictors])]
+
+
 @pytest.mark.parametrize("test", ["approximate", "exact"])
 def test_icp_on_a_dask_array_gives_the_raw_residual_tests(test):
     """The dask route (two passes over partitions, in this process) against
