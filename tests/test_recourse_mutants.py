@@ -852,3 +852,86 @@ def test_zero_and_unit_gains_in_the_fast_path():
     delta, value = solve_action(np.array([1.0]), 1.5, np.ones(1), np.array([-2.0]),
                                 np.array([2.0]), "l1")
     np.testing.assert_allclose(delta, [1.5])
+
+
+def test_a_row_exactly_at_the_margin_is_already_desired(setting):
+    """The desired decision value is "at least margin": a row whose score
+    equals the margin exactly needs no action; a hair above it, it needs
+    one (a score of savings - 1, exact in floating point)."""
+    scm, X, _, _ = setting
+    clf = LogisticRegression().fit(X, (X["savings"] > 1.0).astype(int))
+    clf.coef_ = np.array([[0.0, 0.0, 0.0, 0.0, 1.0]])
+    clf.intercept_ = np.array([-1.0])
+    row = X.head(1).assign(savings=1.5)
+    at = causal_recourse(clf, row, scm, ["savings"], margin=0.5)
+    above = causal_recourse(clf, row, scm, ["savings"], margin=0.5 + 2.0**-20)
+    assert (at.table["status"].iloc[0], at.table["cost"].iloc[0]) == ("already", 0.0)
+    assert above.table["status"].iloc[0] == "found"
+    assert above.interventions[0]["savings"] == pytest.approx(1.5 + 2.0**-20, abs=1e-12)
+
+
+class _BothAbove:
+    """A classifier (search path: no decision function) that accepts a row
+    only when education and age both exceed 1: no causal path links them,
+    so only an action on both reaches it."""
+
+    classes_ = np.array([0, 1])
+
+    def predict(self, X):
+        return ((X["education"] > 1.0) & (X["age"] > 1.0)).astype(int).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def both_below(setting):
+    _, X, _, _ = setting
+    return X[(X["education"] < 0.5) & (X["age"] < 0.5)].head(6)
+
+
+@pytest.mark.parametrize("cost", ["l1", "l2"])
+def test_a_searched_action_on_two_features_costs_what_its_norm_says(setting, both_below,
+                                                                    cost):
+    scm = setting[0]
+    result = causal_recourse(_BothAbove(), both_below, scm, ["education", "age"],
+                             cost=cost, method="search", n_directions=32, random_state=0)
+    assert (result.table["status"] == "found").all()
+    for (label, row), action in zip(both_below.iterrows(), result.interventions):
+        assert set(action) == {"education", "age"}
+        assert _action_cost(row, action, cost) == pytest.approx(
+            result.table.loc[label, "cost"], rel=1e-9)
+
+
+def test_the_search_is_reproducible_for_a_seed_and_depends_on_it(setting, both_below):
+    scm = setting[0]
+
+    def search(seed):
+        return causal_recourse(_BothAbove(), both_below, scm, ["education", "age"],
+                               method="search", n_directions=4, random_state=seed)
+
+    first, again, other = search(0), search(0), search(1)
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert first.interventions == again.interventions
+    assert not np.allclose(first.table["cost"], other.table["cost"], rtol=1e-6)
+
+
+def test_a_tie_between_sets_keeps_the_smaller_one(setting):
+    """A linear score of education alone: acting on age too gains nothing,
+    so the pair's cheapest action is the single's (to rounding); the
+    smaller set, tried first, is kept and age is not intervened on."""
+    scm, X, _, _ = setting
+    clf = LogisticRegression().fit(X, (X["education"] > 1.0).astype(int))
+    clf.coef_ = np.array([[0.0, 0.0, 1.0, 0.0, 0.0]])
+    clf.intercept_ = np.array([-1.0])
+    rows = X[X["education"] < 0.5].head(5)
+    result = causal_recourse(clf, rows, scm, ["education", "age"])
+    assert all(set(action) == {"education"} for action in result.interventions)
+    assert (result.table["n_actions"] == 1).all()
+
+
+def test_the_empty_result_keeps_the_index_and_gives_float_counterfactuals(setting):
+    scm, X, clf, _ = setting
+    empty = X.astype({"age": int}).set_axis([f"r{i}" for i in range(len(X))]).iloc[:0]
+    result = causal_recourse(clf, empty, scm, ["education"])
+    pd.testing.assert_index_equal(result.table.index, empty.index, exact=True)
+    pd.testing.assert_index_equal(result.counterfactuals.index, empty.index, exact=True)
+    assert (result.counterfactuals.dtypes == float).all()
+    assert list(result.table.columns) == ["status", "cost", "n_actions", "actions"]
