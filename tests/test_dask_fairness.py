@@ -256,6 +256,89 @@ def test_relaxed_classifier_on_dask_runs_the_in_memory_solver(dask_sync, cf_data
     assert_allclose(est.counterfactual_gap_, 0.3, rtol=1e-6)
 
 
+CLASSIFIER_CASES = {
+    # name: (graph, sensitive_feature_ids, columns, epsilon)
+    "exact": (CF_GRAPH, ["a", "r"], FEATURES + ["a", "r"], 0.0),
+    "relaxed": (CausalGraph([("a", "x1"), ("a", "x3"), ("x1", "x3")], nodes=["x2"]), "a",
+                FEATURES + ["a"], 0.3),
+    # No input descends from the attribute: its directions are zero.
+    "no descendant": (CausalGraph([("x1", "x3")], nodes=["a", "x2"]), "a",
+                      FEATURES + ["a"], 0.0),
+}
+
+
+@pytest.mark.parametrize("case", list(CLASSIFIER_CASES))
+def test_classifier_on_dask_sets_the_in_memory_attributes(dask_sync, cf_data, case):
+    """Every fitted attribute the dask route sets as the in-memory fit does,
+    at C != 1 (where a penalty of |w|^2 / (2C) and C |w|^2 / 2 differ)."""
+    graph, ids, columns, epsilon = CLASSIFIER_CASES[case]
+    frame, label, _ = cf_data
+    ddf, dy = _partitioned(frame, label)
+    kw = dict(sensitive_feature_ids=ids, epsilon=epsilon, C=0.05, tol=1e-10, max_iter=5000)
+    est = CounterfactuallyFairClassifier(graph, **kw).fit(ddf[columns], dy)
+    mem = CounterfactuallyFairClassifier(graph, **kw).fit(frame[columns], label)
+    assert list(est.input_features_) == list(mem.input_features_) == FEATURES
+    assert est.input_features_.dtype == object
+    assert est.n_free_directions_ == mem.n_free_directions_
+    assert est.solver_path_ == mem.solver_path_ == (
+        "unconstrained" if case == "no descendant" else "fast")
+    assert_allclose(est.coef_, mem.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(est.objective_, mem.objective_, rtol=1e-10)
+    assert isinstance(est.n_iter_, int) and est.n_iter_ >= 1
+    assert_allclose(est.counterfactual_gap_, mem.counterfactual_gap_, atol=1e-6)
+
+
+def test_classifier_on_dask_warns_when_no_direction_is_free(dask_sync, cf_data):
+    """Every input descends from the attribute and epsilon = 0: the model is
+    constant, with the in-memory warning naming the estimator."""
+    from skcausal_trust.exceptions import DegenerateConstraintWarning
+
+    frame, label, _ = cf_data
+    ddf, dy = _partitioned(frame, label)
+    graph = CausalGraph([("a", "x1")])
+    est = CounterfactuallyFairClassifier(graph, sensitive_feature_ids="a")
+    with pytest.warns(DegenerateConstraintWarning,
+                      match=r"^CounterfactuallyFairClassifier: the counterfactual "
+                            r"constraints \(epsilon=0\) leave no free direction"):
+        est.fit(ddf[["x1", "a"]], dy)
+    assert est.n_free_directions_ == 0
+    assert_allclose(est.coef_, 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("route", ["memory", "dask"])
+def test_labels_of_mixed_types_are_refused_on_both_routes(dask_sync, cf_data, route):
+    """Numbers beside strings do not sort: the same ValueError in memory
+    (numpy's TypeError before) and on dask. (A dask dataframe column would
+    turn them all into strings, dask's string conversion, before the
+    estimator sees them; a dask array of objects keeps them.)"""
+    from skcausal_trust.fairness import CausallyRobustFairClassifier
+
+    frame, label, _ = cf_data
+    mixed = np.asarray(label, dtype=object)
+    mixed[2000:] = np.where(mixed[2000:] == "yes", 1, 0)
+    X, y, estimators = frame, mixed, [CounterfactuallyFairClassifier,
+                                      CausallyRobustFairClassifier]
+    if route == "dask":
+        X = _unequal(frame, [500, 1400, 1450, 2300])
+        y = da.from_array(mixed, chunks=(_sizes(X),))
+        estimators = [CounterfactuallyFairClassifier]
+    for Est in estimators:
+        with pytest.raises(ValueError, match=r"^y has labels of mixed types\.$"):
+            Est(CF_GRAPH, sensitive_feature_ids=["a", "r"]).fit(X, y)
+
+
+def test_classifier_on_dask_warns_its_fallback_without_an_attribute(dask_sync, cf_data):
+    from skcausal_trust.exceptions import NoSensitiveFeaturesWarning
+
+    frame, label, _ = cf_data
+    ddf, dy = _partitioned(frame, label)
+    with pytest.warns(NoSensitiveFeaturesWarning,
+                      match="it falls back to unconstrained L2-regularised logistic "
+                            "regression"):
+        est = CounterfactuallyFairClassifier(CF_GRAPH).fit(ddf[FEATURES], dy)
+    assert est.solver_path_ == "unconstrained"
+
+
 @pytest.mark.parametrize("epsilon", [0.0, 0.2])
 def test_regressor_on_dask_equals_the_in_memory_fit(dask_scheduler, cf_data, epsilon):
     frame, _, target = cf_data

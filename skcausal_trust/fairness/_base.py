@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..base import SensitiveFeaturesMixin, attribute_levels
@@ -600,6 +601,21 @@ def _check_against_fitted(scm, frame, nodes, attribute, label):
                 "and must describe the training data: pass its graph to refit it, "
                 "or drop those rows."
             )
+
+
+#: The error of labels that do not sort (numbers beside strings), in
+#: memory and on dask.
+MIXED_LABELS = "y has labels of mixed types."
+
+
+def check_class_labels(y):
+    """scikit-learn's ``check_classification_targets``, with labels of mixed
+    types (numbers beside strings, which numpy cannot sort) refused as on
+    dask rather than by numpy's ``TypeError``."""
+    try:
+        check_classification_targets(y)
+    except TypeError:
+        raise ValueError(MIXED_LABELS) from None
 
 
 def check_finite_inputs(Z, names):

@@ -12,7 +12,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
@@ -20,7 +19,8 @@ from ..utils._scaling import SAFE_MAGNITUDES
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, fit_worlds, free_directions
+from ._base import (MIXED_LABELS, CounterfactualModelMixin, check_class_labels, fit_worlds,
+                    free_directions)
 
 __all__ = ["CounterfactuallyFairClassifier"]
 
@@ -451,7 +451,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
         )
-        check_classification_targets(y)
+        check_class_labels(y)
         encoder = LabelEncoder().fit(y)
         classes = encoder.classes_
         if classes.size < 2:
@@ -533,7 +533,7 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
         try:
             classes = np.asarray(sorted(rows.summary["classes"]))
         except TypeError:
-            raise ValueError("y has labels of mixed types.") from None
+            raise ValueError(MIXED_LABELS) from None
         if classes.size < 2:
             raise ValueError(
                 f"y has only one class ({classes[0]!r}); a classifier needs samples "

@@ -11,13 +11,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import type_of_target
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
 from ..utils._convex import solve_problem
 from ..utils._validation import keep_state_on_failure
-from ._base import CounterfactualModelMixin, fit_worlds
+from ._base import CounterfactualModelMixin, check_class_labels, fit_worlds
 from ._counterfactual import LinearScoreClassifierMixin
 
 __all__ = ["CausallyRobustFairClassifier"]
@@ -236,7 +236,7 @@ class CausallyRobustFairClassifier(LinearScoreClassifierMixin, CounterfactualMod
             X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
             require_y=True,
         )
-        check_classification_targets(y)
+        check_class_labels(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         encoder = LabelEncoder().fit(y)
         classes = encoder.classes_
