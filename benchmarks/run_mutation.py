@@ -78,7 +78,7 @@ MODULES = {
                       ["tests/test_dask_fairness.py", "tests/test_fairness_base_mutants_2.py",
                        "tests/test_classifier_mutants.py", "tests/test_regressor_mutants.py",
                        "tests/test_column_scales.py", "tests/test_fairness_dask_mutants.py",
-                       "tests/test_fairness_dask_mutants_2.py"]),
+                       "tests/test_fairness_dask_mutants_2.py", "tests/test_date_target.py"]),
     "regressor": ("skcausal_trust/fairness/_regressor.py",
                   ["tests/test_raw_columns.py", "tests/test_weights_and_intervals.py",
                    "tests/test_regressor_mutants.py", "tests/test_column_scales.py"]),
@@ -97,7 +97,7 @@ MODULES = {
                            "tests/test_private_regressor_mutants_2.py",
                            "tests/test_private_regressor_mutants_3.py",
                            "tests/test_private_regressor_mutants_4.py",
-                           "tests/test_dask_privacy.py"]),
+                           "tests/test_dask_privacy.py", "tests/test_date_target.py"]),
     "private_statistics": ("skcausal_trust/privacy/_statistics.py",
                            ["tests/test_privacy_periphery.py",
                             "tests/test_privacy_enforced.py",
@@ -122,7 +122,8 @@ MODULES = {
     "icp": ("skcausal_trust/invariance/_icp.py",
             ["tests/test_invariance.py", "tests/test_icp_catalogue.py",
              "tests/test_invariance_bad_input.py", "tests/test_dask_invariance.py",
-             "tests/test_invariance_mutants.py", "tests/test_dask_invariance_mutants.py"]),
+             "tests/test_invariance_mutants.py", "tests/test_dask_invariance_mutants.py",
+             "tests/test_date_target.py"]),
     "invariance_stats": ("skcausal_trust/invariance/_stats.py",
                          ["tests/test_invariance.py", "tests/test_icp_catalogue.py",
                           "tests/test_dask_invariance.py", "tests/test_privacy.py",
@@ -134,7 +135,8 @@ MODULES = {
     "anchor": ("skcausal_trust/invariance/_anchor.py",
                ["tests/test_invariance.py", "tests/test_column_scales.py",
                 "tests/test_invariance_bad_input.py", "tests/test_dask_invariance.py",
-                "tests/test_invariance_mutants.py", "tests/test_dask_invariance_mutants.py"]),
+                "tests/test_invariance_mutants.py", "tests/test_dask_invariance_mutants.py",
+                "tests/test_date_target.py"]),
 }
 
 
