@@ -295,19 +295,25 @@ def test_icp_lasso_screening_keeps_the_most_correlated_predictor_first():
         assert_allclose(icp.confidence_intervals_[first], expected[first], rtol=1e-9)
 
 
-@pytest.mark.parametrize("max_predictors", [1, 3, 5])
-def test_icp_lasso_screening_keeps_the_first_predictors_to_enter_the_path(max_predictors):
+@pytest.mark.parametrize("max_predictors, coefficients, entering", [
+    (1, [0.1, 3.0, 0.5, 2.0, 0.05, 1.0], [1, 3, 5, 2, 0, 4]),
+    (3, [0.1, 3.0, 0.5, 2.0, 0.05, 1.0], [1, 3, 5, 2, 0, 4]),
+    (5, [0.1, 3.0, 0.5, 2.0, 0.05, 1.0], [1, 3, 5, 2, 0, 4]),
+    # x4 and x5 are orthogonal to y and never enter: they follow, by index.
+    (5, [0.1, 3.0, 0.5, 2.0, 0.0, 0.0], [1, 3, 2, 0, 4, 5]),
+])
+def test_icp_lasso_screening_keeps_the_first_predictors_to_enter_the_path(
+        max_predictors, coefficients, entering):
     """Orthogonal (centred) predictors on very different scales: the lasso
     path enters them in the order of |x_j' y| on the standardised columns,
-    here the order of |coefficient| (1, 3, 5, 2, 0, 4), not their index
-    order. The first ``max_predictors`` to enter are screened."""
+    here the order of |coefficient|, not their index order. The first
+    ``max_predictors`` to enter are screened."""
     rng = np.random.default_rng(21)
     n = 400
     M = rng.normal(size=(n, 6))
     Q, _ = np.linalg.qr(M - M.mean(axis=0))  # orthonormal columns, each orthogonal to 1
-    y = Q @ np.array([0.1, 3.0, 0.5, 2.0, 0.05, 1.0])
+    y = Q @ np.array(coefficients)
     X = Q * np.array([1e3, 1.0, 1e-2, 7.0, 1e5, 0.3])
-    entering = [1, 3, 5, 2, 0, 4]
     assert np.allclose(Q.sum(axis=0), 0.0) and np.allclose(Q.T @ Q, np.eye(6))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelRejectedWarning)
