@@ -73,7 +73,7 @@ MODULES = {
                    ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py",
                     "tests/test_classifier_mutants.py", "tests/test_dask_fairness.py",
                     "tests/test_fairness_dask_mutants.py",
-                    "tests/test_fairness_dask_mutants_2.py"]),
+                    "tests/test_fairness_dask_mutants_2.py", "tests/test_column_scales.py"]),
     "fairness_dask": ("skcausal_trust/fairness/_dask.py",
                       ["tests/test_dask_fairness.py", "tests/test_fairness_base_mutants_2.py",
                        "tests/test_classifier_mutants.py", "tests/test_regressor_mutants.py",
