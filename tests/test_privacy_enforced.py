@@ -402,6 +402,13 @@ def test_seeded_release_takes_a_generator_or_a_random_state_reproducibly():
     np.testing.assert_array_equal(by_int, by_generator[0])
     for noise in (by_generator[0], by_state[0]):
         assert abs(noise.std() / 2.0 - 1.0) < 0.05 and abs(noise.mean()) < 0.1
+    # Exactly NumPy's draws added to the values (reproducible outside the
+    # library, for tests and audits).
+    values = np.linspace(-3.0, 3.0, 50)
+    with pytest.warns(PrivacyLeakWarning):
+        released = release_gaussian(values, 0.5, 1.0, 11)
+    np.testing.assert_array_equal(
+        released, values + np.random.default_rng(11).normal(0.0, 0.5, size=50))
 
 
 def test_release_refuses_a_mechanism_whose_privacy_map_exceeds_the_calibration(
