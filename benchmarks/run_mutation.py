@@ -58,7 +58,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = {
     "scm": ("skcausal_trust/causal/_scm.py",
             ["tests/test_causal.py", "tests/test_causal_catalogue.py",
-             "tests/test_counterfactual_fairness.py", "tests/test_scm_mutants.py"]),
+             "tests/test_counterfactual_fairness.py", "tests/test_scm_mutants.py",
+             # LinearSCM's dask fit, path-specific effects, and the noise,
+             # shift and semi-latent views of the robust-fairness estimators.
+             "tests/test_dask_fairness.py", "tests/test_fairness_base_mutants.py",
+             "tests/test_fairness_base_mutants_2.py", "tests/test_path_specific.py",
+             "tests/test_robust_fairness.py"]),
     "columns": ("skcausal_trust/causal/_columns.py",
                 ["tests/test_raw_columns.py", "tests/test_bad_input.py",
                  "tests/test_weights_and_intervals.py"]),

@@ -8,8 +8,7 @@ encoded ones. Three pieces connect them:
   and remembers which raw column (and level) each output column encodes;
 - :func:`node_owners` maps encoded column names (for example a
   ColumnTransformer's output) to the graph's nodes by the rule of
-  :func:`skcausal_trust.utils._names.match_columns`, and
-  :func:`expand_graph` copies the graph onto those columns;
+  :func:`skcausal_trust.utils._names.match_columns`;
 - :func:`design_to_columns` is the linear map from a :class:`LinearSCM`'s
   design space (numeric columns, baseline-dropped indicators) to the encoded
   columns: a counterfactual change of the design maps to the change of the
@@ -30,7 +29,6 @@ from ..utils._validation import check_no_date_columns
 __all__ = [
     "RawColumnEncoder",
     "design_to_columns",
-    "expand_graph",
     "is_categorical_column",
     "node_owners",
 ]
@@ -163,13 +161,6 @@ class RawColumnEncoder:
             )
         return out
 
-    def level_columns(self, column):
-        """``{level: output position}`` of a categorical raw column."""
-        return {
-            lvl: j for j, (o, lvl) in enumerate(zip(self.owners_, self.levels_))
-            if o == column and lvl is not None
-        }
-
 
 def node_owners(columns, graph, sensitive_nodes, *, argument="causal_model"):
     """The node of each input column, by the column-name rule.
@@ -221,20 +212,6 @@ def node_owners(columns, graph, sensitive_nodes, *, argument="causal_model"):
             f"{list(columns)!r}."
         )
     return owners
-
-
-def expand_graph(graph, columns, owners):
-    """The graph over the input columns: each node replaced by its columns.
-
-    Every edge ``u -> v`` becomes an edge from each column of ``u`` to each
-    column of ``v``; nodes without columns (the sensitive ones) stay.
-    """
-    groups = {}
-    for column, owner in zip(columns, owners):
-        groups.setdefault(owner, []).append(column)
-    if all(groups.get(v, [v]) == [v] for v in graph.nodes):
-        return graph
-    return graph.expand(groups)
 
 
 def design_to_columns(scm, encoder=None, columns=None, owner_map=None):
