@@ -71,7 +71,7 @@ MODULES = {
         ["tests/test_raw_columns.py", "tests/test_bad_input.py",
          "tests/test_weights_and_intervals.py", "tests/test_fairness_base_mutants.py",
          "tests/test_path_specific.py", "tests/test_classifier_mutants.py",
-         "tests/test_fairness_base_mutants_2.py"]),
+         "tests/test_fairness_base_mutants_2.py", "tests/test_columns_mutants.py"]),
     "fairness_base": ("skcausal_trust/fairness/_base.py",
         ["tests/test_raw_columns.py", "tests/test_counterfactual_fairness.py",
          "tests/test_bad_input.py", "tests/test_weights_and_intervals.py",

@@ -36,11 +36,11 @@ __all__ = [
 
 def is_categorical_column(series):
     """A raw column is categorical when its dtype is ``category``, object or
-    string; numbers and booleans are numeric."""
+    string; numbers and booleans (numeric to pandas) are numeric."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return True
-    return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+    return not pd.api.types.is_numeric_dtype(dtype)
 
 
 class RawColumnEncoder:

@@ -1,0 +1,90 @@
+"""RawColumnEncoder's checks on the rows it encodes, each against the value it
+must name: tests written for mutants of ``causal/_columns.py`` that every
+route through an estimator let survive (the estimators check most of these
+inputs themselves first, so only a direct call reaches the encoder's own
+check)."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skcausal_trust.causal._columns import RawColumnEncoder, is_categorical_column
+from skcausal_trust.exceptions import UnknownCategoryWarning
+
+
+def _frame():
+    return pd.DataFrame({
+        "a": ["u", "v", "u", "w", "v", "u"],
+        "x": [0.5, 1.0, -2.0, 3.0, 0.0, 1.5],
+        "b": pd.Categorical(["p", "q", "q", "p", "q", "p"]),
+    })
+
+
+def test_transform_names_the_first_categorical_column_with_missing_values_and_its_count():
+    encoder = RawColumnEncoder().fit(_frame())
+    rows = _frame()
+    # Column "b" (the second categorical one) misses two values, "a" none:
+    # the message names "b" and counts its own missing values.
+    rows["b"] = pd.Categorical(["p", "q", None, "q", None, "p"])
+    with pytest.raises(ValueError, match=re.escape("Z['b'] has 2 missing value(s).")):
+        encoder.transform(rows, argument="Z")
+    # Both columns miss values, "a" three: the first one in column order
+    # (not the column at the position of the first row with a missing value).
+    rows["a"] = ["u", None, "u", None, "v", None]
+    with pytest.raises(ValueError, match=re.escape("Z['a'] has 3 missing value(s).")):
+        encoder.transform(rows, argument="Z")
+
+
+def test_transform_refuses_nan_and_inf_in_numeric_columns_by_name():
+    encoder = RawColumnEncoder().fit(_frame())
+    rows = _frame()
+    rows.loc[2, "x"] = np.inf
+    with pytest.raises(ValueError, match=re.escape("Z has NaN or infinite values in "
+                                                   "columns ['x']")):
+        encoder.transform(rows, argument="Z")
+    rows.loc[2, "x"] = np.nan
+    with pytest.raises(ValueError, match=re.escape("columns ['x']")):
+        encoder.transform(rows, argument="Z")
+
+
+def test_transform_refuses_text_in_a_column_that_was_numeric_in_fit():
+    encoder = RawColumnEncoder().fit(_frame())
+    rows = _frame().astype({"x": object})
+    rows.loc[1, "x"] = "ten"
+    with pytest.raises(ValueError, match=re.escape("Z['x'] was numeric in fit but holds "
+                                                   "values that are not numbers now")):
+        encoder.transform(rows, argument="Z")
+
+
+def test_unseen_levels_warning_lists_at_most_five_per_column_and_encodes_zeros():
+    frame = _frame()
+    encoder = RawColumnEncoder().fit(frame)
+    rows = pd.concat([frame] * 2, ignore_index=True)
+    rows["a"] = ["u", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "u", "v", "w", "u"]
+    with pytest.warns(UnknownCategoryWarning) as record:
+        out = encoder.transform(rows, argument="Z")
+    message = str(record[0].message)
+    listed = re.findall(r"'n\d'", message)
+    # Sorted reprs, the first five: n1..n5.
+    assert listed == ["'n1'", "'n2'", "'n3'", "'n4'", "'n5'"]
+    assert message.startswith("Z has levels unseen in fit: 'a': 'n1', 'n2'")
+    a_columns = [j for j, o in enumerate(encoder.owners_) if o == "a"]
+    np.testing.assert_array_equal(out[1:8][:, a_columns], 0.0)
+
+
+def test_fit_names_the_argument_of_a_date_column():
+    frame = _frame()
+    frame["when"] = pd.to_datetime(["2020-01-01"] * 6)
+    with pytest.raises(ValueError, match=re.escape("Z has date or duration columns "
+                                                   "['when']")):
+        RawColumnEncoder().fit(frame, argument="Z")
+
+
+@pytest.mark.parametrize("dtype", ["bool", "boolean"])
+def test_boolean_columns_are_numeric_not_categorical(dtype):
+    column = pd.Series([True, False, True], dtype=dtype)
+    assert not is_categorical_column(column)
+    encoder = RawColumnEncoder().fit(pd.DataFrame({"a": ["u", "v", "u"], "f": column}))
+    assert encoder.names_out_ == ["a_u", "a_v", "f"]
