@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skcausal_trust.causal._columns import RawColumnEncoder, is_categorical_column
+from skcausal_trust.causal import CausalGraph, LinearSCM
+from skcausal_trust.causal._columns import (
+    RawColumnEncoder,
+    design_to_columns,
+    is_categorical_column,
+    node_owners,
+)
 from skcausal_trust.exceptions import UnknownCategoryWarning
 
 
@@ -88,3 +94,59 @@ def test_boolean_columns_are_numeric_not_categorical(dtype):
     assert not is_categorical_column(column)
     encoder = RawColumnEncoder().fit(pd.DataFrame({"a": ["u", "v", "u"], "f": column}))
     assert encoder.names_out_ == ["a_u", "a_v", "f"]
+
+
+def test_node_owners_names_the_argument_of_a_column_mapping_to_two_nodes():
+    graph = CausalGraph([("a", "y"), ("a_b", "y")])
+    with pytest.raises(ValueError, match="columns of X map to two nodes of Z each: "
+                                         r"\{'a_b_x': \['a', 'a_b'\]\}"):
+        node_owners(["a_b_x", "y"], graph, [], argument="Z")
+
+
+def _fitted_scm():
+    frame = pd.DataFrame({"a": ["u", "v", "w", "u", "v", "w", "u", "v"],
+                          "x": [0.1, 1.2, 2.0, 0.3, 1.1, 2.4, -0.2, 0.9]})
+    return LinearSCM([("a", "x")]).fit(frame), frame
+
+
+def test_design_to_columns_refuses_a_categorical_node_read_as_one_numeric_column():
+    scm, _ = _fitted_scm()
+    with pytest.raises(ValueError, match=re.escape("'a' is categorical in the causal "
+                                                   "model but a numeric column of X")):
+        design_to_columns(scm, columns=["a", "x"])
+
+
+def test_design_to_columns_refuses_a_numeric_node_encoded_as_levels():
+    scm, frame = _fitted_scm()
+    encoder = RawColumnEncoder().fit(frame.astype({"x": str}))
+    with pytest.raises(ValueError, match=re.escape("'x' is numeric in the causal model "
+                                                   "but categorical in X.")):
+        design_to_columns(scm, encoder=encoder)
+
+
+def test_design_to_columns_refuses_a_column_of_no_variable_by_name():
+    scm, _ = _fitted_scm()
+    with pytest.raises(ValueError, match=re.escape("input column 'z' encodes 'z', which "
+                                                   "is not a variable of the causal model")):
+        design_to_columns(scm, columns=["x", "z"])
+    # Through an owner map (a ColumnTransformer's prefix), the message names
+    # the encoded column and the node it was mapped to.
+    encoder = RawColumnEncoder().fit(pd.DataFrame({"cat__a": ["u", "v"], "x": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match=re.escape("input column 'cat__a_u' encodes "
+                                                   "'b', which")):
+        design_to_columns(scm, encoder=encoder, owner_map={"cat__a": "b"})
+
+
+def test_design_to_columns_maps_columns_missing_from_the_owner_map_to_themselves():
+    scm, _ = _fitted_scm()
+    encoder = RawColumnEncoder().fit(pd.DataFrame({"cat__a": ["u", "v", "w"],
+                                                   "x": [1.0, 2.0, 3.0]}))
+    M = design_to_columns(scm, encoder=encoder, owner_map={"cat__a": "a"})
+    design = list(scm.get_design_columns())
+    # Baseline level "u" gets minus the others' changes; "x" is its own node.
+    expected = np.zeros((len(design), 4))
+    a_v, a_w = scm.design_index(["a"])
+    expected[a_v, 0] = expected[a_w, 0] = -1.0
+    expected[a_v, 1] = expected[a_w, 2] = 1.0
+    expected[design.index("x"), 3] = 1.0
+    np.testing.assert_array_equal(M, expected)
