@@ -150,3 +150,28 @@ def test_design_to_columns_maps_columns_missing_from_the_owner_map_to_themselves
     expected[a_v, 1] = expected[a_w, 2] = 1.0
     expected[design.index("x"), 3] = 1.0
     np.testing.assert_array_equal(M, expected)
+
+
+def test_node_owners_refuses_columns_that_encode_a_sensitive_attribute():
+    graph = CausalGraph([("a", "x"), ("x", "y")])
+    with pytest.raises(ValueError, match=re.escape("columns ['a_u', 'a_v'] of X encode the "
+                                                   "sensitive attribute 'a'")):
+        node_owners(["a_u", "a_v", "x", "y"], graph, ["a"])
+    assert node_owners(["x", "y"], graph, ["a"]) == ["x", "y"]
+
+
+def test_a_fair_classifier_refuses_one_hot_columns_of_the_sensitive_attribute():
+    """The attribute's one-hot columns left in X (the attribute given apart in
+    ``sensitive_features``): the model would read what it must be fair to."""
+    from skcausal_trust.fairness import CounterfactuallyFairClassifier
+
+    rng = np.random.default_rng(0)
+    a = rng.choice(["u", "v"], 200)
+    x = (a == "v") + rng.normal(size=200)
+    y = (x + rng.normal(size=200) > 0.5).astype(int)
+    X = pd.DataFrame({"a_u": (a == "u") * 1.0, "a_v": (a == "v") * 1.0, "x": x})
+    model = CounterfactuallyFairClassifier(CausalGraph([("a", "x")]))
+    with pytest.raises(ValueError, match=re.escape("columns ['a_u', 'a_v'] of X encode "
+                                                   "the sensitive attribute 'a'")):
+        model.fit(X, y, sensitive_features=pd.Series(a, name="a"))
+    assert not hasattr(model, "coef_")
