@@ -876,3 +876,15 @@ def test_messages_list_the_levels():
             causal_fairness_decomposition(text, "x", "z", "w", "s", **_known())
         assert f"it has {n_levels} levels {shown}; decompose a numeric score" \
             in str(info.value)
+
+
+@pytest.mark.parametrize("small", [0, 1])
+def test_a_group_smaller_than_n_folds_is_named_by_its_level(small):
+    """The group with too few rows for cross-fitting is named by its own
+    level of X (x0 or x1, whichever it is), with its row count."""
+    data = _sfm(60, seed=4)
+    keep = (data["x"] != small) | (data.index.isin(data.index[data["x"] == small][:2]))
+    data = data[keep]
+    with pytest.raises(ValueError, match=(f"the group X={small} has 2 rows, fewer than "
+                                          r"n_folds=3: too few for cross-fitting\.")):
+        causal_fairness_decomposition(data, "x", "z", "w", "y", x0=0, x1=1, n_folds=3)
