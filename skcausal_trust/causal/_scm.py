@@ -306,9 +306,11 @@ class LinearSCM:
             )
         n = data.shape[0]
         sw = _check_sample_weight(sample_weight, np.empty((n, 0)), ensure_non_negative=True)
-        if sw.sum() <= 0:
+        with np.errstate(over="ignore"):  # an infinite total is handled below
+            total = sw.sum()
+        if total <= 0:
             raise ValueError("sample_weight sums to 0; nothing to fit.")
-        if not np.isfinite(sw.sum()):  # huge weights: only their ratios matter
+        if not np.isfinite(total):  # huge weights: only their ratios matter
             sw = sw / sw.max()
         sw = sw / sw.sum()
         self._setup(graph, data)
@@ -391,11 +393,14 @@ class LinearSCM:
             w = _partition_weights(weights, part.shape[0])
             levels = {v: set(pd.unique(part[v])) for v in nodes if kinds[v]}
             numeric = [v for v in nodes if not kinds[v]]
-            values = part[numeric].to_numpy(dtype=float).reshape(part.shape[0], -1)
+            # (n, k) also for an empty partition, which reshape(0, -1) refuses.
+            values = part[numeric].to_numpy(dtype=float).reshape(part.shape[0], len(numeric))
+            with np.errstate(over="ignore"):  # an infinite total is handled below
+                weight = np.array([w.sum()])
             return {"n": part.shape[0], "levels": levels,
                     "high": values.max(axis=0, initial=-np.inf),
                     "low": -values.min(axis=0, initial=np.inf),
-                    "weight": np.array([w.sum()]), "max_weight": w.max(initial=0.0)}
+                    "weight": weight, "max_weight": w.max(initial=0.0)}
 
         if first is None:
             first = reduce_partitions(
@@ -426,7 +431,12 @@ class LinearSCM:
         peak = np.maximum(np.abs(low), np.abs(high))
         offset = self._offsets(low, high)
         shift = exponents_below(np.maximum(high - offset, offset - low))
-        scale = 1.0 / total if np.isfinite(total) else None
+        # A total that overflows (1/total = 0) or is subnormal (1/total = inf):
+        # the weights are divided by the largest one instead, and the Gram
+        # matrix is normalised after.
+        scale = 1.0 / total
+        if not 0.0 < scale < np.inf:
+            scale = None
         max_weight = float(first["max_weight"])
         roots = [v for v in categories if not graph.parents(v)]
 
