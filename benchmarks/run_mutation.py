@@ -80,7 +80,7 @@ MODULES = {
          "tests/test_fairness_base_mutants_3.py", "tests/test_column_scales.py",
          "tests/test_dask_fairness.py", "tests/test_classifier_mutants.py",
          "tests/test_path_specific.py", "tests/test_robust_fairness.py",
-         "tests/test_regressor_mutants.py", "tests/test_fairness_dask_mutants_2.py"]),
+         "tests/test_regressor_mutants.py", "tests/test_fairness_dask_mutants_2.py", "tests/test_fairness_base_names.py"]),
     "classifier": ("skcausal_trust/fairness/_counterfactual.py",
         ["tests/test_counterfactual_fairness.py", "tests/test_raw_columns.py",
          "tests/test_classifier_mutants.py", "tests/test_dask_fairness.py",
