@@ -236,3 +236,16 @@ def test_a_wrong_graph_is_rejected_by_the_data():
     with pytest.raises(ValueError, match="pass y and the rows' environments"):
         SelectiveInvarianceSelector(GRAPH, "income", "sex", "site", invariances=("shift",),
                                     confirm=True).fit(X, y)
+
+
+def test_a_direct_edge_is_a_fair_path_of_two_nodes():
+    """``"sex -> income"`` (one edge) is a path: allowing it alone leaves the
+    mediators edu and marital unfair and age (no path from sex) fair; a
+    one-node "path" is refused by name."""
+    graph = CausalGraph(EDGES + [("sex", "income")])
+    table = invariance_conflicts(graph, "income", "sex", "site", fair_paths=["sex -> income"])
+    assert table["path_specific_fair"].to_dict() == {
+        "edu": False, "age": True, "spend": False, "marital": False}
+    with pytest.raises(ValueError, match="fair_paths: 'income' must run from a sensitive "
+                                         "attribute"):
+        invariance_conflicts(graph, "income", "sex", "site", fair_paths=[["income"]])
