@@ -18,6 +18,7 @@ from skcausal_trust.causal._columns import (
     node_owners,
 )
 from skcausal_trust.exceptions import UnknownCategoryWarning
+from skcausal_trust.fairness import CounterfactuallyFairClassifier
 
 
 def _frame():
@@ -163,8 +164,6 @@ def test_node_owners_refuses_columns_that_encode_a_sensitive_attribute():
 def test_a_fair_classifier_refuses_one_hot_columns_of_the_sensitive_attribute():
     """The attribute's one-hot columns left in X (the attribute given apart in
     ``sensitive_features``): the model would read what it must be fair to."""
-    from skcausal_trust.fairness import CounterfactuallyFairClassifier
-
     rng = np.random.default_rng(0)
     a = rng.choice(["u", "v"], 200)
     x = (a == "v") + rng.normal(size=200)

@@ -9,8 +9,9 @@ the scale invariance of weights, or the documented error message).
   of a categorical dtype keep its order and mixed-type levels of an object
   column sort as in memory; integer columns; the messages of its refusals
   (the overflow message names the same magnitudes as in memory);
-* the in-memory ``fit``: weights summing to 0 or to less than 1; the noise
-  scale of a child whose parents are collinear; an intercept that leaves the
+* the in-memory ``fit``: weights summing to 0 or to less than 1 (the noise
+  scale of a child whose parents are collinear is in
+  ``test_scm_rank_deficient.py``); an intercept that leaves the
   float range is refused by name without a RuntimeWarning; the messages for
   an unfitted model and for missing values;
 * ``from_coefficients``: the level keys of per-level coefficients and
@@ -252,23 +253,6 @@ def test_fit_refuses_weights_summing_to_zero_and_accepts_a_sum_below_one():
     half = np.full(len(frame), 0.5 / len(frame))
     _assert_same_scm(LinearSCM(GRAPH).fit(frame, sample_weight=half),
                      LinearSCM(GRAPH).fit(frame))
-
-
-def test_noise_scale_of_a_child_of_collinear_parents():
-    # x2 = 3 x1: y's equation is not identified; its residuals are those of
-    # the least-squares fit on x1 alone, whatever the solution chosen. The
-    # columns sit far from 0 (non-zero offsets in the fit).
-    rng = np.random.default_rng(6)
-    n = 200
-    x1 = 50.0 + rng.normal(size=n)
-    y = 100.0 + 0.5 * x1 + rng.normal(size=n)
-    data = pd.DataFrame({"x1": x1, "x2": 3.0 * x1, "y": y})
-    scm = LinearSCM([("x1", "y"), ("x2", "y")]).fit(data)
-    design = np.column_stack([np.ones(n), x1])
-    resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-    assert_allclose(scm.equations_["y"]["noise_scale"], [np.sqrt(np.mean(resid**2))],
-                    rtol=1e-8)
-    assert_allclose(scm.noise_scale("y"), np.sqrt(np.mean(resid**2)), rtol=1e-8)
 
 
 def _intercept_overflow():

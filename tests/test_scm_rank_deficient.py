@@ -38,3 +38,4 @@ def test_collinear_parents_far_from_zero_match_numpy_least_squares(weighted):
                     rtol=1e-7)
     # The residual SD is the noise's (1.0), not y's spread around 1000.
     assert 0.85 < equation["noise_scale"][0] < 1.15
+    assert scm.noise_scale("y") == equation["noise_scale"][0]

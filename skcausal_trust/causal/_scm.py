@@ -393,8 +393,7 @@ class LinearSCM:
             w = _partition_weights(weights, part.shape[0])
             levels = {v: set(pd.unique(part[v])) for v in nodes if kinds[v]}
             numeric = [v for v in nodes if not kinds[v]]
-            # (n, k) also for an empty partition, which reshape(0, -1) refuses.
-            values = part[numeric].to_numpy(dtype=float).reshape(part.shape[0], len(numeric))
+            values = part[numeric].to_numpy(dtype=float)  # (n, k), also for n = 0
             with np.errstate(over="ignore"):  # an infinite total is handled below
                 weight = np.array([w.sum()])
             return {"n": part.shape[0], "levels": levels,
