@@ -249,3 +249,20 @@ def test_a_direct_edge_is_a_fair_path_of_two_nodes():
     with pytest.raises(ValueError, match="fair_paths: 'income' must run from a sensitive "
                                          "attribute"):
         invariance_conflicts(graph, "income", "sex", "site", fair_paths=[["income"]])
+
+
+def test_a_descendant_of_the_target_that_no_environment_shifts_stays_invariant():
+    """A child of the target is outside the base set (the local Markov
+    property) yet keeps the conditional invariant when no environment shifts
+    it: ``savings`` (caused by income alone) is shift-invariant, ``spend``
+    (also shifted by site) is not; the data from the graph agree."""
+    graph = CausalGraph(EDGES + [("income", "savings")])
+    table = invariance_conflicts(graph, "income", "sex", "site")
+    assert table.loc["savings", "descendant_of_target"]
+    assert table.loc["savings", "shift_invariant"]
+    assert not table.loc["spend", "shift_invariant"]
+    X, y, site = _simulate(seed=3)
+    X["savings"] = 0.8 * y + np.random.default_rng(4).normal(size=len(y))
+    base = ["edu", "age", "marital"]
+    assert _environment_spread(X, y, site, base + ["savings"]) < 0.05
+    assert _environment_spread(X, y, site, base + ["spend"]) > 0.3
