@@ -56,6 +56,7 @@ def test_an_attribute_that_causes_nothing_at_radius_zero_is_logistic_regression(
     reference = LogisticRegression(C=C, fit_intercept=fit_intercept, tol=1e-12,
                                    max_iter=10_000).fit(X, y, sample_weight=weights)
     assert model.solver_path_ == solver
+    assert model.n_iter_ == 0 if solver == "cvxpy" else model.n_iter_ > 0
     assert np.allclose(model.coef_, reference.coef_, atol=2e-5)
     assert np.allclose(model.intercept_, reference.intercept_, atol=2e-5)
     if not fit_intercept:

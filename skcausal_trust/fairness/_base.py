@@ -317,8 +317,9 @@ def check_paths(paths, worlds, argument):
 def _check_levels(attribute, sample_weight):
     columns = [attribute.column(j) for j in range(attribute.n_attributes)]
     levels = [attribute_levels(column) for column in columns]
-    masses = [{level: float(sample_weight[column == level].sum()) for level in lv}
-              for column, lv in zip(columns, levels)]
+    with np.errstate(over="ignore"):  # an infinite mass is still > 0
+        masses = [{level: float(sample_weight[column == level].sum()) for level in lv}
+                  for column, lv in zip(columns, levels)]
     return check_level_masses(attribute, levels, masses)
 
 

@@ -116,7 +116,9 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
     solver_status_ : str
         The solver's final status.
     objective_ : float
-        ``sum_i s_i (y_i - x_i w - b)^2 + alpha ||w||^2`` at the solution.
+        ``sum_i s_i (y_i - x_i w - b)^2 + alpha ||w||^2`` at the solution;
+        ``inf`` when this sum exceeds the float range (a target near
+        1e154 or more, fitted exactly with ``alpha=0``).
     n_iter_ : int
         0 (no iterative solver of its own).
 
@@ -258,7 +260,8 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
             units (each input divided by a power of two, exactly) and any
             finite scale is fitted in memory. Also when the weighted sums of
             squares overflow (on dask, where they are formed in the data's
-            units).
+            units, or with weights near 1e300): the message names the
+            columns, or ``y``.
         TypeError
             When ``X`` is in memory and ``y``, ``sensitive_features`` or
             ``sample_weight`` is a dask collection (pass them all as dask
@@ -301,8 +304,9 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         self.solver_ = info["solver"]
         self.solver_status_ = info["status"]
         self.n_iter_ = 0
-        self.objective_ = float(np.dot(sw, residual**2)
-                                + (self.alpha * coef @ coef if self.alpha else 0.0))
+        with np.errstate(over="ignore"):  # inf past the float range, documented
+            self.objective_ = float(np.dot(sw, residual**2)
+                                    + (self.alpha * coef @ coef if self.alpha else 0.0))
         return self
 
     def _fit_dask(self, X, y, sensitive_features, sample_weight):
@@ -362,14 +366,14 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
 
     def _centred_statistics(self, Z, y, sw):
         """Weighted means and the Gram matrix of the centred data."""
-        if self.fit_intercept:
-            x_mean = np.average(Z, axis=0, weights=sw)
-            y_mean = float(np.average(y, weights=sw))
-        else:
-            x_mean, y_mean = np.zeros(Z.shape[1]), 0.0
-        Xc = Z - x_mean
-        weighted = Xc * sw[:, None]
         with np.errstate(over="ignore", invalid="ignore"):  # checked in the solve
+            if self.fit_intercept:
+                x_mean = np.average(Z, axis=0, weights=sw)
+                y_mean = float(np.average(y, weights=sw))
+            else:
+                x_mean, y_mean = np.zeros(Z.shape[1]), 0.0
+            Xc = Z - x_mean
+            weighted = Xc * sw[:, None]
             H = weighted.T @ Xc
             g = weighted.T @ (y - y_mean)
         return H, g, x_mean, y_mean
@@ -415,9 +419,10 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
                 f"the weighted sums of squares of X's columns {bad!r} (or of their "
                 "products with y) overflow the float range (values near 1e154 or "
                 "more): rescale them (for example with StandardScaler, or a change "
-                "of units) before fitting." if bad else
+                "of units), or the sample weights, before fitting." if bad else
                 "the weighted products of y with X's columns overflow the float "
-                "range (values near 1e154 or more): rescale y before fitting."
+                "range (values near 1e154 or more): rescale y, or the sample "
+                "weights, before fitting."
             )
         A = H + np.diag(penalty)
         scale = exponents_below(np.sqrt(np.diag(A)))
