@@ -102,7 +102,7 @@ MODULES = {
          "tests/test_path_specific.py", "tests/test_fairness_base_mutants.py",
          "tests/test_fairness_base_mutants_2.py", "tests/test_fairness_base_mutants_3.py",
          "tests/test_date_target.py", "tests/test_bad_input.py",
-         "tests/test_regressor_overflow.py"]),
+         "tests/test_regressor_overflow.py", "tests/test_regressor_dask_attributes.py"]),
     "metrics": ("skcausal_trust/fairness/_metrics.py",
         ["tests/test_raw_columns.py", "tests/test_routing.py",
          "tests/test_metrics_mutants.py", "tests/test_dask_fairness.py",
