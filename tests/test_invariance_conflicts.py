@@ -176,6 +176,10 @@ def test_without_a_graph_every_column_is_kept_and_said():
 @pytest.mark.parametrize("call,match", [
     (lambda: invariance_conflicts(GRAPH, "wage", "sex"), r"target names \['wage'\]"),
     (lambda: invariance_conflicts(GRAPH, "income", "sex", "sex"), "two roles"),
+    (lambda: invariance_conflicts(GRAPH, "income", "income", "site"),
+     r"nodes \['income'\] have two roles"),
+    (lambda: invariance_conflicts(GRAPH, "income", "sex", "income"),
+     r"nodes \['income'\] have two roles"),
     (lambda: invariance_conflicts(GRAPH, "income", "sex", fair_paths=["edu -> income"]),
      "must run from a sensitive attribute"),
     (lambda: invariance_conflicts(GRAPH, "income", "sex",
@@ -266,3 +270,36 @@ def test_a_descendant_of_the_target_that_no_environment_shifts_stays_invariant()
     base = ["edu", "age", "marital"]
     assert _environment_spread(X, y, site, base + ["savings"]) < 0.05
     assert _environment_spread(X, y, site, base + ["spend"]) > 0.3
+
+
+def test_the_report_without_environments_and_with_two_sensitive_attributes():
+    """Without environments invariance under shift holds vacuously: every
+    feature is shift-invariant, nothing conflicts and nothing is said. Two
+    sensitive attributes given as a list: a feature is counterfactually
+    fair when neither causes it; ``site``, given no role, is a feature."""
+    graph = CausalGraph(EDGES + [("race", "marital")])
+    table = invariance_conflicts(graph, "income", ["sex", "race"])
+    assert table.index.name == "feature"
+    assert set(table.index) == {"site", "edu", "age", "spend", "marital"}
+    assert table["shift_invariant"].all()
+    assert table["conflicts"].map(len).sum() == 0
+    assert table.attrs["summary"] == []
+    assert sorted(table.attrs["invariant_set"]) == ["age", "edu", "marital", "site"]
+    assert table["counterfactually_fair"].to_dict() == {
+        "site": True, "edu": False, "age": True, "spend": False, "marital": False}
+    assert table.loc["marital", "paths_from_sensitive"] == [
+        "sex -> marital", "race -> marital"]
+
+
+def test_the_summary_says_only_what_holds():
+    """With an invariant set the summary names the one conflict and does not
+    claim there is no invariant set; without one it says so and lists no
+    per-feature conflict (none can be resolved by a feature's return)."""
+    table = invariance_conflicts(GRAPH, "income", "sex", "site")
+    assert len(table.attrs["summary"]) == 1
+    assert table.attrs["summary"][0].startswith(
+        "invariance under shift and counterfactual fairness conflict")
+    hopeless = invariance_conflicts(CausalGraph(EDGES + [("site", "income")]),
+                                    "income", "sex", "site")
+    assert len(hopeless.attrs["summary"]) == 1
+    assert hopeless["conflicts"].map(len).sum() == 0
