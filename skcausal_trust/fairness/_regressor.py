@@ -120,9 +120,9 @@ class CounterfactuallyFairRegressor(CounterfactualModelMixin, RegressorMixin, Ba
         ``inf`` when this sum exceeds the float range (a target near
         1e154 or more, fitted exactly with ``alpha=0``). On dask it is
         formed from the sums of squares, about the offsets with
-        ``fit_intercept=True`` and about 0 without: then a target far from
-        0 cancels digits (relative error near 5e-6, measured, for a target near 5e5
-        and an objective near 1e4).
+        ``fit_intercept=True`` and about 0 without: then a target far
+        from 0 cancels digits (measured: a relative error near 5e-6 for a
+        target near 5e5 and an objective near 1e4).
     n_iter_ : int
         0 (no iterative solver of its own).
 
