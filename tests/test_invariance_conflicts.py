@@ -156,11 +156,12 @@ def test_the_selector_after_a_one_hot_encoder_and_in_a_pipeline():
         remainder="passthrough").set_output(transform="pandas")
     selector = SelectiveInvarianceSelector(
         GRAPH, "income", "sex", "site", invariances=("shift",))
-    pipe = make_pipeline(encoder, selector, LinearRegression()).fit(X, y)
+    pipe = make_pipeline(encoder, selector, LinearRegression())
+    pipe.set_output(transform="pandas").fit(X, y)
     kept = list(pipe[1].get_feature_names_out())
     assert kept == ["onehot__marital_married", "onehot__marital_single",
                     "remainder__sex", "remainder__edu", "remainder__age"]
-    out = pipe[1].set_output(transform="pandas").transform(pipe[0].transform(X))
+    out = pipe[1].transform(pipe[0].transform(X))
     assert list(out.columns) == kept
     restored = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_allclose(restored.predict(X), pipe.predict(X))
