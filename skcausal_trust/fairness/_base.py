@@ -37,7 +37,7 @@ from ..causal._scm import _as_graph
 from ..exceptions import DegenerateConstraintWarning
 from ..utils._dask import any_dask, dask_partners
 from ..utils._names import match_columns, node_of_name
-from ..utils._scaling import refuse_extreme_magnitudes
+from ..utils._scaling import refuse_extreme_magnitudes, refuse_extreme_weight_total
 from ..utils._validation import check_weights
 
 __all__ = ["CounterfactualModelMixin", "Worlds", "fit_worlds"]
@@ -648,6 +648,9 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         check_finite_inputs(Z, inputs.names)
         self._check_magnitudes(np.abs(Z).max(axis=0, initial=0.0), list(inputs.names))
         sw = check_weights(sample_weight, Z)
+        with np.errstate(over="ignore"):
+            total = sw.sum()
+        self._check_weight_total(total, np.abs(Z).max(initial=0.0))
         self._inputs = inputs
         self._sensitive_columns = [] if attribute is None else list(attribute.columns)
         return Z, y, attribute, features, sw, inputs
@@ -666,14 +669,30 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         if reason is not None:
             refuse_extreme_magnitudes(peaks, names, reason)
 
+    def _weights_reason(self):
+        """A clause saying why the weights' total is bounded (a penalty
+        stated beside the weighted sum of the losses, in the data's units),
+        so that totals outside :data:`~skcausal_trust.utils._scaling.SAFE_MAGNITUDES`
+        are refused; None when any total the float range holds is fitted."""
+        return None
+
+    def _check_weight_total(self, total, peak):
+        """Refuse a weights' ``total`` that the program cannot sum (with
+        ``peak``, the inputs' largest magnitude) where
+        :meth:`_weights_reason` says why."""
+        reason = self._weights_reason()
+        if reason is not None:
+            refuse_extreme_weight_total(total, peak, reason)
+
     def _dask_worlds(self, rows, fallback):
         """The inputs, fitted worlds and counterfactual directions of dask
         rows (:func:`~skcausal_trust.fairness._dask.dask_fit_rows`), after
         the inputs' magnitudes are checked; without a sensitive attribute,
         warn ``fallback`` and constrain nothing."""
         p = len(rows.names)
-        self._check_magnitudes(np.maximum(rows.summary["high"], rows.summary["low"]),
-                               list(rows.names), on_dask=True)
+        peaks = np.maximum(rows.summary["high"], rows.summary["low"])
+        self._check_magnitudes(peaks, list(rows.names), on_dask=True)
+        self._check_weight_total(rows.summary["weight"], np.max(peaks, initial=0.0))
         inputs = ModelInputs(np.empty((0, p)), rows.names)
         self._inputs = inputs
         if rows.attribute is None:

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..causal import CausalGraph, LinearSCM
 from ..exceptions import SolverError
-from ..utils._scaling import SAFE_MAGNITUDES
+from ..utils._scaling import SAFE_MAGNITUDES, weight_total_is_safe
 from ..utils._convex import solve_problem
 from ..utils._dask import is_dask_collection, map_rows
 from ..utils._validation import keep_state_on_failure
@@ -32,6 +32,10 @@ class LinearScoreClassifierMixin:
     def _data_units_reason(self, on_dask):
         # The L2 penalty weighs the coefficients in the inputs' own units.
         return f"the L2 penalty (C={self.C!r}) is stated in the data's units"
+
+    def _weights_reason(self):
+        # The penalty 1/(2C) ||coef||^2 is weighed against sum_i w_i loss_i.
+        return f"the L2 penalty (C={self.C!r}) is weighed"
 
     def _scores(self, Z):
         scores = Z @ self.coef_.T + self.intercept_
@@ -439,6 +443,13 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
             stated in the data's units, where products of such values
             overflow or lose their digits (scikit-learn's
             ``LogisticRegression`` returns zero coefficients there).
+            For ``sample_weight`` whose total is outside the same range, or
+            whose total times the square of the inputs' largest magnitude
+            exceeds ``2**1000`` (about 1e301): the penalty is weighed against
+            the weighted sum of the losses, which overflows or loses its
+            digits there. Only the weights' ratios and ``C`` times their total
+            define the model (``sample_weight / s`` with ``C * s`` gives the
+            same one), so rescaling the weights loses nothing.
         TypeError
             When ``X`` is in memory and ``y``, ``sensitive_features`` or
             ``sample_weight`` is a dask collection (pass them all as dask
@@ -519,10 +530,13 @@ class CounterfactuallyFairClassifier(LinearScoreClassifierMixin, CounterfactualM
                 peaks = np.abs(np.asarray(first[0], dtype=float)).max(axis=0, initial=0.0)
             except (TypeError, ValueError):
                 peaks = None
-            # Inputs out of range are refused after the pass (all rows' peaks).
-            if self.epsilon == 0 and (peaks is None or np.all(
+            with np.errstate(over="ignore"):
+                first_weight = float(np.sum(first[2]))
+            # Inputs or weights out of range are refused after the pass.
+            if self.epsilon == 0 and (peaks is None or (np.all(
                     (peaks == 0) | ((peaks >= SAFE_MAGNITUDES[0])
-                                    & (peaks <= SAFE_MAGNITUDES[1])))):
+                                    & (peaks <= SAFE_MAGNITUDES[1])))
+                    and weight_total_is_safe(first_weight, peaks.max(initial=0.0)))):
                 start = logistic_warm_start(self, rows, first)
                 if start is not None:
                     terms["logistic_start"] = start

@@ -307,6 +307,12 @@ def dask_fit_rows(estimator, X, y, *, sensitive_features, sample_weight, target,
     rows.fused = extras
 
     def first_pass(*parts):
+        # Sums that overflow are inf without numpy's RuntimeWarning: the
+        # callers refuse them by name (a weights' total, a column's sums).
+        with np.errstate(over="ignore"):
+            return _first_pass(*parts)
+
+    def _first_pass(*parts):
         part, target_part, weights, attr_parts = rows.split(parts)
         Z = np.asarray(part, dtype=float) if part.shape[0] else np.empty((0, len(keep)))
         finite = np.isfinite(Z).all(axis=0)
@@ -634,8 +640,8 @@ def dask_centred_gram(rows, fit_intercept):
         W, sx, sy, xx, xy, yy = rows.summary["centred"]
         if not fit_intercept:
             return xx, xy, np.zeros_like(sx), 0.0, yy
-        dx, dy = sx / W, sy / W  # the means, from the offsets
         with np.errstate(over="ignore", invalid="ignore"):  # checked in the solve
+            dx, dy = sx / W, sy / W  # the means, from the offsets
             return (xx - np.outer(sx, dx), xy - sx * dy, terms.x_offset + dx,
                     terms.y_offset + dy, yy - sy * dy)
     total = rows.summary["weight"]

@@ -227,6 +227,13 @@ class CausallyRobustFairClassifier(LinearScoreClassifierMixin, CounterfactualMod
             stated in the data's units, where products of such values
             overflow or lose their digits (scikit-learn's
             ``LogisticRegression`` returns zero coefficients there).
+            For ``sample_weight`` whose total is outside the same range, or
+            whose total times the square of the inputs' largest magnitude
+            exceeds ``2**1000`` (about 1e301): the penalty is weighed against
+            the weighted sum of the losses, which overflows or loses its
+            digits there. Only the weights' ratios and ``C`` times their total
+            define the model (``sample_weight / s`` with ``C * s`` gives the
+            same one), so rescaling the weights loses nothing.
         TypeError
             When ``X`` is in memory and ``y``, ``sensitive_features`` or
             ``sample_weight`` is a dask collection (pass them all as dask

@@ -44,3 +44,38 @@ def refuse_extreme_magnitudes(peaks, names, reason):
             "of such values overflow or lose their digits. Rescale them "
             "(StandardScaler, or a change of units; a penalty then weighs their "
             "coefficients differently).")
+
+
+def weight_total_is_safe(total, peak):
+    """Whether weights of ``total`` (their sum) on inputs of largest
+    magnitude ``peak`` can be summed with a loss in the data's units: the
+    total in :data:`SAFE_MAGNITUDES` and times ``peak**2`` at most
+    ``2**1000`` (:func:`refuse_extreme_weight_total`)."""
+    low, high = SAFE_MAGNITUDES
+    with np.errstate(over="ignore"):
+        curvature = float(total) * float(peak) ** 2
+    return bool(low <= total <= high and curvature <= 2.0 ** 1000)
+
+
+def refuse_extreme_weight_total(total, peak, reason):
+    """Raise ValueError when the weights' ``total`` (inf when their sum
+    overflows) is outside :data:`SAFE_MAGNITUDES`, or when ``total`` times the
+    square of the inputs' largest magnitude ``peak`` exceeds ``2**1000``, for
+    a weighted loss summed in the data's units beside a penalty (``reason``,
+    a clause saying which): its sums, gradients and curvatures then overflow
+    or lose their digits. Only the weights' ratios and the penalty's strength
+    relative to their total define such a model, so rescaling the weights
+    (and the penalty with them) loses nothing."""
+    if weight_total_is_safe(total, peak):
+        return
+    low, high = SAFE_MAGNITUDES
+    what = f"sample_weight sums to {float(total):.3g}"
+    if low <= total <= high:
+        what += f" and X's largest input has magnitude {float(peak):.3g}"
+    raise ValueError(
+        f"{what}: {reason} against the weighted sum of the rows' losses, whose "
+        "sums, gradients and curvatures overflow or lose their digits at such "
+        "scales (the weights' total must lie in about 1e-120 to 1e120, and times "
+        "the squared largest input stay below about 1e301). Rescale the weights: "
+        "only their ratios and C times their total define the model (sample_weight "
+        "/ s with C * s gives the same one).")
