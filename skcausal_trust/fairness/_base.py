@@ -646,11 +646,12 @@ class CounterfactualModelMixin(SensitiveFeaturesMixin):
         inputs = ModelInputs(features, names)
         Z = inputs.transform(features)
         check_finite_inputs(Z, inputs.names)
-        self._check_magnitudes(np.abs(Z).max(axis=0, initial=0.0), list(inputs.names))
+        peaks = np.abs(Z).max(axis=0, initial=0.0)
+        self._check_magnitudes(peaks, list(inputs.names))
         sw = check_weights(sample_weight, Z)
         with np.errstate(over="ignore"):
             total = sw.sum()
-        self._check_weight_total(total, np.abs(Z).max(initial=0.0))
+        self._check_weight_total(total, peaks.max(initial=0.0))
         self._inputs = inputs
         self._sensitive_columns = [] if attribute is None else list(attribute.columns)
         return Z, y, attribute, features, sw, inputs
